@@ -12,4 +12,12 @@
 
 pub mod config;
 pub mod pool;
+pub mod association;
+pub mod dimse;
 pub mod resilience;
+pub mod scp;
+
+/// Our Implementation Class UID (PS3.7 D.3.3.2), under a private root.
+pub const IMPLEMENTATION_CLASS_UID: &str = "1.2.826.0.1.3680043.10.1234.1.1";
+/// Our Implementation Version Name.
+pub const IMPLEMENTATION_VERSION_NAME: &str = "PACSNET_010";

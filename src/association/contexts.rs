@@ -1,0 +1,207 @@
+//! Presentation contexts: what we propose (profiles), what the remote accepted, and
+//! how an operation finds a context it can use on an association.
+
+use super::uids::{self, DEFAULT_STORAGE_SOP_CLASSES, UNCOMPRESSED_LE};
+
+/// DICOM allows at most 128 presentation contexts per association (odd ids 1..=255);
+/// dicom-ul would silently wrap the ids beyond that.
+pub const MAX_PRESENTATION_CONTEXTS: usize = 128;
+
+/// One presentation context to propose: an abstract syntax and the transfer syntaxes
+/// we offer for it, in order of preference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProposedContext {
+    pub abstract_syntax: String,
+    pub transfer_syntaxes: Vec<String>,
+}
+
+impl ProposedContext {
+    pub fn new(abstract_syntax: &str, transfer_syntaxes: &[&str]) -> Self {
+        ProposedContext {
+            abstract_syntax: abstract_syntax.to_string(),
+            transfer_syntaxes: transfer_syntaxes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// The set of presentation contexts an association is negotiated with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// Verification, Patient/Study Root FIND and the common storage SOP classes,
+    /// each with Explicit and Implicit VR Little Endian.
+    Default,
+    /// Contexts built for one SOP class / transfer syntax outside the default profile.
+    Custom(Vec<ProposedContext>),
+}
+
+impl Profile {
+    /// The contexts to propose, never more than [`MAX_PRESENTATION_CONTEXTS`].
+    pub fn contexts(&self) -> Vec<ProposedContext> {
+        let mut out = match self {
+            Profile::Default => default_contexts(),
+            Profile::Custom(contexts) => contexts.clone(),
+        };
+        out.truncate(MAX_PRESENTATION_CONTEXTS);
+        out
+    }
+
+    /// A profile for storing one instance of `sop_class` encoded in `ts`: its own syntax
+    /// in a context of its own (so the remote cannot prefer an uncompressed one over it),
+    /// plus the uncompressed ones we can convert to, plus Verification for validation.
+    pub fn for_instance(sop_class: &str, ts: &str) -> Profile {
+        let mut contexts = vec![ProposedContext::new(sop_class, &[ts])];
+        let fallback: Vec<&str> = UNCOMPRESSED_LE.iter().copied().filter(|u| *u != ts).collect();
+        if uids::is_uncompressed(ts) && !fallback.is_empty() {
+            contexts.push(ProposedContext::new(sop_class, &fallback));
+        } else if !uids::is_uncompressed(ts) {
+            // Still propose them: if only these are accepted we can say precisely why
+            // the file cannot be sent, rather than "no context".
+            contexts.push(ProposedContext::new(sop_class, &UNCOMPRESSED_LE));
+        }
+        contexts.push(ProposedContext::new(uids::VERIFICATION, &UNCOMPRESSED_LE));
+        Profile::Custom(contexts)
+    }
+
+    /// Whether this profile proposes `abstract_syntax` with transfer syntax `ts`.
+    pub fn proposes(&self, abstract_syntax: &str, ts: &str) -> bool {
+        match self {
+            Profile::Default => {
+                UNCOMPRESSED_LE.contains(&ts)
+                    && (abstract_syntax == uids::VERIFICATION
+                        || abstract_syntax == uids::PATIENT_ROOT_FIND
+                        || abstract_syntax == uids::STUDY_ROOT_FIND
+                        || DEFAULT_STORAGE_SOP_CLASSES.contains(&abstract_syntax))
+            }
+            Profile::Custom(contexts) => contexts.iter().any(|c| {
+                c.abstract_syntax == abstract_syntax && c.transfer_syntaxes.iter().any(|t| t == ts)
+            }),
+        }
+    }
+}
+
+fn default_contexts() -> Vec<ProposedContext> {
+    let mut out = Vec::with_capacity(3 + DEFAULT_STORAGE_SOP_CLASSES.len());
+    for sop in [uids::VERIFICATION, uids::STUDY_ROOT_FIND, uids::PATIENT_ROOT_FIND] {
+        out.push(ProposedContext::new(sop, &UNCOMPRESSED_LE));
+    }
+    for sop in DEFAULT_STORAGE_SOP_CLASSES {
+        out.push(ProposedContext::new(sop, &UNCOMPRESSED_LE));
+    }
+    out
+}
+
+/// A presentation context the remote accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedContext {
+    pub id: u8,
+    pub abstract_syntax: String,
+    pub transfer_syntax: String,
+}
+
+/// What an operation needs from an association: an abstract syntax and one of some
+/// transfer syntaxes (in order of preference), and the profile to negotiate when no
+/// open association has it. This is the pool's request type: an idle association is
+/// reused when its *accepted* contexts cover the request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContextRequest {
+    pub abstract_syntax: String,
+    /// Acceptable transfer syntaxes, best first.
+    pub transfer_syntaxes: Vec<String>,
+    pub profile: Profile,
+}
+
+impl ContextRequest {
+    /// C-ECHO: Verification in any uncompressed syntax.
+    pub fn verification() -> Self {
+        Self::uncompressed(uids::VERIFICATION)
+    }
+
+    /// C-FIND or any other service whose data sets we encode ourselves.
+    pub fn uncompressed(abstract_syntax: &str) -> Self {
+        ContextRequest {
+            abstract_syntax: abstract_syntax.to_string(),
+            transfer_syntaxes: UNCOMPRESSED_LE.iter().map(|s| s.to_string()).collect(),
+            profile: Profile::Default,
+        }
+    }
+
+    /// C-STORE of an instance of `sop_class` encoded in `ts`: its own syntax first, then
+    /// the uncompressed syntaxes it can be converted to (when it is itself uncompressed).
+    pub fn store(sop_class: &str, ts: &str) -> Self {
+        let mut transfer_syntaxes = vec![ts.to_string()];
+        if uids::is_uncompressed(ts) {
+            for u in UNCOMPRESSED_LE {
+                if u != ts {
+                    transfer_syntaxes.push(u.to_string());
+                }
+            }
+        }
+        let profile = if Profile::Default.proposes(sop_class, ts) {
+            Profile::Default
+        } else {
+            Profile::for_instance(sop_class, ts)
+        };
+        ContextRequest {
+            abstract_syntax: sop_class.to_string(),
+            transfer_syntaxes,
+            profile,
+        }
+    }
+
+    /// The best accepted context for this request among `accepted`, if any.
+    pub fn select<'a>(&self, accepted: &'a [AcceptedContext]) -> Option<&'a AcceptedContext> {
+        self.transfer_syntaxes.iter().find_map(|ts| {
+            accepted
+                .iter()
+                .find(|c| c.abstract_syntax == self.abstract_syntax && &c.transfer_syntax == ts)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_profile_fits_in_128_contexts() {
+        let n = Profile::Default.contexts().len();
+        assert!(n <= MAX_PRESENTATION_CONTEXTS, "{n}");
+        assert!(n > 50);
+    }
+
+    #[test]
+    fn custom_profile_is_truncated_to_128() {
+        let many: Vec<_> = (0..200)
+            .map(|i| ProposedContext::new(&format!("1.2.3.{i}"), &[uids::IMPLICIT_VR_LE]))
+            .collect();
+        assert_eq!(Profile::Custom(many).contexts().len(), 128);
+    }
+
+    #[test]
+    fn store_request_of_compressed_file_gets_its_own_profile() {
+        let req = ContextRequest::store("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.5");
+        assert_eq!(req.transfer_syntaxes, vec!["1.2.840.10008.1.2.5".to_string()]);
+        let contexts = req.profile.contexts();
+        assert_eq!(contexts[0].transfer_syntaxes, vec!["1.2.840.10008.1.2.5"]);
+        assert!(matches!(req.profile, Profile::Custom(_)));
+    }
+
+    #[test]
+    fn store_request_of_common_class_uses_default_profile_and_converts() {
+        let req = ContextRequest::store("1.2.840.10008.5.1.4.1.1.4", uids::IMPLICIT_VR_LE);
+        assert_eq!(req.profile, Profile::Default);
+        let accepted = vec![AcceptedContext {
+            id: 5,
+            abstract_syntax: "1.2.840.10008.5.1.4.1.1.4".into(),
+            transfer_syntax: uids::EXPLICIT_VR_LE.into(),
+        }];
+        assert_eq!(req.select(&accepted).map(|c| c.id), Some(5));
+    }
+
+    #[test]
+    fn big_endian_file_can_be_sent_as_little_endian() {
+        let req = ContextRequest::store("1.2.840.10008.5.1.4.1.1.2", uids::EXPLICIT_VR_BE);
+        assert!(req.transfer_syntaxes.contains(&uids::EXPLICIT_VR_LE.to_string()));
+        assert!(matches!(req.profile, Profile::Custom(_)));
+    }
+}

@@ -1,0 +1,301 @@
+//! DICOM Part 10 files as C-STORE sees them: the file meta group (SOP class and
+//! instance, transfer syntax), where the data set starts, and a structural check of
+//! the data set that walks element headers without reading values, so a truncated
+//! file is refused before anything is sent and a 1 GiB file costs no memory.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::association::uids;
+
+/// Why a file cannot be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a DICOM file: no DICM preamble or meta group")]
+    NotDicom,
+    #[error("invalid file meta group: {0}")]
+    BadMeta(String),
+    #[error("truncated or corrupt DICOM file: {0}")]
+    Truncated(String),
+    #[error("cannot convert the data set to {to}: {reason}")]
+    Convert { to: String, reason: String },
+}
+
+/// What C-STORE needs to know about a file, without loading its data set.
+#[derive(Debug, Clone)]
+pub struct InstanceFile {
+    pub path: PathBuf,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax: String,
+    /// Byte offset of the data set (just after the meta group).
+    pub data_offset: u64,
+    pub file_size: u64,
+}
+
+impl InstanceFile {
+    /// Bytes of the data set as stored.
+    pub fn data_len(&self) -> u64 {
+        self.file_size.saturating_sub(self.data_offset)
+    }
+
+    /// Read the meta group and check the data set's structure (blocking I/O).
+    pub fn open(path: &Path) -> Result<InstanceFile, FileError> {
+        let file = File::open(path)?;
+        let file_size = file.metadata()?.len();
+        let mut r = BufReader::with_capacity(64 * 1024, file);
+        let mut preamble = [0u8; 132];
+        if file_size < 132 {
+            return Err(FileError::NotDicom);
+        }
+        r.read_exact(&mut preamble)?;
+        if &preamble[128..132] != b"DICM" {
+            return Err(FileError::NotDicom);
+        }
+        let meta = read_meta(&mut r, file_size)?;
+        let data_offset = r.stream_position()?;
+        let inst = InstanceFile {
+            path: path.to_path_buf(),
+            sop_class_uid: meta.sop_class.ok_or_else(|| FileError::BadMeta("no Media Storage SOP Class UID (0002,0002)".into()))?,
+            sop_instance_uid: meta
+                .sop_instance
+                .ok_or_else(|| FileError::BadMeta("no Media Storage SOP Instance UID (0002,0003)".into()))?,
+            transfer_syntax: meta.transfer_syntax.ok_or_else(|| FileError::BadMeta("no Transfer Syntax UID (0002,0010)".into()))?,
+            data_offset,
+            file_size,
+        };
+        if inst.sop_class_uid.is_empty() || inst.sop_instance_uid.is_empty() || inst.transfer_syntax.is_empty() {
+            return Err(FileError::BadMeta("empty SOP class, SOP instance or transfer syntax UID".into()));
+        }
+        if inst.data_len() == 0 {
+            return Err(FileError::Truncated("no data set after the meta group".into()));
+        }
+        match inst.transfer_syntax.as_str() {
+            // Deflated data sets can only be checked by inflating them; the remote will.
+            uids::DEFLATED_EXPLICIT_VR_LE => {}
+            ts => {
+                let explicit = ts != uids::IMPLICIT_VR_LE;
+                let big_endian = ts == uids::EXPLICIT_VR_BE;
+                let mut scanner = Scanner { r: &mut r, pos: data_offset, size: file_size, explicit, big_endian };
+                scanner.elements(None, 0)?;
+            }
+        }
+        Ok(inst)
+    }
+
+    /// The data set re-encoded in another (uncompressed) transfer syntax. Loads the
+    /// whole file: only used when the remote did not accept the file's own syntax.
+    pub fn convert(&self, to_ts: &str) -> Result<Vec<u8>, FileError> {
+        use dicom_encoding::TransferSyntaxIndex;
+        let conv = |reason: String| FileError::Convert { to: uids::transfer_syntax_name(to_ts), reason };
+        let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+            .get(to_ts)
+            .ok_or_else(|| conv("unknown transfer syntax".into()))?;
+        let obj = dicom_object::OpenFileOptions::new()
+            .open_file(&self.path)
+            .map_err(|e| conv(e.to_string()))?;
+        let mut out = Vec::with_capacity(self.data_len() as usize);
+        obj.write_dataset_with_ts(&mut out, ts).map_err(|e| conv(e.to_string()))?;
+        Ok(out)
+    }
+}
+
+#[derive(Default)]
+struct Meta {
+    sop_class: Option<String>,
+    sop_instance: Option<String>,
+    transfer_syntax: Option<String>,
+}
+
+/// Group 0002 is always Explicit VR Little Endian. Read element by element until the
+/// group ends, rather than trusting (0002,0000): real-world files get it wrong.
+fn read_meta<R: Read + Seek>(r: &mut R, file_size: u64) -> Result<Meta, FileError> {
+    let mut meta = Meta::default();
+    let mut seen_any = false;
+    loop {
+        let pos = r.stream_position()?;
+        if pos + 8 > file_size {
+            break;
+        }
+        let mut hdr = [0u8; 8];
+        r.read_exact(&mut hdr)?;
+        let group = u16::from_le_bytes([hdr[0], hdr[1]]);
+        if group != 0x0002 {
+            r.seek(SeekFrom::Start(pos))?;
+            break;
+        }
+        seen_any = true;
+        let element = u16::from_le_bytes([hdr[2], hdr[3]]);
+        let vr = [hdr[4], hdr[5]];
+        let len = if has_long_length(vr) {
+            let mut l = [0u8; 4];
+            r.read_exact(&mut l).map_err(|_| FileError::BadMeta("truncated meta element".into()))?;
+            u32::from_le_bytes(l) as u64
+        } else {
+            u16::from_le_bytes([hdr[6], hdr[7]]) as u64
+        };
+        let here = r.stream_position()?;
+        if len == 0xFFFF_FFFF || here + len > file_size || len > 1 << 20 {
+            return Err(FileError::BadMeta(format!("element (0002,{element:04X}) has an impossible length {len}")));
+        }
+        let want = matches!(element, 0x0002 | 0x0003 | 0x0010);
+        if want {
+            let mut v = vec![0u8; len as usize];
+            r.read_exact(&mut v)?;
+            let s = String::from_utf8_lossy(&v).trim_end_matches(['\0', ' ']).trim().to_string();
+            match element {
+                0x0002 => meta.sop_class = Some(s),
+                0x0003 => meta.sop_instance = Some(s),
+                _ => meta.transfer_syntax = Some(s),
+            }
+        } else {
+            r.seek(SeekFrom::Current(len as i64))?;
+        }
+    }
+    if !seen_any {
+        return Err(FileError::NotDicom);
+    }
+    Ok(meta)
+}
+
+fn has_long_length(vr: [u8; 2]) -> bool {
+    matches!(
+        &vr,
+        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
+    )
+}
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+const MAX_DEPTH: u32 = 64;
+
+/// Walks element headers, seeking over values.
+struct Scanner<'a, R> {
+    r: &'a mut R,
+    pos: u64,
+    size: u64,
+    explicit: bool,
+    big_endian: bool,
+}
+
+impl<R: Read + Seek> Scanner<'_, R> {
+    fn truncated<T>(&self, what: String) -> Result<T, FileError> {
+        Err(FileError::Truncated(what))
+    }
+
+    fn read<const N: usize>(&mut self) -> Result<[u8; N], FileError> {
+        let mut b = [0u8; N];
+        if self.pos + N as u64 > self.size {
+            return self.truncated(format!("file ends inside an element header at byte {}", self.pos));
+        }
+        self.r.read_exact(&mut b)?;
+        self.pos += N as u64;
+        Ok(b)
+    }
+
+    fn u16(&self, b: [u8; 2]) -> u16 {
+        if self.big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+    }
+
+    fn u32(&self, b: [u8; 4]) -> u32 {
+        if self.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+    }
+
+    fn tag(&mut self) -> Result<(u16, u16), FileError> {
+        let b = self.read::<4>()?;
+        Ok((self.u16([b[0], b[1]]), self.u16([b[2], b[3]])))
+    }
+
+    fn skip(&mut self, len: u64, tag: (u16, u16)) -> Result<(), FileError> {
+        if self.pos + len > self.size {
+            return self.truncated(format!(
+                "element ({:04X},{:04X}) needs {len} bytes at offset {}, but the file has {}",
+                tag.0,
+                tag.1,
+                self.pos,
+                self.size - self.pos
+            ));
+        }
+        self.r.seek(SeekFrom::Current(len as i64))?;
+        self.pos += len;
+        Ok(())
+    }
+
+    /// Elements until `end` (a defined-length item), an item delimiter (undefined
+    /// length item, `end` None and depth > 0), or the end of the file (depth 0).
+    fn elements(&mut self, end: Option<u64>, depth: u32) -> Result<(), FileError> {
+        if depth > MAX_DEPTH {
+            return self.truncated("sequences nested too deep".into());
+        }
+        loop {
+            match end {
+                Some(e) if self.pos >= e => return Ok(()),
+                None if depth == 0 && self.pos == self.size => return Ok(()),
+                _ => {}
+            }
+            let tag = self.tag()?;
+            if tag == (0xFFFE, 0xE00D) {
+                self.read::<4>()?;
+                return if depth > 0 && end.is_none() {
+                    Ok(())
+                } else {
+                    self.truncated(format!("unexpected item delimiter at byte {}", self.pos - 8))
+                };
+            }
+            let (len, undefined_is_sequence, items_implicit) = if self.explicit && tag.0 != 0xFFFE {
+                let vr = self.read::<2>()?;
+                if has_long_length(vr) {
+                    self.read::<2>()?;
+                    let l = self.read::<4>()?;
+                    // Undefined-length UN is encoded as Implicit VR LE inside (CP-246).
+                    (self.u32(l), true, &vr == b"UN")
+                } else {
+                    let l = self.read::<2>()?;
+                    (self.u16(l) as u32, false, false)
+                }
+            } else {
+                let l = self.read::<4>()?;
+                (self.u32(l), true, false)
+            };
+            if len == UNDEFINED {
+                if !undefined_is_sequence {
+                    return self.truncated(format!("undefined length on short element ({:04X},{:04X})", tag.0, tag.1));
+                }
+                let saved = self.explicit;
+                if items_implicit {
+                    self.explicit = false;
+                }
+                let res = self.items(depth + 1);
+                self.explicit = saved;
+                res?;
+            } else {
+                self.skip(len as u64, tag)?;
+            }
+        }
+    }
+
+    /// Items of an undefined-length sequence (or encapsulated pixel data fragments)
+    /// up to the sequence delimiter.
+    fn items(&mut self, depth: u32) -> Result<(), FileError> {
+        loop {
+            let tag = self.tag()?;
+            let l = self.read::<4>()?;
+            let len = self.u32(l);
+            match tag {
+                (0xFFFE, 0xE0DD) => return Ok(()),
+                (0xFFFE, 0xE000) if len == UNDEFINED => self.elements(None, depth)?,
+                (0xFFFE, 0xE000) => self.skip(len as u64, tag)?,
+                _ => {
+                    return self.truncated(format!(
+                        "expected an item, found ({:04X},{:04X}) at byte {}",
+                        tag.0,
+                        tag.1,
+                        self.pos - 8
+                    ))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! DIMSE services on one association: C-ECHO, C-STORE and C-FIND as an SCU
+//! (PS3.7), plus the message framing they share.
+//!
+//! Nothing here retries or pools: an operation runs on the association it is given,
+//! and reports a DIMSE status, or an error that says what broke.
+
+pub mod command;
+mod echo;
+mod find;
+pub mod instance;
+mod message;
+pub mod query;
+pub mod status;
+mod store;
+
+pub use command::Priority;
+pub use echo::echo;
+pub use find::{find, FindOutcome};
+pub use instance::{FileError, InstanceFile};
+pub use message::{receive_message, send_command, Message};
+pub use query::{QueryKey, QueryLevel, QueryModel, FindQuery, QueryError};
+pub use status::{Status, StatusClass};
+pub use store::{store, StoreResponse};
+
+use crate::association::AssociationError;
+
+/// What went wrong on an association while running a DIMSE operation. A DIMSE
+/// failure *status* is not an error here: it is a response, and is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum DimseError {
+    #[error(transparent)]
+    Association(#[from] AssociationError),
+    #[error("no acceptable presentation context: {0}")]
+    NoContext(String),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("unexpected DIMSE response: {0}")]
+    UnexpectedResponse(String),
+    #[error("cannot encode the data set: {0}")]
+    Encode(String),
+    #[error("cannot decode a data set from the remote: {0}")]
+    Decode(String),
+}
+
+impl DimseError {
+    /// Network-level trouble (worth a retry on another association).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DimseError::Association(e) => e.is_transient(),
+            DimseError::UnexpectedResponse(_) | DimseError::Decode(_) => true,
+            DimseError::NoContext(_) | DimseError::File(_) | DimseError::Encode(_) => false,
+        }
+    }
+}

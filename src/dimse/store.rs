@@ -1,0 +1,126 @@
+//! C-STORE (Storage, PS3.7 9.1.1 and PS3.4 B.2).
+//!
+//! When the remote accepted the file's own transfer syntax the data set is streamed
+//! from disk as it is stored, never decoded: memory stays bounded whatever the size.
+//! Otherwise an uncompressed data set is re-encoded in an accepted uncompressed
+//! syntax; a compressed one cannot be, and fails saying which syntax was refused.
+
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::association::{encode_pdata, uids, Association, AssociationError, ContextRequest};
+
+use super::command::{field, store_rq, Priority};
+use super::instance::{FileError, InstanceFile};
+use super::message::receive_response;
+use super::{DimseError, Status};
+
+/// Data set bytes read from disk per write (several PDUs per system call).
+const STREAM_CHUNK: usize = 512 * 1024;
+
+/// The remote's answer to a C-STORE.
+#[derive(Debug, Clone)]
+pub struct StoreResponse {
+    pub status: Status,
+    pub error_comment: Option<String>,
+    pub offending_elements: Vec<String>,
+    /// The transfer syntax the data set was sent in.
+    pub transfer_syntax: String,
+    /// Whether it had to be re-encoded from the file's own syntax.
+    pub converted: bool,
+}
+
+/// Store one instance on `assoc`.
+pub async fn store(assoc: &mut Association, file: &InstanceFile, priority: Priority) -> Result<StoreResponse, DimseError> {
+    let req = ContextRequest::store(&file.sop_class_uid, &file.transfer_syntax);
+    let ctx = assoc.select(&req).cloned().ok_or_else(|| no_context(assoc, file))?;
+    let converted = ctx.transfer_syntax != file.transfer_syntax;
+    let converted_bytes = if converted {
+        let f = file.clone();
+        let to = ctx.transfer_syntax.clone();
+        let bytes = tokio::task::spawn_blocking(move || f.convert(&to))
+            .await
+            .map_err(|e| DimseError::Encode(e.to_string()))??;
+        Some(bytes)
+    } else {
+        None
+    };
+
+    assoc.begin_operation();
+    let id = assoc.next_message_id();
+    let command = store_rq(id, &file.sop_class_uid, &file.sop_instance_uid, priority).encode();
+    let peer_max = assoc.peer_max_pdu();
+    let mut out = Vec::with_capacity(STREAM_CHUNK + STREAM_CHUNK / 64 + 256);
+    encode_pdata(&mut out, ctx.id, true, &command, true, peer_max);
+    match converted_bytes {
+        Some(bytes) => {
+            encode_pdata(&mut out, ctx.id, false, &bytes, true, peer_max);
+            assoc.write_all(&out).await?;
+        }
+        None => stream_file(assoc, file, ctx.id, peer_max, out).await?,
+    }
+    let rsp = receive_response(assoc, id, field::C_STORE_RSP).await?;
+    assoc.end_operation();
+    let status = Status(rsp.command.status().unwrap_or(0xFFFF));
+    Ok(StoreResponse {
+        status,
+        error_comment: rsp.command.error_comment(),
+        offending_elements: rsp.command.offending_elements(),
+        transfer_syntax: ctx.transfer_syntax,
+        converted,
+    })
+}
+
+fn no_context(assoc: &Association, file: &InstanceFile) -> DimseError {
+    let class_accepted: Vec<&str> = assoc
+        .accepted_contexts()
+        .iter()
+        .filter(|c| c.abstract_syntax == file.sop_class_uid)
+        .map(|c| c.transfer_syntax.as_str())
+        .collect();
+    if class_accepted.is_empty() {
+        DimseError::NoContext(format!("the remote did not accept SOP class {}", file.sop_class_uid))
+    } else if !uids::is_uncompressed(&file.transfer_syntax) {
+        DimseError::NoContext(format!(
+            "the remote did not accept {} for SOP class {}, and a compressed data set cannot be converted (accepted: {})",
+            uids::transfer_syntax_name(&file.transfer_syntax),
+            file.sop_class_uid,
+            class_accepted.join(", ")
+        ))
+    } else {
+        DimseError::NoContext(format!(
+            "no usable transfer syntax for SOP class {} (file in {}, accepted: {})",
+            file.sop_class_uid,
+            uids::transfer_syntax_name(&file.transfer_syntax),
+            class_accepted.join(", ")
+        ))
+    }
+}
+
+/// Send the data set straight from the file, `STREAM_CHUNK` at a time, the command
+/// (already in `out`) riding in the first write.
+async fn stream_file(assoc: &mut Association, file: &InstanceFile, ctx: u8, peer_max: u32, mut out: Vec<u8>) -> Result<(), DimseError> {
+    let mut f = tokio::fs::File::open(&file.path).await.map_err(FileError::Io)?;
+    f.seek(std::io::SeekFrom::Start(file.data_offset)).await.map_err(FileError::Io)?;
+    let mut remaining = file.data_len();
+    // Round chunks to whole PDVs so only the last PDU of the data set is short.
+    let per_pdv = (peer_max as usize).saturating_sub(6).max(1);
+    let chunk_len = (STREAM_CHUNK / per_pdv).max(1) * per_pdv;
+    let mut chunk = vec![0u8; chunk_len.min(remaining as usize).max(1)];
+    while remaining > 0 {
+        let n = (chunk.len() as u64).min(remaining) as usize;
+        if let Err(e) = f.read_exact(&mut chunk[..n]).await {
+            // Part of the message is on the wire: the association cannot carry on.
+            assoc.poison();
+            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                FileError::Truncated("the file shrank while it was being sent".into()).into()
+            } else {
+                FileError::Io(e).into()
+            });
+        }
+        remaining -= n as u64;
+        encode_pdata(&mut out, ctx, false, &chunk[..n], remaining == 0, peer_max);
+        assoc.write_all(&out).await.map_err(|e: AssociationError| DimseError::from(e))?;
+        out.clear();
+    }
+    Ok(())
+}

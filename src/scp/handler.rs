@@ -1,0 +1,371 @@
+//! One association accepted by the embedded SCP: negotiation (or a scripted
+//! rejection), then DIMSE messages until release, abort, idle close or shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use dicom_ul::association::server::ServerAssociationOptions;
+use dicom_ul::association::{Association as _, AsyncServerAssociation};
+use dicom_ul::pdu::{
+    AbortRQSource, AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
+    AssociationRJServiceUserReason, AssociationRJSource, PDataValueType,
+};
+use dicom_ul::Pdu;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::association::{encode_pdata, uids};
+use crate::dimse::command::{field, response, tag, Command};
+
+use super::Shared;
+
+const ACSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+type ServerAssoc = AsyncServerAssociation<TcpStream>;
+
+/// Decrements the active count however the association ends.
+struct ActiveGuard<'a>(&'a Shared);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.counters.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub(crate) async fn serve(mut socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let _ = socket.set_nodelay(true);
+    let c = &shared.counters;
+    let b = &shared.config.behavior;
+    let n = c.association_requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let active = c.active.fetch_add(1, Ordering::SeqCst) + 1;
+    let guard = ActiveGuard(&shared);
+
+    let rejection = if b.reject_permanent {
+        Some((AssociationRJResult::Permanent, AssociationRJSource::ServiceUser(AssociationRJServiceUserReason::CallingAETitleNotRecognized)))
+    } else if n <= b.reject_transient_first {
+        Some((
+            AssociationRJResult::Transient,
+            AssociationRJSource::ServiceProviderPresentation(AssociationRJServiceProviderPresentationReason::TemporaryCongestion),
+        ))
+    } else if b.max_associations.is_some_and(|max| active > max) {
+        Some((
+            AssociationRJResult::Transient,
+            AssociationRJSource::ServiceProviderPresentation(AssociationRJServiceProviderPresentationReason::LocalLimitExceeded),
+        ))
+    } else {
+        None
+    };
+    if let Some((result, source)) = rejection {
+        drop(guard);
+        c.rejected.fetch_add(1, Ordering::SeqCst);
+        reject(&mut socket, result, source).await;
+        return;
+    }
+    c.peak_active.fetch_max(active, Ordering::SeqCst);
+
+    let max_pdu = b.max_pdu_length.unwrap_or(16384);
+    let mut options = ServerAssociationOptions::new()
+        .ae_title(shared.config.ae_title.clone())
+        .promiscuous(true)
+        .strict(false)
+        .max_pdu_length(max_pdu)
+        .with_abstract_syntax(uids::VERIFICATION)
+        .with_abstract_syntax(uids::STUDY_ROOT_FIND)
+        .with_abstract_syntax(uids::PATIENT_ROOT_FIND);
+    for sop in uids::DEFAULT_STORAGE_SOP_CLASSES {
+        options = options.with_abstract_syntax(*sop);
+    }
+    let established = if b.require_called_ae {
+        tokio::time::timeout(ACSE_TIMEOUT, options.accept_called_ae_title().establish_async(socket)).await
+    } else {
+        tokio::time::timeout(ACSE_TIMEOUT, options.establish_async(socket)).await
+    };
+    let mut assoc = match established {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            c.rejected.fetch_add(1, Ordering::SeqCst);
+            tracing::debug!(%peer, error = %e, "association not established");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "association negotiation timed out");
+            return;
+        }
+    };
+    c.accepted.fetch_add(1, Ordering::SeqCst);
+    tracing::debug!(%peer, calling_ae = %assoc.peer_ae_title(), contexts = assoc.presentation_contexts().len(), "association accepted");
+    let mut conn = Conn { shared: &shared, calling_ae: assoc.peer_ae_title().to_string() };
+    conn.run(&mut assoc, &mut stop).await;
+    drop(guard);
+}
+
+async fn reject(socket: &mut TcpStream, result: AssociationRJResult, source: AssociationRJSource) {
+    let mut buf = BytesMut::with_capacity(1024);
+    // Read the A-ASSOCIATE-RQ first so the requestor sees an answer, not a reset.
+    let _ = tokio::time::timeout(ACSE_TIMEOUT, dicom_ul::association::read_pdu_from_wire_async(socket, &mut buf, 65536, false)).await;
+    let mut out = Vec::new();
+    if dicom_ul::pdu::write_pdu(&mut out, &Pdu::AssociationRJ(AssociationRJ { result, source })).is_ok() {
+        let _ = socket.write_all(&out).await;
+    }
+    let _ = socket.shutdown().await;
+}
+
+struct Conn<'a> {
+    shared: &'a Shared,
+    calling_ae: String,
+}
+
+/// A message being received: command fragments, then data set fragments.
+#[derive(Default)]
+struct Partial {
+    context_id: u8,
+    command: Vec<u8>,
+    command_done: Option<Command>,
+    data: Vec<u8>,
+}
+
+enum Next {
+    Continue,
+    Stop,
+}
+
+impl Conn<'_> {
+    async fn run(&mut self, assoc: &mut ServerAssoc, stop: &mut watch::Receiver<bool>) {
+        let c = &self.shared.counters;
+        let idle = self.shared.config.behavior.close_idle_after;
+        let mut partial = Partial::default();
+        loop {
+            let at_boundary = partial.command.is_empty() && partial.command_done.is_none();
+            let pdu = tokio::select! {
+                _ = stop.changed() => {
+                    let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                    return;
+                }
+                r = receive(assoc, if at_boundary { idle } else { None }) => r,
+            };
+            let pdu = match pdu {
+                Ok(Some(pdu)) => pdu,
+                Ok(None) => {
+                    c.closed_idle.fetch_add(1, Ordering::SeqCst);
+                    let _ = assoc.inner_stream().shutdown().await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            match pdu {
+                Pdu::PData { data } => {
+                    for pdv in data {
+                        match self.on_pdv(assoc, &mut partial, pdv).await {
+                            Next::Continue => {}
+                            Next::Stop => return,
+                        }
+                    }
+                }
+                Pdu::ReleaseRQ => {
+                    c.released.fetch_add(1, Ordering::SeqCst);
+                    let _ = send_pdu(assoc, &Pdu::ReleaseRP).await;
+                    let _ = assoc.inner_stream().shutdown().await;
+                    return;
+                }
+                Pdu::AbortRQ { .. } => {
+                    c.aborted_by_peer.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                _ => {
+                    let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn on_pdv(&mut self, assoc: &mut ServerAssoc, partial: &mut Partial, pdv: dicom_ul::pdu::PDataValue) -> Next {
+        let is_command = pdv.value_type == PDataValueType::Command;
+        if is_command {
+            partial.context_id = pdv.presentation_context_id;
+            partial.command.extend_from_slice(&pdv.data);
+            if !pdv.is_last {
+                return Next::Continue;
+            }
+            let Ok(cmd) = Command::decode(&partial.command) else {
+                let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                return Next::Stop;
+            };
+            partial.command.clear();
+            if cmd.has_data_set() {
+                partial.command_done = Some(cmd);
+                return Next::Continue;
+            }
+            return self.on_message(assoc, partial.context_id, cmd, None).await;
+        }
+        partial.data.extend_from_slice(&pdv.data);
+        if !pdv.is_last {
+            return Next::Continue;
+        }
+        let Some(cmd) = partial.command_done.take() else {
+            let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+            return Next::Stop;
+        };
+        let data = std::mem::take(&mut partial.data);
+        self.on_message(assoc, partial.context_id, cmd, Some(data)).await
+    }
+
+    async fn on_message(&mut self, assoc: &mut ServerAssoc, ctx: u8, cmd: Command, data: Option<Vec<u8>>) -> Next {
+        let c = &self.shared.counters;
+        let b = &self.shared.config.behavior;
+        let id = cmd.message_id().unwrap_or(0);
+        let sop_class = cmd.text(tag::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
+        let ts = assoc
+            .presentation_contexts()
+            .iter()
+            .find(|pc| pc.id == ctx)
+            .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
+            .unwrap_or_else(|| uids::IMPLICIT_VR_LE.to_string());
+        match cmd.command_field() {
+            Some(field::C_ECHO_RQ) => {
+                c.echoes.fetch_add(1, Ordering::SeqCst);
+                self.delay().await;
+                let rsp = response(field::C_ECHO_RSP, Some(&sop_class), id, 0x0000, false, None);
+                self.send(assoc, ctx, &rsp, None).await
+            }
+            Some(field::C_STORE_RQ) => {
+                let n = c.store_requests.fetch_add(1, Ordering::SeqCst) + 1;
+                let instance = cmd.text(tag::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
+                if b.abort_on_store == Some(n) {
+                    c.aborted_by_us.fetch_add(1, Ordering::SeqCst);
+                    let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                    let _ = assoc.inner_stream().shutdown().await;
+                    return Next::Stop;
+                }
+                let scripted = b.store_status.as_ref().and_then(|hook| hook(n, &instance));
+                let status = match scripted {
+                    Some(s) if s != 0x0000 && !(0xB000..=0xBFFF).contains(&s) && s != 0x0001 => s,
+                    other => {
+                        let data = data.unwrap_or_default();
+                        match self.shared.storage.store(&sop_class, &instance, &ts, &self.calling_ae, data) {
+                            Ok(()) => other.unwrap_or(0x0000),
+                            Err(reason) => {
+                                tracing::warn!(sop_instance_uid = %instance, %reason, "cannot store instance");
+                                0xA700
+                            }
+                        }
+                    }
+                };
+                self.delay().await;
+                let rsp = response(field::C_STORE_RSP, Some(&sop_class), id, status, false, Some(&instance));
+                self.send(assoc, ctx, &rsp, None).await
+            }
+            Some(field::C_FIND_RQ) => {
+                c.find_requests.fetch_add(1, Ordering::SeqCst);
+                self.find(assoc, ctx, id, &sop_class, &ts, data).await
+            }
+            Some(field::C_CANCEL_RQ) => {
+                // A cancel for a find that already finished: nothing to do (PS3.7 9.3.2.3).
+                c.cancels.fetch_add(1, Ordering::SeqCst);
+                Next::Continue
+            }
+            Some(f) if f & 0x8000 == 0 => {
+                let rsp = response(f | 0x8000, Some(&sop_class), id, 0x0211, false, None);
+                self.send(assoc, ctx, &rsp, None).await
+            }
+            _ => {
+                let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                Next::Stop
+            }
+        }
+    }
+
+    async fn find(&mut self, assoc: &mut ServerAssoc, ctx: u8, id: u16, sop_class: &str, ts_uid: &str, data: Option<Vec<u8>>) -> Next {
+        let c = &self.shared.counters;
+        let final_status = |status: u16| response(field::C_FIND_RSP, Some(sop_class), id, status, false, None);
+        let Some(ts) = TransferSyntaxRegistry.get(ts_uid) else {
+            return self.send(assoc, ctx, &final_status(0xA900), None).await;
+        };
+        let query = match data.as_deref().map(|d| InMemDicomObject::read_dataset_with_ts(d, ts)) {
+            Some(Ok(q)) => q,
+            _ => return self.send(assoc, ctx, &final_status(0xA900), None).await,
+        };
+        let patient_root = sop_class == uids::PATIENT_ROOT_FIND;
+        let matches = match self.shared.storage.find(&query, patient_root) {
+            Ok(m) => m,
+            Err(status) => return self.send(assoc, ctx, &final_status(status), None).await,
+        };
+        for m in matches {
+            // A C-CANCEL may be waiting: look without blocking (dicom-ul keeps partial
+            // reads in its buffer, so a cancelled receive loses nothing).
+            if let Ok(Ok(pdu)) = tokio::time::timeout(Duration::ZERO, assoc.receive()).await {
+                if let Pdu::PData { data } = &pdu {
+                    let cancel = data.iter().any(|v| {
+                        v.value_type == PDataValueType::Command
+                            && Command::decode(&v.data).ok().and_then(|c| c.command_field()) == Some(field::C_CANCEL_RQ)
+                    });
+                    if cancel {
+                        c.cancels.fetch_add(1, Ordering::SeqCst);
+                        return self.send(assoc, ctx, &final_status(0xFE00), None).await;
+                    }
+                }
+                if matches!(pdu, Pdu::AbortRQ { .. }) {
+                    c.aborted_by_peer.fetch_add(1, Ordering::SeqCst);
+                    return Next::Stop;
+                }
+            }
+            let mut bytes = Vec::new();
+            if m.write_dataset_with_ts(&mut bytes, ts).is_err() {
+                continue;
+            }
+            self.delay().await;
+            let pending = response(field::C_FIND_RSP, Some(sop_class), id, 0xFF00, true, None);
+            if let Next::Stop = self.send(assoc, ctx, &pending, Some(&bytes)).await {
+                return Next::Stop;
+            }
+        }
+        self.delay().await;
+        self.send(assoc, ctx, &final_status(0x0000), None).await
+    }
+
+    async fn delay(&self) {
+        if let Some(d) = self.shared.config.behavior.response_delay {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    async fn send(&self, assoc: &mut ServerAssoc, ctx: u8, cmd: &Command, data: Option<&[u8]>) -> Next {
+        let max = match assoc.requestor_max_pdu_length() {
+            0 => 1 << 20,
+            n => n,
+        };
+        let mut buf = Vec::new();
+        encode_pdata(&mut buf, ctx, true, &cmd.encode(), true, max);
+        if let Some(d) = data {
+            encode_pdata(&mut buf, ctx, false, d, true, max);
+        }
+        match assoc.inner_stream().write_all(&buf).await {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Stop,
+        }
+    }
+}
+
+/// Receive a PDU; `Ok(None)` when `idle` passed with nothing.
+async fn receive(assoc: &mut ServerAssoc, idle: Option<Duration>) -> Result<Option<Pdu>, ()> {
+    match idle {
+        Some(d) => match tokio::time::timeout(d, assoc.receive()).await {
+            Ok(r) => r.map(Some).map_err(|_| ()),
+            Err(_) => Ok(None),
+        },
+        None => assoc.receive().await.map(Some).map_err(|_| ()),
+    }
+}
+
+async fn send_pdu(assoc: &mut ServerAssoc, pdu: &Pdu) -> Result<(), ()> {
+    let mut out = Vec::new();
+    dicom_ul::pdu::write_pdu(&mut out, pdu).map_err(|_| ())?;
+    assoc.inner_stream().write_all(&out).await.map_err(|_| ())
+}

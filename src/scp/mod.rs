@@ -1,0 +1,202 @@
+//! The embedded SCP: Verification, Storage (to a folder or memory) and
+//! Patient/Study Root C-FIND over what it holds, on dicom-ul's server side.
+//!
+//! It is the target of `pacs-net demo` and `pacs-net scp`, and the in-process test
+//! double; [`Behavior`] makes it misbehave on purpose for fault tests.
+
+mod behavior;
+mod handler;
+mod storage;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use behavior::{Behavior, StoreStatusHook};
+pub use storage::{Storage, StoredInstance};
+
+/// How to run the SCP.
+#[derive(Debug, Clone)]
+pub struct ScpConfig {
+    pub ae_title: String,
+    /// Write received instances under this folder (else keep them in memory).
+    pub storage_dir: Option<PathBuf>,
+    pub behavior: Behavior,
+}
+
+impl Default for ScpConfig {
+    fn default() -> Self {
+        ScpConfig {
+            ae_title: "PACSNET_SCP".into(),
+            storage_dir: None,
+            behavior: Behavior::default(),
+        }
+    }
+}
+
+/// Counters of what the SCP saw.
+#[derive(Debug, Default)]
+pub struct ScpCounters {
+    pub association_requests: AtomicUsize,
+    pub accepted: AtomicUsize,
+    pub rejected: AtomicUsize,
+    pub active: AtomicUsize,
+    pub peak_active: AtomicUsize,
+    pub released: AtomicUsize,
+    pub aborted_by_peer: AtomicUsize,
+    pub aborted_by_us: AtomicUsize,
+    pub closed_idle: AtomicUsize,
+    pub echoes: AtomicUsize,
+    pub store_requests: AtomicUsize,
+    pub find_requests: AtomicUsize,
+    pub cancels: AtomicUsize,
+}
+
+/// A snapshot of [`ScpCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ScpStats {
+    pub association_requests: usize,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub active: usize,
+    pub peak_active: usize,
+    pub released: usize,
+    pub aborted_by_peer: usize,
+    pub aborted_by_us: usize,
+    pub closed_idle: usize,
+    pub echoes: usize,
+    pub store_requests: usize,
+    pub find_requests: usize,
+    pub cancels: usize,
+}
+
+impl ScpCounters {
+    fn snapshot(&self) -> ScpStats {
+        let g = |a: &AtomicUsize| a.load(Ordering::SeqCst);
+        ScpStats {
+            association_requests: g(&self.association_requests),
+            accepted: g(&self.accepted),
+            rejected: g(&self.rejected),
+            active: g(&self.active),
+            peak_active: g(&self.peak_active),
+            released: g(&self.released),
+            aborted_by_peer: g(&self.aborted_by_peer),
+            aborted_by_us: g(&self.aborted_by_us),
+            closed_idle: g(&self.closed_idle),
+            echoes: g(&self.echoes),
+            store_requests: g(&self.store_requests),
+            find_requests: g(&self.find_requests),
+            cancels: g(&self.cancels),
+        }
+    }
+}
+
+/// Shared state of a running SCP.
+pub(crate) struct Shared {
+    pub config: ScpConfig,
+    pub counters: ScpCounters,
+    pub storage: Storage,
+}
+
+/// A running SCP; stops when [`Scp::shutdown`] is called or it is dropped.
+pub struct Scp {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Scp {
+    /// Bind `bind` (port 0 = a free port) and serve in the background.
+    pub async fn start(config: ScpConfig, bind: SocketAddr) -> std::io::Result<Scp> {
+        if let Some(dir) = &config.storage_dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let storage = Storage::new(config.storage_dir.clone());
+        if let Some(dir) = &config.storage_dir {
+            let n = storage.load_existing(dir);
+            if n > 0 {
+                tracing::info!(instances = n, "indexed instances already in the storage folder");
+            }
+        }
+        let shared = Arc::new(Shared { config, counters: ScpCounters::default(), storage });
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
+        tracing::info!(%addr, ae_title = %shared.config.ae_title, "SCP listening");
+        Ok(Scp { addr, shared, stop, task: Some(task) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn ae_title(&self) -> &str {
+        &self.shared.config.ae_title
+    }
+
+    pub fn stats(&self) -> ScpStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Instances received so far.
+    pub fn stored(&self) -> Vec<StoredInstance> {
+        self.shared.storage.instances()
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.shared.storage
+    }
+
+    /// Stop accepting and end every association.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Serve until the stop signal (for the `scp` command: Ctrl-C).
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+}
+
+impl Drop for Scp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let shared = shared.clone();
+                    let stop = stop.clone();
+                    connections.spawn(async move { handler::serve(socket, peer, shared, stop).await });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}

@@ -1,0 +1,337 @@
+//! What the embedded SCP holds: received instances (in memory or under a folder)
+//! and an attribute index over them that answers Patient/Study Root C-FIND.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::{tags, StandardDataDictionary};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+/// One received instance.
+#[derive(Debug, Clone)]
+pub struct StoredInstance {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax: String,
+    pub calling_ae: String,
+    /// Data set size in bytes, as received.
+    pub size: usize,
+    /// Where it was written, with `--storage DIR`.
+    pub path: Option<PathBuf>,
+}
+
+/// Attributes of one instance kept for C-FIND: text values by tag (pixel data and
+/// other binary values are never kept).
+type Record = BTreeMap<Tag, String>;
+
+/// Instances received, and their index.
+#[derive(Debug, Default)]
+pub struct Storage {
+    dir: Option<PathBuf>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    instances: Vec<StoredInstance>,
+    /// Data sets (memory mode only), by position in `instances`.
+    data: Vec<Option<Vec<u8>>>,
+    records: Vec<Record>,
+}
+
+impl Storage {
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Storage { dir, inner: Mutex::new(Inner::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keep an instance; returns a failure reason for the C-STORE response if it
+    /// cannot be written.
+    pub fn store(&self, sop_class: &str, sop_instance: &str, ts: &str, calling_ae: &str, data: Vec<u8>) -> Result<(), String> {
+        let record = index_record(&data, ts);
+        let path = match &self.dir {
+            Some(dir) => Some(write_part10(dir, sop_class, sop_instance, ts, calling_ae, &data)?),
+            None => None,
+        };
+        let inst = StoredInstance {
+            sop_class_uid: sop_class.to_string(),
+            sop_instance_uid: sop_instance.to_string(),
+            transfer_syntax: ts.to_string(),
+            calling_ae: calling_ae.to_string(),
+            size: data.len(),
+            path: path.clone(),
+        };
+        let mut inner = self.lock();
+        // A re-sent instance (same SOP Instance UID) replaces the earlier copy.
+        if let Some(i) = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance) {
+            inner.instances[i] = inst;
+            inner.data[i] = path.is_none().then_some(data);
+            inner.records[i] = record;
+        } else {
+            inner.instances.push(inst);
+            inner.data.push(path.is_none().then_some(data));
+            inner.records.push(record);
+        }
+        Ok(())
+    }
+
+    pub fn instances(&self) -> Vec<StoredInstance> {
+        self.lock().instances.clone()
+    }
+
+    /// The data set of an instance held in memory.
+    pub fn data_set(&self, sop_instance: &str) -> Option<Vec<u8>> {
+        let inner = self.lock();
+        let i = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance)?;
+        inner.data[i].clone()
+    }
+
+    /// Load every Part 10 file under `dir` into the index (for `scp --storage` on a
+    /// folder that already has files).
+    pub fn load_existing(&self, dir: &Path) -> usize {
+        let mut n = 0;
+        for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(obj) = dicom_object::OpenFileOptions::new().read_until(tags::PIXEL_DATA).open_file(entry.path()) else {
+                continue;
+            };
+            let meta = obj.meta().clone();
+            let record = record_of(&obj);
+            let mut inner = self.lock();
+            inner.instances.push(StoredInstance {
+                sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
+                sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
+                transfer_syntax: meta.transfer_syntax().to_string(),
+                calling_ae: String::new(),
+                size: 0,
+                path: Some(entry.path().to_path_buf()),
+            });
+            inner.data.push(None);
+            inner.records.push(record);
+            n += 1;
+        }
+        n
+    }
+
+    /// C-FIND: one identifier per distinct entity at `level` matching `query`.
+    pub fn find(&self, query: &InMemDicomObject, patient_root: bool) -> Result<Vec<InMemDicomObject>, u16> {
+        let level = query
+            .element(tags::QUERY_RETRIEVE_LEVEL)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim().to_ascii_uppercase())
+            .ok_or(0xA900u16)?;
+        let unique = match level.as_str() {
+            "PATIENT" if patient_root => tags::PATIENT_ID,
+            "STUDY" => tags::STUDY_INSTANCE_UID,
+            "SERIES" => tags::SERIES_INSTANCE_UID,
+            "IMAGE" => tags::SOP_INSTANCE_UID,
+            _ => return Err(0xA900),
+        };
+        let keys: Vec<(Tag, VR, String)> = query
+            .iter()
+            .filter(|e| e.header().tag != tags::QUERY_RETRIEVE_LEVEL && e.header().tag != tags::SPECIFIC_CHARACTER_SET)
+            .map(|e| (e.header().tag, e.header().vr, e.to_str().map(|s| s.to_string()).unwrap_or_default()))
+            .collect();
+        let inner = self.lock();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (i, record) in inner.records.iter().enumerate() {
+            let Some(id) = record.get(&unique) else { continue };
+            if seen.contains(id) {
+                continue;
+            }
+            let all_match = keys.iter().all(|(tag, vr, value)| {
+                if *tag == tags::MODALITIES_IN_STUDY {
+                    let mods = modalities_in_study(&inner.records, record);
+                    return value.is_empty() || value.split('\\').any(|v| mods.iter().any(|m| matches(VR::CS, v, m)));
+                }
+                match record.get(tag) {
+                    Some(have) => matches(*vr, value, have),
+                    None => value.is_empty() || value == "*",
+                }
+            });
+            if !all_match {
+                continue;
+            }
+            seen.insert(id.clone());
+            let mut rsp = InMemDicomObject::new_empty();
+            rsp.put(DataElement::new(tags::QUERY_RETRIEVE_LEVEL, VR::CS, PrimitiveValue::from(level.as_str())));
+            if let Some(cs) = record.get(&tags::SPECIFIC_CHARACTER_SET) {
+                rsp.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::from(cs.as_str())));
+            }
+            for (tag, vr, _) in &keys {
+                let value = if *tag == tags::MODALITIES_IN_STUDY {
+                    Some(modalities_in_study(&inner.records, record).join("\\"))
+                } else {
+                    record.get(tag).cloned()
+                };
+                let value = match value {
+                    Some(v) if !v.is_empty() => PrimitiveValue::from(v),
+                    _ => PrimitiveValue::Empty,
+                };
+                let vr = if *vr == VR::UN { dictionary_vr(*tag) } else { *vr };
+                if vr == VR::SQ {
+                    continue;
+                }
+                rsp.put(DataElement::new(*tag, vr, value));
+            }
+            let _ = i;
+            out.push(rsp);
+        }
+        Ok(out)
+    }
+}
+
+fn dictionary_vr(tag: Tag) -> VR {
+    StandardDataDictionary.by_tag(tag).map(|e| e.vr().relaxed()).unwrap_or(VR::LO)
+}
+
+fn modalities_in_study(records: &[Record], record: &Record) -> Vec<String> {
+    let Some(study) = record.get(&tags::STUDY_INSTANCE_UID) else {
+        return Vec::new();
+    };
+    let mut mods: Vec<String> = records
+        .iter()
+        .filter(|r| r.get(&tags::STUDY_INSTANCE_UID) == Some(study))
+        .filter_map(|r| r.get(&tags::MODALITY).cloned())
+        .collect();
+    mods.sort();
+    mods.dedup();
+    mods
+}
+
+/// PS3.4 C.2.2.2 matching: universal (empty), list of UIDs, range (DA/TM/DT),
+/// wildcard (`*`, `?`), else single value. PN matching is case-insensitive, as most
+/// PACS do.
+fn matches(vr: VR, query: &str, have: &str) -> bool {
+    let query = query.trim();
+    if query.is_empty() || query == "*" {
+        return true;
+    }
+    let have = have.trim();
+    if vr == VR::UI && query.contains('\\') {
+        return query.split('\\').any(|q| q.trim() == have);
+    }
+    if matches!(vr, VR::DA | VR::TM | VR::DT) && query.contains('-') {
+        let (lo, hi) = query.split_once('-').unwrap_or((query, ""));
+        return (lo.is_empty() || have >= lo) && (hi.is_empty() || have <= hi || have.starts_with(hi));
+    }
+    let (q, h) = if vr == VR::PN {
+        (query.to_uppercase(), have.to_uppercase())
+    } else {
+        (query.to_string(), have.to_string())
+    };
+    if q.contains('*') || q.contains('?') {
+        return wildcard(q.as_bytes(), h.as_bytes());
+    }
+    if vr == VR::PN {
+        // A query without components matches on the family name component too.
+        return h == q || h.trim_end_matches('^') == q;
+    }
+    q == h
+}
+
+fn wildcard(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Index a received data set (parsed up to the pixel data).
+fn index_record(data: &[u8], ts: &str) -> Record {
+    let Some(ts) = TransferSyntaxRegistry.get(ts) else {
+        return Record::new();
+    };
+    match InMemDicomObject::read_dataset_with_ts(data, ts) {
+        Ok(obj) => record_of(&obj),
+        Err(_) => Record::new(),
+    }
+}
+
+fn record_of(obj: &InMemDicomObject) -> Record {
+    obj.iter()
+        .filter(|e| e.header().tag.group() != 0x7FE0 && e.header().vr != VR::SQ)
+        .filter(|e| !matches!(e.header().vr, VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV | VR::UN))
+        .filter_map(|e| e.to_str().ok().map(|s| (e.header().tag, s.trim_end_matches(['\0', ' ']).to_string())))
+        .collect()
+}
+
+fn write_part10(dir: &Path, sop_class: &str, sop_instance: &str, ts: &str, calling_ae: &str, data: &[u8]) -> Result<PathBuf, String> {
+    use std::io::Write;
+    let safe: String = sop_instance.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
+    if safe.is_empty() {
+        return Err("invalid SOP Instance UID".into());
+    }
+    let path = dir.join(format!("{safe}.dcm"));
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop_instance)
+        .transfer_syntax(ts)
+        .source_application_entity_title(calling_ae)
+        .implementation_class_uid(crate::IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(crate::IMPLEMENTATION_VERSION_NAME)
+        .build()
+        .map_err(|e| format!("cannot build file meta: {e}"))?;
+    let mut f = std::fs::File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(&[0u8; 128]).map_err(|e| e.to_string())?;
+    f.write_all(b"DICM").map_err(|e| e.to_string())?;
+    meta.write(&mut f).map_err(|e| format!("cannot write file meta: {e}"))?;
+    f.write_all(data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard(b"DOE*", b"DOE^JANE"));
+        assert!(wildcard(b"*JANE", b"DOE^JANE"));
+        assert!(wildcard(b"D?E*", b"DOE^JANE"));
+        assert!(!wildcard(b"ROE*", b"DOE^JANE"));
+        assert!(wildcard(b"*", b""));
+    }
+
+    #[test]
+    fn matching_rules() {
+        assert!(matches(VR::PN, "doe*", "DOE^JANE"));
+        assert!(matches(VR::DA, "20200101-20201231", "20200615"));
+        assert!(!matches(VR::DA, "20200101-20201231", "20210101"));
+        assert!(matches(VR::DA, "-20201231", "20200615"));
+        assert!(matches(VR::UI, "1.2\\1.3", "1.3"));
+        assert!(!matches(VR::CS, "MR", "CT"));
+        assert!(matches(VR::LO, "", "anything"));
+    }
+}
