@@ -1,0 +1,605 @@
+//! The shared core of a pool: its state under one mutex, and the moves of resources
+//! and slots between idle, borrowed, opening and closing.
+//!
+//! Slot accounting: every resource or reservation occupies one slot while it is idle,
+//! borrowed (`active`), being created (`opening`) or being closed (`closing`), and
+//! nothing new is created while `idle + active + opening + closing` has reached
+//! `effective_max`. Whoever frees a slot or a resource calls [`Inner::settle`], which
+//! hands what became available to the best waiter. Critical sections never await and
+//! never run resource teardown: resources to close are collected into a [`Doomed`]
+//! list and handed to spawned tasks after the lock is released.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::manager::Manager;
+use super::slots::ClosingSlot;
+use super::stats::{Counters, Counts, LeakSuspect, Reason, WaitWindow};
+use super::waiters::{WaiterQueue, AGING_STEP};
+use crate::config::PoolSettings;
+
+/// A resource with the pool's bookkeeping.
+pub(super) struct Entry<R> {
+    pub res: R,
+    pub id: u64,
+    /// When it last went idle (or was created): drives validation and idle timeouts.
+    pub idle_since: Instant,
+    pub borrowed_at: Instant,
+    /// Creation + jittered `max_lifetime`.
+    pub expires_at: Option<Instant>,
+    /// Borrows so far, the current one included.
+    pub uses: u64,
+}
+
+/// What a waiter (or the acquiring caller itself) is given. Plain data: whoever
+/// receives it wraps it at once, before any await, into a guard that gives it back
+/// if dropped.
+pub(super) enum Grant<R> {
+    /// A fitting, alive resource, already counted as active.
+    Resource(Entry<R>),
+    /// A reserved slot (counted in `opening`): create a resource.
+    Create,
+    /// A non-fitting idle resource whose slot is now reserved (counted in `opening`):
+    /// close it, then create.
+    Evict(Entry<R>),
+}
+
+pub(super) struct Waiter<M: Manager> {
+    pub req: M::Request,
+    /// Wants a newly created resource (see `acquire_fresh`): never given an idle one.
+    pub fresh: bool,
+    pub tx: oneshot::Sender<Grant<M::Resource>>,
+}
+
+impl<M: Manager> Waiter<M> {
+    fn wants(&self, manager: &M, res: &M::Resource) -> bool {
+        !self.fresh && manager.fits(res, &self.req)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Open,
+    /// `close` was called: nothing is handed out; returned resources are closed
+    /// gracefully.
+    Draining,
+    /// `close` gave up waiting for busy resources: they are aborted when returned.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum How {
+    Close,
+    Abort,
+}
+
+/// Resources to close or abort once the lock is released.
+pub(super) type Doomed<R> = Vec<(R, How)>;
+
+pub(super) struct Borrow {
+    pub since: Instant,
+    /// Already logged as a suspected leak.
+    pub reported: bool,
+}
+
+pub(super) struct State<M: Manager> {
+    pub phase: Phase,
+    /// Least recently used first, so the fast path pops from the back.
+    pub idle: Vec<Entry<M::Resource>>,
+    pub active: usize,
+    pub opening: usize,
+    pub closing: usize,
+    pub max_size: usize,
+    pub effective_max: usize,
+    /// Last capacity error, or last step back up after one.
+    pub capacity_mark: Instant,
+    /// No background creation before this (set after a failed one).
+    pub replenish_after: Instant,
+    pub waiters: WaiterQueue<Waiter<M>>,
+    next_id: u64,
+    /// Borrow start per resource id; only kept when `leak_threshold` is set.
+    pub borrows: Option<HashMap<u64, Borrow>>,
+    pub counts: Counts,
+    pub waits: WaitWindow,
+}
+
+impl<M: Manager> State<M> {
+    pub fn total(&self) -> usize {
+        self.idle.len() + self.active
+    }
+
+    pub fn occupied(&self) -> usize {
+        self.total() + self.opening + self.closing
+    }
+
+    pub fn has_capacity(&self) -> bool {
+        self.occupied() < self.effective_max
+    }
+
+    pub fn borrow_started(&mut self, entry: &mut Entry<M::Resource>, now: Instant) {
+        entry.uses += 1;
+        entry.borrowed_at = now;
+        self.active += 1;
+        self.counts.peak_active = self.counts.peak_active.max(self.active);
+        if let Some(borrows) = &mut self.borrows {
+            borrows.insert(
+                entry.id,
+                Borrow {
+                    since: now,
+                    reported: false,
+                },
+            );
+        }
+    }
+
+    pub fn borrow_ended(&mut self, id: u64) {
+        self.active = self.active.saturating_sub(1);
+        if let Some(borrows) = &mut self.borrows {
+            borrows.remove(&id);
+        }
+    }
+
+    /// Gives back a slot reserved for creation (or eviction).
+    pub fn unreserve(&mut self) {
+        self.opening = self.opening.saturating_sub(1);
+    }
+}
+
+pub(super) struct Inner<M: Manager> {
+    pub name: String,
+    pub manager: M,
+    pub settings: PoolSettings,
+    pub default_request: Option<M::Request>,
+    state: Mutex<State<M>>,
+    /// Throttles creation to `max_concurrent_opens` at once.
+    pub opens: Semaphore,
+    /// Signalled whenever a slot is freed while the pool is closing.
+    pub drained: Notify,
+    pub counters: Counters,
+}
+
+impl<M: Manager> Inner<M> {
+    pub fn new(
+        name: String,
+        manager: M,
+        settings: PoolSettings,
+        default_request: Option<M::Request>,
+    ) -> Self {
+        let now = Instant::now();
+        let max_size = settings.max_size.max(1);
+        let opens = settings
+            .max_concurrent_opens
+            .clamp(1, Semaphore::MAX_PERMITS);
+        let state = State {
+            phase: Phase::Open,
+            idle: Vec::with_capacity(max_size),
+            active: 0,
+            opening: 0,
+            closing: 0,
+            max_size,
+            effective_max: max_size,
+            capacity_mark: now,
+            replenish_after: now,
+            waiters: WaiterQueue::new(),
+            next_id: 0,
+            borrows: settings.leak_threshold.map(|_| HashMap::new()),
+            counts: Counts::default(),
+            waits: WaitWindow::new(),
+        };
+        Inner {
+            name,
+            manager,
+            settings,
+            default_request,
+            state: Mutex::new(state),
+            opens: Semaphore::new(opens),
+            drained: Notify::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// A panic in manager code called under the lock must not make the pool unusable:
+    /// the state is kept consistent between statements, so a poisoned lock is taken
+    /// over as is.
+    pub fn lock(&self) -> MutexGuard<'_, State<M>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn new_entry(
+        &self,
+        st: &mut State<M>,
+        res: M::Resource,
+        now: Instant,
+    ) -> Entry<M::Resource> {
+        st.next_id += 1;
+        Entry {
+            res,
+            id: st.next_id,
+            idle_since: now,
+            borrowed_at: now,
+            expires_at: self
+                .settings
+                .max_lifetime
+                .and_then(jittered)
+                .and_then(|lifetime| now.checked_add(lifetime)),
+            uses: 0,
+        }
+    }
+
+    pub fn needs_validation(&self, entry: &Entry<M::Resource>, now: Instant) -> bool {
+        self.settings.validate_on_borrow
+            && now.saturating_duration_since(entry.idle_since) > self.settings.validation_interval
+    }
+
+    /// Takes the most recently used idle resource that fits `req` and is alive,
+    /// retiring the stale or expired ones met on the way.
+    pub fn take_idle(
+        &self,
+        st: &mut State<M>,
+        req: &M::Request,
+        now: Instant,
+        allow_validation: bool,
+        doomed: &mut Doomed<M::Resource>,
+    ) -> Option<Entry<M::Resource>> {
+        let mut i = st.idle.len();
+        while i > 0 {
+            i -= 1;
+            let entry = &st.idle[i];
+            if !self.manager.fits(&entry.res, req)
+                || (!allow_validation && self.needs_validation(entry, now))
+            {
+                continue;
+            }
+            let mut entry = st.idle.remove(i);
+            if entry.expires_at.is_some_and(|at| now >= at) {
+                self.retire(st, entry, Reason::Lifetime, How::Close, doomed);
+            } else if !self.manager.is_alive(&mut entry.res) {
+                self.retire(st, entry, Reason::Stale, How::Abort, doomed);
+            } else {
+                return Some(entry);
+            }
+        }
+        None
+    }
+
+    /// Counts a retirement; the resource keeps its slot (`closing`) until the
+    /// teardown spawned by [`Inner::run`] has finished.
+    pub fn retire(
+        &self,
+        st: &mut State<M>,
+        entry: Entry<M::Resource>,
+        reason: Reason,
+        how: How,
+        doomed: &mut Doomed<M::Resource>,
+    ) {
+        st.closing += 1;
+        st.counts.destroyed.count(reason);
+        debug!(pool = %self.name, id = entry.id, uses = entry.uses, reason = reason.as_str(), ?how, "retiring resource");
+        doomed.push((entry.res, how));
+    }
+
+    /// What the pool can give a caller wanting `req` right now, if anything.
+    pub fn grant_for(
+        &self,
+        st: &mut State<M>,
+        req: &M::Request,
+        fresh: bool,
+        now: Instant,
+        doomed: &mut Doomed<M::Resource>,
+    ) -> Option<Grant<M::Resource>> {
+        if !fresh {
+            if let Some(mut entry) = self.take_idle(st, req, now, true, doomed) {
+                st.borrow_started(&mut entry, now);
+                return Some(Grant::Resource(entry));
+            }
+        }
+        if st.has_capacity() {
+            st.opening += 1;
+            return Some(Grant::Create);
+        }
+        if st.idle.is_empty() {
+            return None;
+        }
+        // At the cap with idle resources nobody here can use: the least recently used
+        // one makes room. Its slot passes straight to the new reservation.
+        let entry = st.idle.remove(0);
+        st.opening += 1;
+        st.counts.destroyed.count(Reason::Evicted);
+        debug!(pool = %self.name, id = entry.id, "evicting an idle resource to make room");
+        Some(Grant::Evict(entry))
+    }
+
+    /// A returned (or new) resource goes to the best waiter it fits, else to idle
+    /// (from where `dispatch` may evict it for a waiter it does not fit).
+    ///
+    /// Bypassing the best waiter for a fitting one further back saves a close and a
+    /// create, but could starve a caller with an uncommon request behind a stream of
+    /// common ones; so once the best waiter has waited [`AGING_STEP`], it is served
+    /// first, by eviction if need be.
+    pub fn put_back(&self, st: &mut State<M>, mut entry: Entry<M::Resource>, now: Instant) {
+        loop {
+            if let Some(head) = st
+                .waiters
+                .best(now, |_| true)
+                .and_then(|p| st.waiters.get(p))
+            {
+                if !head.item.wants(&self.manager, &entry.res)
+                    && now.saturating_duration_since(head.since) >= AGING_STEP
+                {
+                    st.idle.push(entry);
+                    return;
+                }
+            }
+            let position = st.waiters.best(now, |w| w.wants(&self.manager, &entry.res));
+            let Some(queued) = position.and_then(|p| st.waiters.take(p)) else {
+                st.idle.push(entry);
+                return;
+            };
+            st.borrow_started(&mut entry, now);
+            st.waits.record(now.saturating_duration_since(queued.since));
+            match queued.item.tx.send(Grant::Resource(entry)) {
+                Ok(()) => return,
+                // The waiter went away; unreachable while waiters leave the queue
+                // before dropping their receiver, but cheap to handle.
+                Err(Grant::Resource(back)) => {
+                    entry = back;
+                    entry.uses = entry.uses.saturating_sub(1);
+                    st.borrow_ended(entry.id);
+                }
+                Err(other) => {
+                    self.undo(st, other);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Serves waiters, best first, while there is something to give them.
+    fn dispatch(&self, st: &mut State<M>, now: Instant, doomed: &mut Doomed<M::Resource>) {
+        while let Some(position) = st.waiters.best(now, |_| true) {
+            let Some(queued) = st.waiters.take(position) else {
+                return;
+            };
+            let (req, fresh) = (&queued.item.req, queued.item.fresh);
+            let Some(grant) = self.grant_for(st, req, fresh, now, doomed) else {
+                // Nothing idle and no room: nobody further down can be served either.
+                st.waiters.restore(position, queued);
+                return;
+            };
+            st.waits.record(now.saturating_duration_since(queued.since));
+            if let Err(grant) = queued.item.tx.send(grant) {
+                self.undo(st, grant);
+            }
+        }
+    }
+
+    /// Reverses a grant nobody received.
+    fn undo(&self, st: &mut State<M>, grant: Grant<M::Resource>) {
+        match grant {
+            Grant::Resource(mut entry) => {
+                entry.uses = entry.uses.saturating_sub(1);
+                st.borrow_ended(entry.id);
+                st.idle.push(entry);
+            }
+            Grant::Create => st.unreserve(),
+            Grant::Evict(entry) => {
+                st.unreserve();
+                st.counts.destroyed.uncount(Reason::Evicted);
+                st.idle.insert(0, entry);
+            }
+        }
+    }
+
+    /// To be called after anything freed a slot or a resource.
+    pub fn settle(&self, st: &mut State<M>, now: Instant, doomed: &mut Doomed<M::Resource>) {
+        self.dispatch(st, now, doomed);
+        if st.phase != Phase::Open {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Closes or aborts resources in spawned tasks; each keeps its slot until done.
+    /// Without a runtime (a guard dropped on a plain thread) the resource is just
+    /// dropped, which closes its socket.
+    pub fn run(self: &Arc<Self>, doomed: Doomed<M::Resource>) {
+        for (res, how) in doomed {
+            let slot = ClosingSlot::new(self.clone());
+            let inner = self.clone();
+            spawn(async move {
+                match how {
+                    How::Close => inner.manager.close(res).await,
+                    How::Abort => inner.manager.abort(res).await,
+                }
+                drop(slot);
+            });
+        }
+    }
+
+    /// A teardown finished: its slot is free.
+    pub fn closing_done(self: &Arc<Self>) {
+        let mut doomed = Vec::new();
+        {
+            let mut st = self.lock();
+            st.closing = st.closing.saturating_sub(1);
+            self.settle(&mut st, Instant::now(), &mut doomed);
+        }
+        self.run(doomed);
+    }
+
+    /// A creation slot was given up (creation failed, or its caller went away).
+    pub fn reservation_dropped(self: &Arc<Self>) {
+        let mut doomed = Vec::new();
+        {
+            let mut st = self.lock();
+            st.unreserve();
+            self.settle(&mut st, Instant::now(), &mut doomed);
+        }
+        self.run(doomed);
+    }
+
+    /// Why a resource coming back from a borrow cannot be kept, if it cannot.
+    fn verdict(
+        &self,
+        entry: &mut Entry<M::Resource>,
+        abort_on_drop: bool,
+        now: Instant,
+    ) -> Option<(Reason, How)> {
+        if abort_on_drop || !self.manager.is_reusable(&entry.res) {
+            return Some((Reason::Invalid, How::Abort));
+        }
+        if !self.manager.is_alive(&mut entry.res) {
+            return Some((Reason::Stale, How::Abort));
+        }
+        if self.settings.max_uses.is_some_and(|max| entry.uses >= max) {
+            return Some((Reason::Uses, How::Close));
+        }
+        if entry.expires_at.is_some_and(|at| now >= at) {
+            return Some((Reason::Lifetime, How::Close));
+        }
+        None
+    }
+
+    /// A guard was dropped: back to a waiter or idle, or retired.
+    pub fn release(self: &Arc<Self>, mut entry: Entry<M::Resource>, abort_on_drop: bool) {
+        let now = Instant::now();
+        // Manager checks run before locking: they are the caller's code.
+        let verdict = self.verdict(&mut entry, abort_on_drop, now);
+        let mut doomed = Vec::new();
+        {
+            let mut st = self.lock();
+            st.borrow_ended(entry.id);
+            st.counts.releases += 1;
+            match (st.phase, verdict) {
+                (Phase::Closed, _) => {
+                    self.retire(&mut st, entry, Reason::Closed, How::Abort, &mut doomed)
+                }
+                (_, Some((reason, how))) => self.retire(&mut st, entry, reason, how, &mut doomed),
+                (Phase::Draining, None) => {
+                    self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed)
+                }
+                // More open than the cap after a resize or a capacity error: shrink.
+                (Phase::Open, None) if st.total() >= st.effective_max => {
+                    self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed)
+                }
+                (Phase::Open, None) => {
+                    entry.idle_since = now;
+                    self.put_back(&mut st, entry, now);
+                }
+            }
+            self.settle(&mut st, now, &mut doomed);
+        }
+        self.run(doomed);
+    }
+
+    /// A borrowed resource is retired on purpose (failed validation, `invalidate`).
+    pub fn discard(self: &Arc<Self>, entry: Entry<M::Resource>, reason: Reason) {
+        let mut doomed = Vec::new();
+        {
+            let mut st = self.lock();
+            st.borrow_ended(entry.id);
+            st.counts.releases += 1;
+            self.retire(&mut st, entry, reason, How::Abort, &mut doomed);
+            self.settle(&mut st, Instant::now(), &mut doomed);
+        }
+        self.run(doomed);
+    }
+
+    /// A grant reached a caller that went away before using it.
+    pub fn abandon(self: &Arc<Self>, grant: Grant<M::Resource>) {
+        let now = Instant::now();
+        let mut doomed = Vec::new();
+        {
+            let mut st = self.lock();
+            let returned = match grant {
+                Grant::Resource(mut entry) => {
+                    st.borrow_ended(entry.id);
+                    entry.uses = entry.uses.saturating_sub(1);
+                    Some(entry)
+                }
+                Grant::Create => {
+                    st.unreserve();
+                    None
+                }
+                Grant::Evict(entry) => {
+                    st.unreserve();
+                    st.counts.destroyed.uncount(Reason::Evicted);
+                    Some(entry)
+                }
+            };
+            if let Some(entry) = returned {
+                if st.phase == Phase::Open {
+                    self.put_back(&mut st, entry, now);
+                } else {
+                    self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed);
+                }
+            }
+            self.settle(&mut st, now, &mut doomed);
+        }
+        self.run(doomed);
+    }
+
+    /// Creation failed: count it, and if the remote says it is full, stop at what is
+    /// open now (maintenance raises the cap again, see `CAPACITY_RECOVERY_STEP`).
+    pub fn note_create_failure(&self, st: &mut State<M>, err: &M::Error, now: Instant) {
+        st.counts.create_failures += 1;
+        if self.manager.is_capacity_error(err) {
+            let cap = st.total().clamp(1, st.max_size);
+            warn!(pool = %self.name, effective_max = cap, error = %err, "remote at capacity: lowering the pool's effective max");
+            st.effective_max = cap;
+            st.capacity_mark = now;
+        }
+    }
+
+    /// Borrows held longer than `leak_threshold`.
+    pub fn suspects<'a>(
+        &self,
+        st: &'a State<M>,
+        now: Instant,
+    ) -> impl Iterator<Item = LeakSuspect> + 'a {
+        let threshold = self.settings.leak_threshold.unwrap_or(Duration::MAX);
+        st.borrows
+            .iter()
+            .flatten()
+            .filter_map(move |(&id, borrow)| {
+                let held_for = now.saturating_duration_since(borrow.since);
+                (held_for > threshold).then_some(LeakSuspect { id, held_for })
+            })
+    }
+}
+
+/// `lifetime` scaled by a random factor in [0.9, 1.1], so resources opened together
+/// are not all retired (and reopened) in the same instant.
+fn jittered(lifetime: Duration) -> Option<Duration> {
+    let factor: f64 = rand::rng().random_range(0.9..=1.1);
+    Duration::try_from_secs_f64(lifetime.as_secs_f64() * factor).ok()
+}
+
+/// Spawns on the current runtime; without one the future is dropped, which releases
+/// whatever slot guards it owns.
+pub(super) fn spawn<F>(future: F) -> bool
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            drop(handle.spawn(future));
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// `start + timeout`, saturating far in the future for absurd timeouts.
+pub(super) fn deadline(start: Instant, timeout: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    start
+        .checked_add(timeout)
+        .or_else(|| start.checked_add(FAR))
+        .unwrap_or(start)
+}

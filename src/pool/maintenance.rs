@@ -1,0 +1,188 @@
+//! The background maintenance task of a pool.
+//!
+//! Every tick — `min(validation_interval, max_idle_time, 1 s)`, but at least 10 ms —
+//! it retires idle resources that are stale, past their (jittered) lifetime, or idle
+//! longer than `max_idle_time` beyond `min_size`; raises a lowered effective max by
+//! one per [`CAPACITY_RECOVERY_STEP`] without a capacity error; logs new leak
+//! suspects once; and opens resources (with the default request) up to `min_size`.
+//! The first tick runs at once, which is the warm-up. Deadlines are therefore
+//! enforced with up to one tick of delay.
+//!
+//! The task holds only a `Weak` reference between ticks: it stops when the pool is
+//! closed or nothing references it any more.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::time::{interval, Instant, MissedTickBehavior};
+use tracing::{debug, warn};
+
+use super::inner::{deadline, spawn, Doomed, How, Inner, Phase, State};
+use super::manager::Manager;
+use super::slots::Reservation;
+use super::stats::Reason;
+
+/// Without a capacity error for this long, a lowered effective max goes up by one.
+pub const CAPACITY_RECOVERY_STEP: Duration = Duration::from_secs(5);
+/// After a failed background creation, the next one waits at least this long, so a
+/// node that is down is not hammered (nor the log flooded) every tick.
+pub const REPLENISH_BACKOFF: Duration = Duration::from_secs(5);
+
+const MAX_TICK: Duration = Duration::from_secs(1);
+const MIN_TICK: Duration = Duration::from_millis(10);
+
+/// Spawns the maintenance task; without a runtime the pool works but is neither
+/// warmed up nor maintained.
+pub(super) fn start<M: Manager>(inner: &Arc<Inner<M>>) {
+    let settings = &inner.settings;
+    let tick = settings
+        .validation_interval
+        .min(settings.max_idle_time)
+        .min(MAX_TICK)
+        .max(MIN_TICK);
+    if !spawn(run(Arc::downgrade(inner), tick)) {
+        warn!(pool = %inner.name, "no tokio runtime: pool maintenance and warm-up disabled");
+    }
+}
+
+async fn run<M: Manager>(pool: Weak<Inner<M>>, tick: Duration) {
+    let mut ticks = interval(tick);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(inner) = pool.upgrade() else {
+            return;
+        };
+        if !inner.maintain() {
+            debug!(pool = %inner.name, "maintenance stopped");
+            return;
+        }
+    }
+}
+
+impl<M: Manager> Inner<M> {
+    /// One maintenance round; false once the pool is closing.
+    fn maintain(self: &Arc<Self>) -> bool {
+        let now = Instant::now();
+        let mut doomed = Vec::new();
+        let to_open = {
+            let mut st = self.lock();
+            if st.phase != Phase::Open {
+                return false;
+            }
+            self.retire_idle(&mut st, now, &mut doomed);
+            self.recover_capacity(&mut st, now);
+            self.report_leaks(&mut st, now);
+            let to_open = self.shortfall(&st, now);
+            st.opening += to_open;
+            self.settle(&mut st, now, &mut doomed);
+            to_open
+        };
+        self.run(doomed);
+        for _ in 0..to_open {
+            let slot = Reservation::new(self.clone());
+            spawn(self.clone().open_idle(slot));
+        }
+        true
+    }
+
+    fn retire_idle(&self, st: &mut State<M>, now: Instant, doomed: &mut Doomed<M::Resource>) {
+        let min_size = self.settings.min_size;
+        let mut total = st.total();
+        let mut i = 0;
+        // Oldest first, so the ones kept for `min_size` are the most recently used.
+        while i < st.idle.len() {
+            let entry = &mut st.idle[i];
+            let verdict = if entry.expires_at.is_some_and(|at| now >= at) {
+                Some((Reason::Lifetime, How::Close))
+            } else if !self.manager.is_alive(&mut entry.res) {
+                Some((Reason::Stale, How::Abort))
+            } else if total > min_size
+                && now.saturating_duration_since(entry.idle_since) > self.settings.max_idle_time
+            {
+                Some((Reason::Idle, How::Close))
+            } else {
+                None
+            };
+            match verdict {
+                Some((reason, how)) => {
+                    let entry = st.idle.remove(i);
+                    total -= 1;
+                    self.retire(st, entry, reason, how, doomed);
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    fn recover_capacity(&self, st: &mut State<M>, now: Instant) {
+        if st.effective_max < st.max_size
+            && now.saturating_duration_since(st.capacity_mark) >= CAPACITY_RECOVERY_STEP
+        {
+            st.effective_max += 1;
+            st.capacity_mark = now;
+            debug!(pool = %self.name, effective_max = st.effective_max, "raising the effective max");
+        }
+    }
+
+    fn report_leaks(&self, st: &mut State<M>, now: Instant) {
+        let Some(threshold) = self.settings.leak_threshold else {
+            return;
+        };
+        for (id, borrow) in st.borrows.iter_mut().flatten() {
+            let held_for = now.saturating_duration_since(borrow.since);
+            if !borrow.reported && held_for > threshold {
+                borrow.reported = true;
+                warn!(pool = %self.name, id, ?held_for, "resource borrowed longer than leak_threshold");
+            }
+        }
+    }
+
+    /// Resources to open in the background to reach `min_size`.
+    fn shortfall(&self, st: &State<M>, now: Instant) -> usize {
+        if self.default_request.is_none() || now < st.replenish_after {
+            return 0;
+        }
+        let wanted = self.settings.min_size.min(st.effective_max);
+        let room = st.effective_max.saturating_sub(st.occupied());
+        wanted.saturating_sub(st.total() + st.opening).min(room)
+    }
+
+    /// Opens one resource into idle (or straight to a waiter it fits). Failures are
+    /// logged and delay the next attempt; they never reach callers.
+    async fn open_idle(self: Arc<Self>, slot: Reservation<M>) {
+        let Some(req) = self.default_request.as_ref() else {
+            return;
+        };
+        let Ok(permit) = self.opens.acquire().await else {
+            return;
+        };
+        let created = self.manager.create(req).await;
+        drop(permit);
+        let now = Instant::now();
+        let mut doomed = Vec::new();
+        {
+            let mut st = self.lock();
+            slot.consume(&mut st);
+            match created {
+                Ok(res) => {
+                    st.counts.created += 1;
+                    let entry = self.new_entry(&mut st, res, now);
+                    debug!(pool = %self.name, id = entry.id, "opened resource in the background");
+                    if st.phase == Phase::Open {
+                        self.put_back(&mut st, entry, now);
+                    } else {
+                        self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed);
+                    }
+                }
+                Err(err) => {
+                    warn!(pool = %self.name, error = %err, "could not open a resource in the background");
+                    self.note_create_failure(&mut st, &err, now);
+                    st.replenish_after = deadline(now, REPLENISH_BACKOFF);
+                }
+            }
+            self.settle(&mut st, now, &mut doomed);
+        }
+        self.run(doomed);
+    }
+}

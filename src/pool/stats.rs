@@ -1,0 +1,306 @@
+//! Pool statistics: counters, retirement reasons, wait-time percentiles, leak suspects.
+//!
+//! Counters that change under the pool lock live in [`Counts`] (inside the state);
+//! the few bumped outside it are atomics in [`Counters`]. Wait times keep only the
+//! last [`WAIT_WINDOW`] samples, so percentiles describe recent behaviour and memory
+//! stays fixed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::inner::Inner;
+use super::manager::Manager;
+
+/// Wait-time samples kept for the percentiles.
+pub const WAIT_WINDOW: usize = 1024;
+
+/// A snapshot of one pool, for `--stats` and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolStats {
+    pub pool: String,
+    /// Open resources: idle + active.
+    pub total: usize,
+    /// Borrowed (or being validated, or handed to a waiter).
+    pub active: usize,
+    pub idle: usize,
+    /// Callers waiting in the queue.
+    pub waiting: usize,
+    /// Slots reserved for resources being created.
+    pub opening: usize,
+    /// Resources being closed or aborted; they keep their slot until done, so the
+    /// remote never sees more than `max_size` at once.
+    pub closing: usize,
+    /// The cap in force: `max_size`, or lower after the remote said it was full.
+    pub effective_max: usize,
+    pub max_size: usize,
+    /// Successful acquisitions.
+    pub acquisitions: u64,
+    /// Guards given back (returned, invalidated or dropped).
+    pub releases: u64,
+    pub acquire_timeouts: u64,
+    /// Acquisitions refused at once because `max_waiters` were already waiting.
+    pub rejected_waiters: u64,
+    pub created: u64,
+    pub create_failures: u64,
+    pub destroyed: DestroyedStats,
+    pub validations: u64,
+    pub validation_failures: u64,
+    /// Operations redone on a fresh resource after a reused one proved stale.
+    pub stale_redos: u64,
+    pub peak_active: usize,
+    pub wait: WaitStats,
+    /// Borrows held longer than `leak_threshold` right now.
+    pub leak_suspects: usize,
+}
+
+/// Resources retired, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DestroyedStats {
+    /// Idle longer than `max_idle_time`.
+    pub idle: u64,
+    /// Older than `max_lifetime` (jittered).
+    pub lifetime: u64,
+    /// Used `max_uses` times.
+    pub uses: u64,
+    /// Failed validation, not reusable after use, or invalidated by the caller.
+    pub invalid: u64,
+    /// `is_alive` said the peer was gone.
+    pub stale: u64,
+    /// The pool was closed or shrunk.
+    pub closed: u64,
+    /// Idle but fitting no waiter, closed to make room for one that fits.
+    pub evicted: u64,
+}
+
+/// Time callers waited for a resource or a slot (creation and validation excluded),
+/// over the last [`WAIT_WINDOW`] acquisitions and timeouts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WaitStats {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub samples: usize,
+}
+
+/// A borrow held longer than `leak_threshold`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeakSuspect {
+    /// The resource's id (see [`Pooled::id`](super::Pooled::id)).
+    pub id: u64,
+    pub held_for: Duration,
+}
+
+/// Why a resource was retired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reason {
+    Idle,
+    Lifetime,
+    Uses,
+    Invalid,
+    Stale,
+    Closed,
+    Evicted,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Idle => "idle",
+            Reason::Lifetime => "lifetime",
+            Reason::Uses => "uses",
+            Reason::Invalid => "invalid",
+            Reason::Stale => "stale",
+            Reason::Closed => "closed",
+            Reason::Evicted => "evicted",
+        }
+    }
+}
+
+impl DestroyedStats {
+    fn slot(&mut self, reason: Reason) -> &mut u64 {
+        match reason {
+            Reason::Idle => &mut self.idle,
+            Reason::Lifetime => &mut self.lifetime,
+            Reason::Uses => &mut self.uses,
+            Reason::Invalid => &mut self.invalid,
+            Reason::Stale => &mut self.stale,
+            Reason::Closed => &mut self.closed,
+            Reason::Evicted => &mut self.evicted,
+        }
+    }
+
+    pub(super) fn count(&mut self, reason: Reason) {
+        *self.slot(reason) += 1;
+    }
+
+    /// Takes back a count for a retirement that did not happen after all.
+    pub(super) fn uncount(&mut self, reason: Reason) {
+        let slot = self.slot(reason);
+        *slot = slot.saturating_sub(1);
+    }
+}
+
+/// Counters kept under the pool lock.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    pub releases: u64,
+    pub acquire_timeouts: u64,
+    pub rejected_waiters: u64,
+    pub created: u64,
+    pub create_failures: u64,
+    pub destroyed: DestroyedStats,
+    pub peak_active: usize,
+}
+
+/// Counters bumped where the lock is not held.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub acquisitions: AtomicU64,
+    pub validations: AtomicU64,
+    pub validation_failures: AtomicU64,
+    pub stale_redos: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// The last [`WAIT_WINDOW`] wait times, in milliseconds.
+pub(super) struct WaitWindow {
+    samples: Vec<f64>,
+    next: usize,
+}
+
+impl WaitWindow {
+    pub fn new() -> Self {
+        WaitWindow {
+            samples: Vec::with_capacity(WAIT_WINDOW),
+            next: 0,
+        }
+    }
+
+    pub fn record(&mut self, waited: Duration) {
+        let ms = waited.as_secs_f64() * 1_000.0;
+        if self.samples.len() < WAIT_WINDOW {
+            self.samples.push(ms);
+        } else if let Some(slot) = self.samples.get_mut(self.next) {
+            *slot = ms;
+        }
+        self.next = (self.next + 1) % WAIT_WINDOW;
+    }
+
+    pub fn samples(&self) -> &[f64] {
+        &self.samples
+    }
+}
+
+impl WaitStats {
+    fn from_samples(mut samples: Vec<f64>) -> Self {
+        samples.sort_by(f64::total_cmp);
+        WaitStats {
+            p50_ms: nearest_rank(&samples, 0.50),
+            p95_ms: nearest_rank(&samples, 0.95),
+            p99_ms: nearest_rank(&samples, 0.99),
+            max_ms: samples.last().copied().unwrap_or(0.0),
+            samples: samples.len(),
+        }
+    }
+}
+
+fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted
+        .get(rank.saturating_sub(1).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+impl<M: Manager> Inner<M> {
+    pub(super) fn stats(&self) -> PoolStats {
+        let now = Instant::now();
+        let (mut stats, samples) = {
+            let st = self.lock();
+            let c = &st.counts;
+            let stats = PoolStats {
+                pool: self.name.clone(),
+                total: st.total(),
+                active: st.active,
+                idle: st.idle.len(),
+                waiting: st.waiters.len(),
+                opening: st.opening,
+                closing: st.closing,
+                effective_max: st.effective_max,
+                max_size: st.max_size,
+                acquisitions: Counters::get(&self.counters.acquisitions),
+                releases: c.releases,
+                acquire_timeouts: c.acquire_timeouts,
+                rejected_waiters: c.rejected_waiters,
+                created: c.created,
+                create_failures: c.create_failures,
+                destroyed: c.destroyed.clone(),
+                validations: Counters::get(&self.counters.validations),
+                validation_failures: Counters::get(&self.counters.validation_failures),
+                stale_redos: Counters::get(&self.counters.stale_redos),
+                peak_active: c.peak_active,
+                wait: WaitStats::default(),
+                leak_suspects: self.suspects(&st, now).count(),
+            };
+            (stats, st.waits.samples().to_vec())
+        };
+        // Sorting happens after unlocking: it is the only non-trivial work here.
+        stats.wait = WaitStats::from_samples(samples);
+        stats
+    }
+
+    pub(super) fn leak_suspects(&self) -> Vec<LeakSuspect> {
+        let now = Instant::now();
+        let mut suspects: Vec<LeakSuspect> = {
+            let st = self.lock();
+            self.suspects(&st, now).collect()
+        };
+        suspects.sort_by_key(|s| (std::cmp::Reverse(s.held_for), s.id));
+        suspects
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        let stats = WaitStats::from_samples((1..=100).rev().map(f64::from).collect());
+        assert_eq!(stats.p50_ms, 50.0);
+        assert_eq!(stats.p95_ms, 95.0);
+        assert_eq!(stats.p99_ms, 99.0);
+        assert_eq!(stats.max_ms, 100.0);
+        assert_eq!(stats.samples, 100);
+        assert_eq!(WaitStats::from_samples(Vec::new()), WaitStats::default());
+    }
+
+    #[test]
+    fn window_keeps_the_most_recent() {
+        let mut window = WaitWindow::new();
+        for ms in 0..(WAIT_WINDOW as u64 + 10) {
+            window.record(Duration::from_millis(ms));
+        }
+        assert_eq!(window.samples.len(), WAIT_WINDOW);
+        let stats = WaitStats::from_samples(window.samples.clone());
+        assert_eq!(stats.max_ms, (WAIT_WINDOW + 9) as f64);
+        // The ten oldest samples (0..10 ms) were overwritten.
+        assert_eq!(
+            window.samples.iter().copied().fold(f64::MAX, f64::min),
+            10.0
+        );
+    }
+}
