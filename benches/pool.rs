@@ -162,18 +162,13 @@ fn bench_pools(c: &mut Criterion) {
             })
         });
 
-        match deadpool::managed::Pool::builder(DeadpoolNoop)
-            .max_size(size)
-            .build()
-        {
+        match deadpool::managed::Pool::builder(DeadpoolNoop).max_size(size).build() {
             Ok(deadpool) => group.bench_function(BenchmarkId::new("deadpool", &shape), |b| {
                 b.to_async(&runtime).iter(|| async {
                     let failed = cycles(
                         &deadpool,
                         tasks,
-                        |pool: deadpool::managed::Pool<DeadpoolNoop>| async move {
-                            pool.get().await.is_ok()
-                        },
+                        |pool: deadpool::managed::Pool<DeadpoolNoop>| async move { pool.get().await.is_ok() },
                     )
                     .await;
                     report("deadpool", failed);

@@ -1,7 +1,7 @@
-//! Acquisition: a fitting idle resource under one short lock (the fast path), else a
-//! slot to create in (throttled by `max_concurrent_opens`), else an evicted
-//! non-fitting idle resource's slot, else a place in the waiter queue until one of
-//! those is handed over.
+//! Acquisition: a fitting idle resource under one short lock (the fast path), else the
+//! slot of an idle resource this caller will not use (closed first, "evicted"), else
+//! a free slot, else a place in the waiter queue until one of those is handed over.
+//! Creation in a slot is throttled by `max_concurrent_opens`.
 //!
 //! Only the wait for a hand-off (and for a creation permit) is bounded by
 //! `acquire_timeout`; creation and validation are bounded by the manager's own
@@ -16,7 +16,7 @@ use tracing::debug;
 
 use super::error::PoolError;
 use super::guard::Pooled;
-use super::inner::{deadline, Doomed, Grant, How, Inner, Phase, State, Waiter};
+use super::inner::{deadline, Doomed, Grant, Inner, Phase, State, Waiter};
 use super::manager::Manager;
 use super::slots::{timeout_error, Reservation, WaitTicket, Waited};
 use super::stats::{Counters, Reason};
@@ -45,9 +45,7 @@ impl<M: Manager> Inner<M> {
                 Begin::Wait(mut ticket) => match ticket.wait(deadline).await {
                     Waited::Granted(grant) => grant,
                     Waited::Closed => return Err(self.closed()),
-                    Waited::TimedOut(err) => {
-                        return Err(validation_error.map_or(err, PoolError::Validation))
-                    }
+                    Waited::TimedOut(err) => return Err(validation_error.map_or(err, PoolError::Validation)),
                 },
             };
             match grant {
@@ -79,10 +77,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Never waits: only a fitting, alive idle resource that needs no validation.
-    pub(super) fn try_acquire(
-        self: &Arc<Self>,
-        req: &M::Request,
-    ) -> Result<Pooled<M>, PoolError<M::Error>> {
+    pub(super) fn try_acquire(self: &Arc<Self>, req: &M::Request) -> Result<Pooled<M>, PoolError<M::Error>> {
         let now = Instant::now();
         let mut doomed = Vec::new();
         let taken = {
@@ -94,12 +89,7 @@ impl<M: Manager> Inner<M> {
                 st.waits.record(Duration::ZERO);
                 Ok(entry)
             } else {
-                Err(timeout_error(
-                    &self.name,
-                    st.max_size,
-                    st.waiters.len(),
-                    Duration::ZERO,
-                ))
+                Err(timeout_error(&self.name, st.max_size, st.waiters.len(), Duration::ZERO))
             }
         };
         self.run(doomed);
@@ -163,13 +153,7 @@ impl<M: Manager> Inner<M> {
             tx,
         };
         let id = st.waiters.push(priority, start, waiter);
-        Ok(Begin::Wait(WaitTicket::new(
-            self.clone(),
-            id,
-            priority,
-            start,
-            rx,
-        )))
+        Ok(Begin::Wait(WaitTicket::new(self.clone(), id, priority, start, rx)))
     }
 
     /// Validates a resource idle for longer than `validation_interval` (when
@@ -215,23 +199,14 @@ impl<M: Manager> Inner<M> {
         let mut doomed = Vec::new();
         let outcome = {
             let mut st = self.lock();
-            slot.consume(&mut st);
-            let outcome = match created {
-                Ok(res) => {
-                    st.counts.created += 1;
-                    let mut entry = self.new_entry(&mut st, res, now);
-                    debug!(pool = %self.name, id = entry.id, "created resource");
-                    if st.phase == Phase::Open {
-                        st.borrow_started(&mut entry, now);
-                        Ok(entry)
-                    } else {
-                        self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed);
-                        Err(self.closed())
-                    }
+            let outcome = match self.adopt(&mut st, slot, created, now, &mut doomed) {
+                Ok(Some(mut entry)) => {
+                    st.borrow_started(&mut entry, now);
+                    Ok(entry)
                 }
+                Ok(None) => Err(self.closed()),
                 Err(err) => {
                     debug!(pool = %self.name, error = %err, "creation failed");
-                    self.note_create_failure(&mut st, &err, now);
                     Err(PoolError::Create(err))
                 }
             };

@@ -39,15 +39,11 @@ impl<M: Manager> Pooled<M> {
     }
 
     pub(super) fn entry(&self) -> &Entry<M::Resource> {
-        self.entry
-            .as_ref()
-            .expect("a live guard holds its resource")
+        self.entry.as_ref().expect("a live guard holds its resource")
     }
 
     fn entry_mut(&mut self) -> &mut Entry<M::Resource> {
-        self.entry
-            .as_mut()
-            .expect("a live guard holds its resource")
+        self.entry.as_mut().expect("a live guard holds its resource")
     }
 
     pub(super) fn set_abort_on_drop(&mut self, abort_on_drop: bool) {

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::manager::Manager;
-use super::slots::ClosingSlot;
+use super::slots::{ClosingSlot, Reservation};
 use super::stats::{Counters, Counts, LeakSuspect, Reason, WaitWindow};
 use super::waiters::{WaiterQueue, AGING_STEP};
 use crate::config::PoolSettings;
@@ -165,17 +165,10 @@ pub(super) struct Inner<M: Manager> {
 }
 
 impl<M: Manager> Inner<M> {
-    pub fn new(
-        name: String,
-        manager: M,
-        settings: PoolSettings,
-        default_request: Option<M::Request>,
-    ) -> Self {
+    pub fn new(name: String, manager: M, settings: PoolSettings, default_request: Option<M::Request>) -> Self {
         let now = Instant::now();
         let max_size = settings.max_size.max(1);
-        let opens = settings
-            .max_concurrent_opens
-            .clamp(1, Semaphore::MAX_PERMITS);
+        let opens = settings.max_concurrent_opens.clamp(1, Semaphore::MAX_PERMITS);
         let state = State {
             phase: Phase::Open,
             idle: Vec::with_capacity(max_size),
@@ -211,12 +204,7 @@ impl<M: Manager> Inner<M> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn new_entry(
-        &self,
-        st: &mut State<M>,
-        res: M::Resource,
-        now: Instant,
-    ) -> Entry<M::Resource> {
+    pub fn new_entry(&self, st: &mut State<M>, res: M::Resource, now: Instant) -> Entry<M::Resource> {
         st.next_id += 1;
         Entry {
             res,
@@ -251,9 +239,7 @@ impl<M: Manager> Inner<M> {
         while i > 0 {
             i -= 1;
             let entry = &st.idle[i];
-            if !self.manager.fits(&entry.res, req)
-                || (!allow_validation && self.needs_validation(entry, now))
-            {
+            if !self.manager.fits(&entry.res, req) || (!allow_validation && self.needs_validation(entry, now)) {
                 continue;
             }
             let mut entry = st.idle.remove(i);
@@ -299,20 +285,24 @@ impl<M: Manager> Inner<M> {
                 return Some(Grant::Resource(entry));
             }
         }
+        if !st.idle.is_empty() {
+            // Idle resources this caller will not take (all of them by now, or any for
+            // a fresh one): the least recently used one is closed before creating,
+            // even below the cap. At the cap that is what makes room; below it, a
+            // remote serving one association at a time (a stock DCMTK storescp) would
+            // otherwise queue the new one behind the idle one. Its slot passes
+            // straight to the new reservation.
+            let entry = st.idle.remove(0);
+            st.opening += 1;
+            st.counts.destroyed.count(Reason::Evicted);
+            debug!(pool = %self.name, id = entry.id, "evicting an idle resource to make room");
+            return Some(Grant::Evict(entry));
+        }
         if st.has_capacity() {
             st.opening += 1;
             return Some(Grant::Create);
         }
-        if st.idle.is_empty() {
-            return None;
-        }
-        // At the cap with idle resources nobody here can use: the least recently used
-        // one makes room. Its slot passes straight to the new reservation.
-        let entry = st.idle.remove(0);
-        st.opening += 1;
-        st.counts.destroyed.count(Reason::Evicted);
-        debug!(pool = %self.name, id = entry.id, "evicting an idle resource to make room");
-        Some(Grant::Evict(entry))
+        None
     }
 
     /// A returned (or new) resource goes to the best waiter it fits, else to idle
@@ -324,11 +314,7 @@ impl<M: Manager> Inner<M> {
     /// first, by eviction if need be.
     pub fn put_back(&self, st: &mut State<M>, mut entry: Entry<M::Resource>, now: Instant) {
         loop {
-            if let Some(head) = st
-                .waiters
-                .best(now, |_| true)
-                .and_then(|p| st.waiters.get(p))
-            {
+            if let Some(head) = st.waiters.best(now, |_| true).and_then(|p| st.waiters.get(p)) {
                 if !head.item.wants(&self.manager, &entry.res)
                     && now.saturating_duration_since(head.since) >= AGING_STEP
                 {
@@ -444,12 +430,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Why a resource coming back from a borrow cannot be kept, if it cannot.
-    fn verdict(
-        &self,
-        entry: &mut Entry<M::Resource>,
-        abort_on_drop: bool,
-        now: Instant,
-    ) -> Option<(Reason, How)> {
+    fn verdict(&self, entry: &mut Entry<M::Resource>, abort_on_drop: bool, now: Instant) -> Option<(Reason, How)> {
         if abort_on_drop || !self.manager.is_reusable(&entry.res) {
             return Some((Reason::Invalid, How::Abort));
         }
@@ -476,13 +457,9 @@ impl<M: Manager> Inner<M> {
             st.borrow_ended(entry.id);
             st.counts.releases += 1;
             match (st.phase, verdict) {
-                (Phase::Closed, _) => {
-                    self.retire(&mut st, entry, Reason::Closed, How::Abort, &mut doomed)
-                }
+                (Phase::Closed, _) => self.retire(&mut st, entry, Reason::Closed, How::Abort, &mut doomed),
                 (_, Some((reason, how))) => self.retire(&mut st, entry, reason, how, &mut doomed),
-                (Phase::Draining, None) => {
-                    self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed)
-                }
+                (Phase::Draining, None) => self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed),
                 // More open than the cap after a resize or a capacity error: shrink.
                 (Phase::Open, None) if st.total() >= st.effective_max => {
                     self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed)
@@ -544,32 +521,49 @@ impl<M: Manager> Inner<M> {
         self.run(doomed);
     }
 
-    /// Creation failed: count it, and if the remote says it is full, stop at what is
-    /// open now (maintenance raises the cap again, see `CAPACITY_RECOVERY_STEP`).
-    pub fn note_create_failure(&self, st: &mut State<M>, err: &M::Error, now: Instant) {
-        st.counts.create_failures += 1;
-        if self.manager.is_capacity_error(err) {
-            let cap = st.total().clamp(1, st.max_size);
-            warn!(pool = %self.name, effective_max = cap, error = %err, "remote at capacity: lowering the pool's effective max");
-            st.effective_max = cap;
-            st.capacity_mark = now;
+    /// Accounts for a finished creation: the reserved slot becomes the new resource
+    /// (`Ok(None)` if the pool closed meanwhile: the resource is then closed), or is
+    /// freed. A remote saying it is full caps the pool at what is open now
+    /// (maintenance raises the cap again, see `CAPACITY_RECOVERY_STEP`).
+    pub fn adopt(
+        &self,
+        st: &mut State<M>,
+        slot: Reservation<M>,
+        created: Result<M::Resource, M::Error>,
+        now: Instant,
+        doomed: &mut Doomed<M::Resource>,
+    ) -> Result<Option<Entry<M::Resource>>, M::Error> {
+        slot.consume(st);
+        let res = match created {
+            Ok(res) => res,
+            Err(err) => {
+                st.counts.create_failures += 1;
+                if self.manager.is_capacity_error(&err) {
+                    let cap = st.total().clamp(1, st.max_size);
+                    warn!(pool = %self.name, effective_max = cap, error = %err, "remote at capacity: lowering the pool's effective max");
+                    st.effective_max = cap;
+                    st.capacity_mark = now;
+                }
+                return Err(err);
+            }
+        };
+        st.counts.created += 1;
+        let entry = self.new_entry(st, res, now);
+        debug!(pool = %self.name, id = entry.id, "created resource");
+        if st.phase == Phase::Open {
+            return Ok(Some(entry));
         }
+        self.retire(st, entry, Reason::Closed, How::Close, doomed);
+        Ok(None)
     }
 
     /// Borrows held longer than `leak_threshold`.
-    pub fn suspects<'a>(
-        &self,
-        st: &'a State<M>,
-        now: Instant,
-    ) -> impl Iterator<Item = LeakSuspect> + 'a {
+    pub fn suspects<'a>(&self, st: &'a State<M>, now: Instant) -> impl Iterator<Item = LeakSuspect> + 'a {
         let threshold = self.settings.leak_threshold.unwrap_or(Duration::MAX);
-        st.borrows
-            .iter()
-            .flatten()
-            .filter_map(move |(&id, borrow)| {
-                let held_for = now.saturating_duration_since(borrow.since);
-                (held_for > threshold).then_some(LeakSuspect { id, held_for })
-            })
+        st.borrows.iter().flatten().filter_map(move |(&id, borrow)| {
+            let held_for = now.saturating_duration_since(borrow.since);
+            (held_for > threshold).then_some(LeakSuspect { id, held_for })
+        })
     }
 }
 

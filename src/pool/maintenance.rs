@@ -97,8 +97,7 @@ impl<M: Manager> Inner<M> {
                 Some((Reason::Lifetime, How::Close))
             } else if !self.manager.is_alive(&mut entry.res) {
                 Some((Reason::Stale, How::Abort))
-            } else if total > min_size
-                && now.saturating_duration_since(entry.idle_since) > self.settings.max_idle_time
+            } else if total > min_size && now.saturating_duration_since(entry.idle_since) > self.settings.max_idle_time
             {
                 Some((Reason::Idle, How::Close))
             } else {
@@ -116,9 +115,7 @@ impl<M: Manager> Inner<M> {
     }
 
     fn recover_capacity(&self, st: &mut State<M>, now: Instant) {
-        if st.effective_max < st.max_size
-            && now.saturating_duration_since(st.capacity_mark) >= CAPACITY_RECOVERY_STEP
-        {
+        if st.effective_max < st.max_size && now.saturating_duration_since(st.capacity_mark) >= CAPACITY_RECOVERY_STEP {
             st.effective_max += 1;
             st.capacity_mark = now;
             debug!(pool = %self.name, effective_max = st.effective_max, "raising the effective max");
@@ -163,21 +160,11 @@ impl<M: Manager> Inner<M> {
         let mut doomed = Vec::new();
         {
             let mut st = self.lock();
-            slot.consume(&mut st);
-            match created {
-                Ok(res) => {
-                    st.counts.created += 1;
-                    let entry = self.new_entry(&mut st, res, now);
-                    debug!(pool = %self.name, id = entry.id, "opened resource in the background");
-                    if st.phase == Phase::Open {
-                        self.put_back(&mut st, entry, now);
-                    } else {
-                        self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed);
-                    }
-                }
+            match self.adopt(&mut st, slot, created, now, &mut doomed) {
+                Ok(Some(entry)) => self.put_back(&mut st, entry, now),
+                Ok(None) => {}
                 Err(err) => {
                     warn!(pool = %self.name, error = %err, "could not open a resource in the background");
-                    self.note_create_failure(&mut st, &err, now);
                     st.replenish_after = deadline(now, REPLENISH_BACKOFF);
                 }
             }

@@ -17,10 +17,7 @@ pub trait Manager: Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Opens a new resource able to serve `req`.
-    fn create(
-        &self,
-        req: &Self::Request,
-    ) -> impl Future<Output = Result<Self::Resource, Self::Error>> + Send;
+    fn create(&self, req: &Self::Request) -> impl Future<Output = Result<Self::Resource, Self::Error>> + Send;
 
     /// Does this idle resource serve `req`? (reuse by capability)
     fn fits(&self, res: &Self::Resource, req: &Self::Request) -> bool;
@@ -30,10 +27,7 @@ pub trait Manager: Send + Sync + 'static {
 
     /// Round-trip validation (e.g. C-ECHO), used when the resource has been idle
     /// longer than `validation_interval` and `validate_on_borrow` is on.
-    fn validate(
-        &self,
-        res: &mut Self::Resource,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn validate(&self, res: &mut Self::Resource) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Can it go back to idle after use? (false if poisoned, or an operation was in
     /// flight when the guard dropped)

@@ -8,8 +8,11 @@
 //!   resource that [fits](Manager::fits) the request and is [alive](Manager::is_alive),
 //!   [validating](Manager::validate) it first if it has been idle longer than
 //!   `validation_interval` (with `validate_on_borrow`). Otherwise it creates one (at
-//!   most `max_concurrent_opens` creations in flight), or, at the cap, closes an idle
-//!   resource that fits nothing waiting ("evicted") to make room, or waits.
+//!   most `max_concurrent_opens` creations in flight), after closing the least
+//!   recently used idle resource that does not fit, if any ("evicted"): at the cap
+//!   that makes room, and below it a remote serving one association at a time would
+//!   otherwise queue the new one behind the idle one. With nothing to evict and no
+//!   room, it waits.
 //! - **Fair waiting.** Waiters are served by [`Priority`], FIFO within one, with
 //!   aging ([`AGING_STEP`]) so Low never starves; beyond `max_waiters` acquisition
 //!   fails at once, and a wait lasts at most `acquire_timeout`. A returned resource
@@ -112,17 +115,13 @@ impl<M: Manager> Pool<M> {
     }
 
     /// A resource fitting `req`; `priority` orders the wait if there is one.
-    pub async fn acquire_with(
-        &self,
-        req: &M::Request,
-        priority: Priority,
-    ) -> Result<Pooled<M>, PoolError<M::Error>> {
+    pub async fn acquire_with(&self, req: &M::Request, priority: Priority) -> Result<Pooled<M>, PoolError<M::Error>> {
         self.inner.acquire(req, priority, false).await
     }
 
     /// A newly created resource, never an idle one: for a transparent redo after a
-    /// reused one proved stale. Still bounded by the cap (it may evict an idle one,
-    /// or wait).
+    /// reused one proved stale. Still bounded by the cap; like any creation, it first
+    /// evicts an idle resource (here even a fitting one) if there is one.
     pub async fn acquire_fresh(&self, req: &M::Request) -> Result<Pooled<M>, PoolError<M::Error>> {
         self.inner.acquire(req, Priority::Normal, true).await
     }

@@ -153,12 +153,7 @@ impl<M: Manager> Drop for WaitTicket<M> {
     }
 }
 
-pub(super) fn timeout_error<E>(
-    pool: &str,
-    max_size: usize,
-    waiters: usize,
-    waited: Duration,
-) -> PoolError<E> {
+pub(super) fn timeout_error<E>(pool: &str, max_size: usize, waiters: usize, waited: Duration) -> PoolError<E> {
     PoolError::Timeout {
         pool: pool.to_owned(),
         max_size,

@@ -71,7 +71,7 @@ pub struct DestroyedStats {
     pub stale: u64,
     /// The pool was closed or shrunk.
     pub closed: u64,
-    /// Idle but fitting no waiter, closed to make room for one that fits.
+    /// Idle but not fitting a caller about to create: closed first, to make room.
     pub evicted: u64,
 }
 
@@ -298,9 +298,6 @@ mod tests {
         let stats = WaitStats::from_samples(window.samples.clone());
         assert_eq!(stats.max_ms, (WAIT_WINDOW + 9) as f64);
         // The ten oldest samples (0..10 ms) were overwritten.
-        assert_eq!(
-            window.samples.iter().copied().fold(f64::MAX, f64::min),
-            10.0
-        );
+        assert_eq!(window.samples.iter().copied().fold(f64::MAX, f64::min), 10.0);
     }
 }

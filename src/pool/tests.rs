@@ -221,10 +221,7 @@ async fn reuses_the_most_recently_used_idle_resource() {
     assert!(c.is_reused());
     assert_eq!(c.uses(), 2);
     let stats = pool.stats();
-    assert_eq!(
-        (stats.created, stats.acquisitions, stats.releases),
-        (2, 3, 2)
-    );
+    assert_eq!((stats.created, stats.acquisitions, stats.releases), (2, 3, 2));
     assert_eq!((stats.total, stats.active, stats.idle), (2, 1, 1));
     assert_eq!(stats.peak_active, 2);
     drop(c);
@@ -246,10 +243,7 @@ async fn max_size_caps_all_request_kinds_and_waits_time_out() {
         "pool exhausted: node test, max_size 2, 1 waiters, waited 5.0s"
     );
     let stats = pool.stats();
-    assert_eq!(
-        (stats.acquire_timeouts, stats.waiting, stats.total),
-        (1, 0, 2)
-    );
+    assert_eq!((stats.acquire_timeouts, stats.waiting, stats.total), (1, 0, 2));
     assert_eq!(stats.wait.max_ms, 5_000.0);
 }
 
@@ -317,9 +311,7 @@ async fn creation_is_throttled_by_max_concurrent_opens() {
     });
     remote.create_delay_ms.store(100, Ordering::SeqCst);
     let start = Instant::now();
-    let tasks: Vec<_> = (0..5)
-        .map(|_| spawn_acquire(&pool, 1, Priority::Normal))
-        .collect();
+    let tasks: Vec<_> = (0..5).map(|_| spawn_acquire(&pool, 1, Priority::Normal)).collect();
     let mut guards = Vec::new();
     for task in tasks {
         guards.push(task.await.unwrap().unwrap());
@@ -331,15 +323,20 @@ async fn creation_is_throttled_by_max_concurrent_opens() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn at_the_cap_a_non_fitting_idle_resource_is_evicted() {
-    let (pool, remote) = new_pool(settings(1));
-    drop(pool.acquire(&1).await.unwrap());
-    let b = pool.acquire(&2).await.unwrap();
-    assert_eq!(b.kind, 2);
-    drop(b);
-    let stats = assert_quiet(&pool, &remote);
-    assert_eq!((stats.destroyed.evicted, stats.created), (1, 2));
-    assert_eq!(Remote::get(&remote.closes), 1);
+async fn a_non_fitting_idle_resource_is_closed_before_creating() {
+    // Below the cap too: a single-association remote would otherwise queue the new
+    // one behind the idle one.
+    for max_size in [1, 4] {
+        let (pool, remote) = new_pool(settings(max_size));
+        drop(pool.acquire(&1).await.unwrap());
+        let b = pool.acquire(&2).await.unwrap();
+        assert_eq!(b.kind, 2);
+        // Closed before the new one was opened, not alongside.
+        assert_eq!((Remote::get(&remote.closes), remote.live()), (1, 1));
+        drop(b);
+        let stats = assert_quiet(&pool, &remote);
+        assert_eq!((stats.destroyed.evicted, stats.created, stats.total), (1, 2, 1));
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -356,10 +353,7 @@ async fn a_returned_resource_goes_straight_to_a_fitting_waiter() {
     assert_eq!((b.id, b.is_reused(), b.uses()), (a_id, true, 2));
     let stats = pool.stats();
     assert_eq!(stats.created, 1);
-    assert!(
-        stats.wait.max_ms >= 2_000.0 && stats.wait.max_ms < 2_100.0,
-        "{stats:?}"
-    );
+    assert!(stats.wait.max_ms >= 2_000.0 && stats.wait.max_ms < 2_100.0, "{stats:?}");
     drop(b);
     assert_quiet(&pool, &remote);
 }
@@ -403,10 +397,7 @@ async fn an_uncommon_request_is_not_starved_by_common_ones() {
     let start = Instant::now();
     let odd = pool.acquire(&2).await.unwrap();
     let waited = start.elapsed();
-    assert!(
-        waited >= AGING_STEP && waited < AGING_STEP + ms(50),
-        "{waited:?}"
-    );
+    assert!(waited >= AGING_STEP && waited < AGING_STEP + ms(50), "{waited:?}");
     assert_eq!(odd.kind, 2);
     drop(odd);
     for churner in churners {
@@ -427,10 +418,7 @@ async fn max_waiters_rejects_at_once() {
     let start = Instant::now();
     let err = pool.acquire(&1).await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::ZERO);
-    assert!(matches!(
-        err,
-        PoolError::TooManyWaiters { max_waiters: 1, .. }
-    ));
+    assert!(matches!(err, PoolError::TooManyWaiters { max_waiters: 1, .. }));
     assert_eq!(pool.stats().rejected_waiters, 1);
 }
 
@@ -480,28 +468,17 @@ async fn waiters_are_served_by_priority_then_fifo() {
         ms(1),
     )
     .await;
-    assert_eq!(
-        order,
-        ["critical", "high", "normal-1", "normal-2", "normal-3", "low"]
-    );
+    assert_eq!(order, ["critical", "high", "normal-1", "normal-2", "normal-3", "low"]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn aging_keeps_low_priority_from_starving() {
     // The Low waiter has waited 3.5 s when the Critical one arrives: it now has
     // Critical's level and came first.
-    let order = serve_order(
-        &[("low", Priority::Low), ("critical", Priority::Critical)],
-        ms(3_500),
-    )
-    .await;
+    let order = serve_order(&[("low", Priority::Low), ("critical", Priority::Critical)], ms(3_500)).await;
     assert_eq!(order, ["low", "critical"]);
     // 1.5 s only lifts it to Normal's level: High still goes first.
-    let order = serve_order(
-        &[("low", Priority::Low), ("high", Priority::High)],
-        ms(1_500),
-    )
-    .await;
+    let order = serve_order(&[("low", Priority::Low), ("high", Priority::High)], ms(1_500)).await;
     assert_eq!(order, ["high", "low"]);
 }
 
@@ -670,14 +647,8 @@ async fn close_closes_idle_and_aborts_late_returns() {
     settle().await;
     // The idle one is closed at once.
     assert_eq!(Remote::get(&remote.closes), 1);
-    assert!(matches!(
-        pool.acquire(&1).await,
-        Err(PoolError::Closed { .. })
-    ));
-    assert!(matches!(
-        pool.try_acquire(&1),
-        Err(PoolError::Closed { .. })
-    ));
+    assert!(matches!(pool.acquire(&1).await, Err(PoolError::Closed { .. })));
+    assert!(matches!(pool.try_acquire(&1), Err(PoolError::Closed { .. })));
     sleep(secs(1)).await;
     // Back within busy_timeout: closed gracefully.
     drop(early);
@@ -736,10 +707,7 @@ async fn resize_shrinks_idle_and_growing_serves_waiters() {
     pool.resize(2);
     settle().await;
     let stats = assert_quiet(&pool, &remote);
-    assert_eq!(
-        (stats.total, stats.max_size, stats.effective_max),
-        (2, 2, 2)
-    );
+    assert_eq!((stats.total, stats.max_size, stats.effective_max), (2, 2, 2));
     assert_eq!(stats.destroyed.closed, 2);
 
     let (pool, remote) = new_pool(settings(1));
@@ -751,10 +719,7 @@ async fn resize_shrinks_idle_and_growing_serves_waiters() {
     assert_eq!(b.kind, 2);
     drop((a, b));
     // Shrinking while busy: the excess is closed when it comes back.
-    let (a, b) = (
-        pool.acquire(&1).await.unwrap(),
-        pool.acquire(&2).await.unwrap(),
-    );
+    let (a, b) = (pool.acquire(&1).await.unwrap(), pool.acquire(&2).await.unwrap());
     pool.resize(1);
     drop((a, b));
     settle().await;
@@ -787,21 +752,20 @@ async fn long_borrows_are_reported_as_leak_suspects() {
 #[tokio::test(start_paused = true)]
 async fn acquire_fresh_never_reuses() {
     let (pool, remote) = new_pool(settings(2));
-    drop(pool.acquire(&1).await.unwrap());
+    let a = pool.acquire(&1).await.unwrap();
     let fresh = pool.acquire_fresh(&1).await.unwrap();
     assert!(!fresh.is_reused());
-    assert_eq!((pool.stats().created, pool.stats().idle), (2, 1));
-    drop(fresh);
-
-    // At the cap it makes room by evicting an idle resource, even a fitting one.
-    let (pool, _remote) = new_pool(settings(1));
-    drop(pool.acquire(&1).await.unwrap());
+    drop((a, fresh));
+    // With idle ones around it evicts one (even a fitting one) and creates.
     let fresh = pool.acquire_fresh(&1).await.unwrap();
     assert!(!fresh.is_reused());
-    assert_eq!(pool.stats().destroyed.evicted, 1);
+    let stats = pool.stats();
+    assert_eq!((stats.created, stats.idle, stats.destroyed.evicted), (3, 1, 1));
     pool.record_stale_redo();
     assert_eq!(pool.stats().stale_redos, 1);
-    drop(remote);
+    drop(fresh);
+    settle().await;
+    assert_quiet(&pool, &remote);
 }
 
 #[tokio::test(start_paused = true)]
@@ -917,12 +881,7 @@ async fn random_cancellations_leak_nothing() {
     });
     remote.create_delay_ms.store(3, Ordering::SeqCst);
     remote.validate_delay_ms.store(2, Ordering::SeqCst);
-    let priorities = [
-        Priority::Critical,
-        Priority::High,
-        Priority::Normal,
-        Priority::Low,
-    ];
+    let priorities = [Priority::Critical, Priority::High, Priority::Normal, Priority::Low];
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     for _ in 0..600 {
@@ -974,10 +933,7 @@ async fn random_cancellations_leak_nothing() {
     assert!(stats.peak_active <= MAX);
     // The run went through the paths it is meant to exercise.
     assert!(stats.acquire_timeouts > 0, "{stats:?}");
-    assert!(
-        stats.destroyed.invalid > 0 && stats.destroyed.stale > 0,
-        "{stats:?}"
-    );
+    assert!(stats.destroyed.invalid > 0 && stats.destroyed.stale > 0, "{stats:?}");
     assert!(
         stats.destroyed.evicted > 0 && stats.validation_failures > 0,
         "{stats:?}"
