@@ -15,7 +15,9 @@ pub mod pool;
 pub mod association;
 pub mod dimse;
 pub mod resilience;
+pub mod cli;
 pub mod client;
+pub mod metrics;
 pub mod scp;
 
 /// Our Implementation Class UID (PS3.7 D.3.3.2), under a private root.
