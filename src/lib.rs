@@ -2,14 +2,8 @@
 //!
 //! Layers, bottom up; each uses only those below it:
 //! - [`config`]: the hospital JSON config, typed, validated and merged.
-//! - [`pool`]: a generic, DICOM-agnostic resource pool.
-//! - [`association`]: DICOM associations on dicom-ul (sockets, contexts, release/abort).
-//! - [`dimse`]: C-ECHO / C-STORE / C-FIND on one association.
 //! - [`resilience`]: retry policy, retry budget, circuit breaker, executor.
-//! - [`client`]: nodes (one pool + breaker + policy each) and the public API.
-//! - [`scp`]: the embedded SCP (for the demo, tests and trying things out).
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod pool;
 pub mod resilience;
