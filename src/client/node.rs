@@ -3,6 +3,8 @@
 
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use dicom_object::InMemDicomObject;
@@ -134,15 +136,15 @@ impl Node {
     /// C-ECHO.
     pub async fn echo(&self) -> Outcome<Status> {
         let req = ContextRequest::verification();
-        let mut last_status = None;
+        let last_status = Mutex::new(None);
         let out = self
             .executor
             .run(None, |_attempt| {
                 let req = &req;
-                let last_status = &mut last_status;
+                let last_status = &last_status;
                 async move {
                     let status = self.on_association(req, async |a: &mut Association| dimse::echo(a).await).await?;
-                    *last_status = Some(status);
+                    set(last_status, status);
                     if status.is_success() {
                         Ok(status)
                     } else {
@@ -151,7 +153,7 @@ impl Node {
                 }
             })
             .await;
-        Outcome { result: out.result, attempts: out.attempts, last_status }
+        Outcome { result: out.result, attempts: out.attempts, last_status: take(last_status) }
     }
 
     /// C-STORE of one file (read, checked, sent with the retry policy).
@@ -179,18 +181,18 @@ impl Node {
             )));
             return Outcome { result: Err(ExecError::Operation(err)), attempts: 0, last_status: None };
         }
-        let mut last_status = None;
+        let last_status = Mutex::new(None);
         let out = self
             .executor
             .run(None, |attempt| {
                 let req = &req;
-                let last_status = &mut last_status;
+                let last_status = &last_status;
                 async move {
                     tracing::debug!(node = %self.config.name, sop_instance_uid = %file.sop_instance_uid, attempt, "C-STORE");
                     let rsp = self
                         .on_association(req, async |a: &mut Association| dimse::store(a, file, Priority::Medium).await)
                         .await?;
-                    *last_status = Some(rsp.status);
+                    set(last_status, rsp.status);
                     if rsp.status.is_success() {
                         Ok(rsp)
                     } else {
@@ -199,7 +201,7 @@ impl Node {
                 }
             })
             .await;
-        Outcome { result: out.result, attempts: out.attempts, last_status }
+        Outcome { result: out.result, attempts: out.attempts, last_status: take(last_status) }
     }
 
     /// C-FIND; `on_match` sees each match as it arrives and may stop the query
@@ -209,43 +211,54 @@ impl Node {
         F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,
     {
         let req = ContextRequest::uncompressed(query.model.sop_class());
-        let mut last_status = None;
-        let mut delivered = 0usize;
+        let last_status = Mutex::new(None);
+        let delivered = AtomicUsize::new(0);
+        let on_match = Mutex::new(&mut on_match);
         let out = self
             .executor
             .run(None, |_attempt| {
                 let req = &req;
-                let last_status = &mut last_status;
-                let delivered = &mut delivered;
-                let on_match = &mut on_match;
+                let last_status = &last_status;
+                let delivered = &delivered;
+                let on_match = &on_match;
                 async move {
-                    let before = *delivered;
+                    let before = delivered.load(Ordering::SeqCst);
                     let res = self
                         .on_association(req, async |a: &mut Association| {
                             dimse::find(a, query, Priority::Medium, |m| {
-                                *delivered += 1;
-                                on_match(m)
+                                delivered.fetch_add(1, Ordering::SeqCst);
+                                let mut f = on_match.lock().unwrap_or_else(|p| p.into_inner());
+                                (*f)(m)
                             })
                             .await
                         })
                         .await;
+                    let now = delivered.load(Ordering::SeqCst);
                     match res {
                         Ok(outcome) => {
-                            *last_status = Some(outcome.status);
+                            set(last_status, outcome.status);
                             if outcome.status.is_success() || outcome.status == Status::CANCEL {
                                 Ok(outcome)
                             } else {
                                 Err(OpError::Status { status: outcome.status, comment: outcome.error_comment })
                             }
                         }
-                        Err(e) if *delivered > before => Err(OpError::Interrupted { matches: *delivered - before, source: Box::new(e) }),
+                        Err(e) if now > before => Err(OpError::Interrupted { matches: now - before, source: Box::new(e) }),
                         Err(e) => Err(e),
                     }
                 }
             })
             .await;
-        Outcome { result: out.result, attempts: out.attempts, last_status }
+        Outcome { result: out.result, attempts: out.attempts, last_status: take(last_status) }
     }
+}
+
+fn set(cell: &Mutex<Option<Status>>, status: Status) {
+    *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+}
+
+fn take(cell: Mutex<Option<Status>>) -> Option<Status> {
+    cell.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
 fn not_sent(path: &Path, err: OpError) -> StoreOutcome {
