@@ -18,6 +18,34 @@ use crate::resilience::{ExecError, Executor, ExecutorStats};
 use super::error::OpError;
 use super::manager::AssociationManager;
 
+/// Borrow an association fitting `req` and run `body` on it (as `a`). A reused
+/// association that turns out to have been closed by the remote while idle (no
+/// response at all) is replaced by a fresh one and the operation redone, once: that
+/// is the pool's business, not a failed attempt. (A macro rather than a closure so
+/// that the futures stay `Send` for any lifetime, and spawnable.)
+macro_rules! on_association {
+    ($node:expr, $req:expr, |$a:ident| $body:expr) => {{
+        let mut guard = $node.pool.acquire($req).await?;
+        let reused = guard.is_reused();
+        let first = {
+            let $a: &mut Association = &mut guard;
+            $body
+        };
+        match first {
+            Ok(v) => Ok(v),
+            Err(DimseError::Association(e)) if reused && !guard.has_responded() && is_stale_symptom(&e) => {
+                tracing::debug!(node = %$node.config.name, association = guard.id(), error = %e, "stale pooled association; redoing on a fresh one");
+                drop(guard);
+                $node.pool.record_stale_redo();
+                let mut fresh = $node.pool.acquire_fresh($req).await?;
+                let $a: &mut Association = &mut fresh;
+                $body.map_err(OpError::from)
+            }
+            Err(e) => Err(OpError::from(e)),
+        }
+    }};
+}
+
 /// The error of a whole operation (after retries).
 pub type OperationError = ExecError<OpError>;
 
@@ -110,29 +138,6 @@ impl Node {
         self.pool.close(timeout).await;
     }
 
-    /// Borrow an association fitting `req` and run `op` on it. A reused association
-    /// that turns out to have been closed by the remote while idle (no response
-    /// at all) is replaced by a fresh one and the operation redone, once: that is
-    /// the pool's business, not a failed attempt.
-    async fn on_association<T, F>(&self, req: &ContextRequest, mut op: F) -> Result<T, OpError>
-    where
-        F: AsyncFnMut(&mut Association) -> Result<T, DimseError>,
-    {
-        let mut guard = self.pool.acquire(req).await?;
-        let reused = guard.is_reused();
-        match op(&mut guard).await {
-            Ok(v) => Ok(v),
-            Err(DimseError::Association(e)) if reused && !guard.has_responded() && is_stale_symptom(&e) => {
-                tracing::debug!(node = %self.config.name, association = guard.id(), error = %e, "stale pooled association; redoing on a fresh one");
-                drop(guard);
-                self.pool.record_stale_redo();
-                let mut fresh = self.pool.acquire_fresh(req).await?;
-                op(&mut fresh).await.map_err(OpError::from)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// C-ECHO.
     pub async fn echo(&self) -> Outcome<Status> {
         let req = ContextRequest::verification();
@@ -143,7 +148,7 @@ impl Node {
                 let req = &req;
                 let last_status = &last_status;
                 async move {
-                    let status = self.on_association(req, async |a: &mut Association| dimse::echo(a).await).await?;
+                    let status = on_association!(self, req, |a| dimse::echo(a).await)?;
                     set(last_status, status);
                     if status.is_success() {
                         Ok(status)
@@ -189,9 +194,7 @@ impl Node {
                 let last_status = &last_status;
                 async move {
                     tracing::debug!(node = %self.config.name, sop_instance_uid = %file.sop_instance_uid, attempt, "C-STORE");
-                    let rsp = self
-                        .on_association(req, async |a: &mut Association| dimse::store(a, file, Priority::Medium).await)
-                        .await?;
+                    let rsp = on_association!(self, req, |a| dimse::store(a, file, Priority::Medium).await)?;
                     set(last_status, rsp.status);
                     if rsp.status.is_success() {
                         Ok(rsp)
@@ -223,16 +226,15 @@ impl Node {
                 let on_match = &on_match;
                 async move {
                     let before = delivered.load(Ordering::SeqCst);
-                    let res = self
-                        .on_association(req, async |a: &mut Association| {
-                            dimse::find(a, query, Priority::Medium, |m| {
-                                delivered.fetch_add(1, Ordering::SeqCst);
-                                let mut f = on_match.lock().unwrap_or_else(|p| p.into_inner());
-                                (*f)(m)
-                            })
-                            .await
+                    let res: Result<FindOutcome, OpError> = async {
+                        on_association!(self, req, |a| dimse::find(a, query, Priority::Medium, |m| {
+                            delivered.fetch_add(1, Ordering::SeqCst);
+                            let mut f = on_match.lock().unwrap_or_else(|p| p.into_inner());
+                            (*f)(m)
                         })
-                        .await;
+                        .await)
+                    }
+                    .await;
                     let now = delivered.load(Ordering::SeqCst);
                     match res {
                         Ok(outcome) => {
