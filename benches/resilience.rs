@@ -39,10 +39,7 @@ fn settings() -> (RetrySettings, BreakerSettings) {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
         Ok(rt) => rt,
         Err(e) => panic!("tokio runtime: {e}"),
     };
@@ -68,10 +65,7 @@ fn bench(c: &mut Criterion) {
             let _ = open.run(None, |_| async { Err::<(), _>(Refused) }).await;
         }
     });
-    assert_eq!(
-        open.breaker().state(),
-        pacs_net::resilience::BreakerState::Open
-    );
+    assert_eq!(open.breaker().state(), pacs_net::resilience::BreakerState::Open);
     c.bench_function("executor/run_rejected_open", |b| {
         b.to_async(&rt).iter(|| async {
             let outcome = open

@@ -10,14 +10,14 @@
 //! - [`scp`]: the embedded SCP (for the demo, tests and trying things out).
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod pool;
 pub mod association;
-pub mod dimse;
-pub mod resilience;
 pub mod cli;
 pub mod client;
+pub mod config;
+pub mod dimse;
 pub mod metrics;
+pub mod pool;
+pub mod resilience;
 pub mod scp;
 
 /// Our Implementation Class UID (PS3.7 D.3.3.2), under a private root.

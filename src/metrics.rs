@@ -28,19 +28,47 @@ pub fn render(stats: &[NodeStats]) -> String {
     let active = gauge(&mut registry, "pool_active_associations", "Associations borrowed");
     let idle = gauge(&mut registry, "pool_idle_associations", "Associations idle in the pool");
     let waiting = gauge(&mut registry, "pool_waiting", "Callers waiting for an association");
-    let effective_max = gauge(&mut registry, "pool_effective_max", "Effective maximum pool size (adapted to the remote's limit)");
-    let wait_p99 = gauge(&mut registry, "pool_acquire_wait_p99_seconds", "99th percentile of the acquire wait");
+    let effective_max = gauge(
+        &mut registry,
+        "pool_effective_max",
+        "Effective maximum pool size (adapted to the remote's limit)",
+    );
+    let wait_p99 = gauge(
+        &mut registry,
+        "pool_acquire_wait_p99_seconds",
+        "99th percentile of the acquire wait",
+    );
     let acquisitions = counter(&mut registry, "pool_acquisitions", "Associations handed out");
     let timeouts = counter(&mut registry, "pool_acquire_timeouts", "Acquires that timed out");
     let created = counter(&mut registry, "pool_created", "Associations opened");
     let destroyed = counter(&mut registry, "pool_destroyed", "Associations ended, by reason");
-    let stale = counter(&mut registry, "pool_stale_redos", "Operations redone on a fresh association after a stale one");
-    let validation_failures = counter(&mut registry, "pool_validation_failures", "Failed validations (C-ECHO on borrow)");
-    let breaker_state = gauge(&mut registry, "breaker_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)");
+    let stale = counter(
+        &mut registry,
+        "pool_stale_redos",
+        "Operations redone on a fresh association after a stale one",
+    );
+    let validation_failures = counter(
+        &mut registry,
+        "pool_validation_failures",
+        "Failed validations (C-ECHO on borrow)",
+    );
+    let breaker_state = gauge(
+        &mut registry,
+        "breaker_state",
+        "Circuit breaker state (0 closed, 1 half-open, 2 open)",
+    );
     let trips = counter(&mut registry, "breaker_trips", "Times the circuit opened");
-    let rejected = counter(&mut registry, "breaker_rejected", "Calls rejected while the circuit was open");
+    let rejected = counter(
+        &mut registry,
+        "breaker_rejected",
+        "Calls rejected while the circuit was open",
+    );
     let retries = counter(&mut registry, "retries", "Retries made");
-    let budget = counter(&mut registry, "retry_budget_exhausted", "Retries refused by the retry budget");
+    let budget = counter(
+        &mut registry,
+        "retry_budget_exhausted",
+        "Retries refused by the retry budget",
+    );
 
     for s in stats {
         let l: Labels = vec![("node".into(), s.node.clone()), ("ae_title".into(), s.ae_title.clone())];

@@ -24,7 +24,9 @@ fn dicom_files() -> Vec<PathBuf> {
 }
 
 async fn start_scp() -> Scp {
-    Scp::start(ScpConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    Scp::start(ScpConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }
 
 fn params(scp: &Scp) -> AssociationParams {
@@ -63,7 +65,12 @@ async fn echo_store_find_on_one_association() {
     assert_eq!(scp.stored().len(), stored);
     assert!(assoc.is_reusable());
 
-    let query = FindQuery::new(QueryModel::StudyRoot, QueryLevel::Study, vec!["PatientID=PNT-0001".parse().unwrap()]).unwrap();
+    let query = FindQuery::new(
+        QueryModel::StudyRoot,
+        QueryLevel::Study,
+        vec!["PatientID=PNT-0001".parse().unwrap()],
+    )
+    .unwrap();
     let mut studies = Vec::new();
     let outcome = dimse::find(&mut assoc, &query, Priority::Medium, |m| {
         studies.push(m);
@@ -105,7 +112,9 @@ fn broken_files_are_refused_with_reasons() {
     assert!(err.contains("not a DICOM file"), "{err}");
     let err = InstanceFile::open(&broken.join("garbage.dcm")).unwrap_err().to_string();
     assert!(err.contains("not a DICOM file"), "{err}");
-    let err = InstanceFile::open(&broken.join("truncated.dcm")).unwrap_err().to_string();
+    let err = InstanceFile::open(&broken.join("truncated.dcm"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("truncated"), "{err}");
 }
 

@@ -53,16 +53,40 @@ fn echo_store_find_against_orthanc() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 
     let expected = dicom_fixture_files().len();
-    let (code, stdout, stderr) = pacs_net(&["store", &target, fixtures().join("dicom").to_str().unwrap(), "--concurrency", "3"]);
+    let (code, stdout, stderr) = pacs_net(&[
+        "store",
+        &target,
+        fixtures().join("dicom").to_str().unwrap(),
+        "--concurrency",
+        "3",
+    ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("{expected} files: {expected} stored")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{expected} files: {expected} stored")),
+        "{stdout}"
+    );
     let instances: serde_json::Value = serde_json::from_str(&http_get(http, "/instances")).unwrap();
-    assert_eq!(instances.as_array().unwrap().len(), expected, "Orthanc holds {instances}");
+    assert_eq!(
+        instances.as_array().unwrap().len(),
+        expected,
+        "Orthanc holds {instances}"
+    );
     let patients: serde_json::Value = serde_json::from_str(&http_get(http, "/patients")).unwrap();
     assert_eq!(patients.as_array().unwrap().len(), 3);
 
     // C-FIND, DICOM JSON: DOE^JANE (PNT-0001) has two studies.
-    let (code, stdout, stderr) = pacs_net(&["find", &target, "-k", "PatientID=PNT-0001", "-k", "PatientName", "-k", "StudyInstanceUID", "--format", "json"]);
+    let (code, stdout, stderr) = pacs_net(&[
+        "find",
+        &target,
+        "-k",
+        "PatientID=PNT-0001",
+        "-k",
+        "PatientName",
+        "-k",
+        "StudyInstanceUID",
+        "--format",
+        "json",
+    ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let matches: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let matches = matches.as_array().unwrap();
@@ -71,11 +95,29 @@ fn echo_store_find_against_orthanc() {
         assert_eq!(m["00100020"]["vr"], "LO");
         assert_eq!(m["00100020"]["Value"][0], "PNT-0001");
         assert_eq!(m["00100010"]["Value"][0]["Alphabetic"], "DOE^JANE");
-        assert!(m["0020000D"]["Value"][0].as_str().unwrap().starts_with("1.2.826.0.1.3680043.10.1234.1."));
+        assert!(m["0020000D"]["Value"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("1.2.826.0.1.3680043.10.1234.1."));
     }
 
     // Series level, patient root, CSV; and --limit with C-CANCEL exits 0.
-    let (code, stdout, stderr) = pacs_net(&["find", &target, "--model", "patient", "--level", "series", "-k", "PatientID=PNT-0002", "-k", "StudyInstanceUID", "-k", "Modality", "--format", "csv"]);
+    let (code, stdout, stderr) = pacs_net(&[
+        "find",
+        &target,
+        "--model",
+        "patient",
+        "--level",
+        "series",
+        "-k",
+        "PatientID=PNT-0002",
+        "-k",
+        "StudyInstanceUID",
+        "-k",
+        "Modality",
+        "--format",
+        "csv",
+    ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(stdout.lines().count(), 1 + 2, "{stdout}");
     let (code, stdout, stderr) = pacs_net(&["find", &target, "--level", "image", "--limit", "1", "--format", "json"]);

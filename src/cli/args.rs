@@ -5,10 +5,21 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "pacs-net", version, about = "Pooled, resilient DICOM C-ECHO / C-STORE / C-FIND", propagate_version = true)]
+#[command(
+    name = "pacs-net",
+    version,
+    about = "Pooled, resilient DICOM C-ECHO / C-STORE / C-FIND",
+    propagate_version = true
+)]
 pub struct Cli {
     /// Hospital JSON config.
-    #[arg(short = 'c', long = "config", global = true, env = "PACS_NET_CONFIG", value_name = "FILE")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        env = "PACS_NET_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Our own AE title (overrides the config's local_ae_title).
     #[arg(long = "calling-ae", global = true, value_name = "AET")]

@@ -25,7 +25,11 @@ pub(super) async fn scp(port: u16, ae_title: &str, storage: Option<PathBuf>, bin
             return exit::USAGE;
         }
     };
-    let cfg = ScpConfig { ae_title: ae_title.to_string(), storage_dir: storage, ..ScpConfig::default() };
+    let cfg = ScpConfig {
+        ae_title: ae_title.to_string(),
+        storage_dir: storage,
+        ..ScpConfig::default()
+    };
     let scp = match Scp::start(cfg, addr).await {
         Ok(s) => s,
         Err(e) => {
@@ -94,7 +98,12 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
         }
     }
     if let Some((d, status)) = latencies.last() {
-        println!("   {} ok, last status {}, last latency {:.3} ms", latencies.len(), status.hex(), d.as_secs_f64() * 1000.0);
+        println!(
+            "   {} ok, last status {}, last latency {:.3} ms",
+            latencies.len(),
+            status.hex(),
+            d.as_secs_f64() * 1000.0
+        );
     }
 
     println!("== C-STORE of the bundled fixtures ({})", fixtures_dir().display());
@@ -111,7 +120,12 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
         match &out.outcome.result {
             Ok(rsp) => {
                 stored += 1;
-                println!("   {} {} ({} attempt(s))", rsp.status.hex(), path.display(), out.outcome.attempts);
+                println!(
+                    "   {} {} ({} attempt(s))",
+                    rsp.status.hex(),
+                    path.display(),
+                    out.outcome.attempts
+                );
             }
             Err(e) => {
                 failed = true;
@@ -156,12 +170,7 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
     let s = scp.stats();
     println!(
         "== SCP saw {} association(s), {} released, {} aborted; {} echoes, {} stores, {} finds",
-        s.accepted,
-        s.released,
-        s.aborted_by_peer,
-        s.echoes,
-        s.store_requests,
-        s.find_requests
+        s.accepted, s.released, s.aborted_by_peer, s.echoes, s.store_requests, s.find_requests
     );
     scp.shutdown().await;
     if failed {

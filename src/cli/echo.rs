@@ -42,7 +42,12 @@ pub(super) async fn echo(client: Arc<Client>, target: String, count: u64, concur
     }
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     if latencies.is_empty() {
         println!("C-ECHO {target}: 0 of {count} succeeded in {:.3} s", wall.as_secs_f64());
     } else {

@@ -51,7 +51,10 @@ pub(super) async fn find(client: Arc<Client>, opts: FindOpts) -> u8 {
     match outcome.result {
         Ok(o) => {
             if o.pending_warnings > 0 {
-                eprintln!("warning FF01 {}: optional keys not supported by the remote", opts.target);
+                eprintln!(
+                    "warning FF01 {}: optional keys not supported by the remote",
+                    opts.target
+                );
             }
             if o.status.is_warning() {
                 eprintln!("warning {} {}: {}", o.status.hex(), opts.target, o.status.meaning());
@@ -63,7 +66,10 @@ pub(super) async fn find(client: Arc<Client>, opts: FindOpts) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: C-FIND on {} failed after {} attempt(s): {e}", opts.target, outcome.attempts);
+            eprintln!(
+                "error: C-FIND on {} failed after {} attempt(s): {e}",
+                opts.target, outcome.attempts
+            );
             exit::FAILED
         }
     }
@@ -72,7 +78,11 @@ pub(super) async fn find(client: Arc<Client>, opts: FindOpts) -> u8 {
 fn build_query(opts: &FindOpts) -> Result<FindQuery, crate::dimse::QueryError> {
     let model: QueryModel = opts.model.parse()?;
     let level: QueryLevel = opts.level.parse()?;
-    let keys = opts.keys.iter().map(|k| k.parse::<QueryKey>()).collect::<Result<Vec<_>, _>>()?;
+    let keys = opts
+        .keys
+        .iter()
+        .map(|k| k.parse::<QueryKey>())
+        .collect::<Result<Vec<_>, _>>()?;
     FindQuery::new(model, level, keys)
 }
 
@@ -90,7 +100,10 @@ fn columns(matches: &[InMemDicomObject]) -> Vec<Tag> {
 }
 
 fn name(tag: Tag) -> String {
-    StandardDataDictionary.by_tag(tag).map(|e| e.alias().to_string()).unwrap_or_else(|| format!("{tag}"))
+    StandardDataDictionary
+        .by_tag(tag)
+        .map(|e| e.alias().to_string())
+        .unwrap_or_else(|| format!("{tag}"))
 }
 
 fn value(m: &InMemDicomObject, tag: Tag) -> String {
@@ -111,17 +124,35 @@ fn print_matches(matches: &[InMemDicomObject], format: FindFormat) {
         }
         FindFormat::Csv => {
             let cols = columns(matches);
-            println!("{}", cols.iter().map(|t| csv_field(&name(*t))).collect::<Vec<_>>().join(","));
+            println!(
+                "{}",
+                cols.iter().map(|t| csv_field(&name(*t))).collect::<Vec<_>>().join(",")
+            );
             for m in matches {
-                println!("{}", cols.iter().map(|t| csv_field(&value(m, *t))).collect::<Vec<_>>().join(","));
+                println!(
+                    "{}",
+                    cols.iter()
+                        .map(|t| csv_field(&value(m, *t)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
             }
         }
         FindFormat::Table => {
             let cols = columns(matches);
-            let rows: Vec<Vec<String>> = matches.iter().map(|m| cols.iter().map(|t| value(m, *t)).collect()).collect();
+            let rows: Vec<Vec<String>> = matches
+                .iter()
+                .map(|m| cols.iter().map(|t| value(m, *t)).collect())
+                .collect();
             let headers: Vec<String> = cols.iter().map(|t| name(*t)).collect();
             let widths: Vec<usize> = (0..cols.len())
-                .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([headers[i].len()]).max().unwrap_or(0))
+                .map(|i| {
+                    rows.iter()
+                        .map(|r| r[i].chars().count())
+                        .chain([headers[i].len()])
+                        .max()
+                        .unwrap_or(0)
+                })
                 .collect();
             let line = |cells: &[String]| {
                 cells
@@ -139,7 +170,11 @@ fn print_matches(matches: &[InMemDicomObject], format: FindFormat) {
             for r in &rows {
                 println!("{}", line(r));
             }
-            println!("({} match{})", matches.len(), if matches.len() == 1 { "" } else { "es" });
+            println!(
+                "({} match{})",
+                matches.len(),
+                if matches.len() == 1 { "" } else { "es" }
+            );
         }
     }
 }

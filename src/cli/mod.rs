@@ -60,7 +60,10 @@ fn init_logging(cli: &Cli) {
         }
     };
     let filter = EnvFilter::try_from_env("PACS_NET_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true);
     let _ = match cli.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
@@ -69,13 +72,35 @@ fn init_logging(cli: &Cli) {
 
 async fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Config { command: ConfigCommand::Check { ref file } } => config_check(file),
-        Command::Scp { port, ref ae_title, ref storage, ref bind } => demo::scp(port, ae_title, storage.clone(), bind).await,
+        Command::Config {
+            command: ConfigCommand::Check { ref file },
+        } => config_check(file),
+        Command::Scp {
+            port,
+            ref ae_title,
+            ref storage,
+            ref bind,
+        } => demo::scp(port, ae_title, storage.clone(), bind).await,
         Command::Demo => demo::demo(cli.calling_ae.clone()).await,
-        Command::Echo { ref target, count, concurrency, ref run } => {
-            with_client(&cli, run, |client| echo::echo(client, target.clone(), count, concurrency as usize)).await
+        Command::Echo {
+            ref target,
+            count,
+            concurrency,
+            ref run,
+        } => {
+            with_client(&cli, run, |client| {
+                echo::echo(client, target.clone(), count, concurrency as usize)
+            })
+            .await
         }
-        Command::Store { ref target, ref paths, concurrency, ref report, no_progress, ref run } => {
+        Command::Store {
+            ref target,
+            ref paths,
+            concurrency,
+            ref report,
+            no_progress,
+            ref run,
+        } => {
             let opts = store::StoreOpts {
                 target: target.clone(),
                 paths: paths.clone(),
@@ -85,7 +110,15 @@ async fn run(cli: Cli) -> u8 {
             };
             with_client(&cli, run, |client| store::store(client, opts)).await
         }
-        Command::Find { ref target, ref model, ref level, ref keys, format, limit, ref run } => {
+        Command::Find {
+            ref target,
+            ref model,
+            ref level,
+            ref keys,
+            format,
+            limit,
+            ref run,
+        } => {
             let opts = find::FindOpts {
                 target: target.clone(),
                 model: model.clone(),

@@ -25,32 +25,61 @@ fn stats_table(s: &NodeStats) -> String {
     let mut out = String::new();
     out.push_str(&format!("node {} ({}@{})\n", s.node, s.ae_title, s.address));
     let rows: Vec<(&str, String)> = vec![
-        ("pool: total / active / idle", format!("{} / {} / {}", p.total, p.active, p.idle)),
-        ("pool: waiting / max / effective max", format!("{} / {} / {}", p.waiting, p.max_size, p.effective_max)),
-        ("pool: acquisitions / releases", format!("{} / {}", p.acquisitions, p.releases)),
+        (
+            "pool: total / active / idle",
+            format!("{} / {} / {}", p.total, p.active, p.idle),
+        ),
+        (
+            "pool: waiting / max / effective max",
+            format!("{} / {} / {}", p.waiting, p.max_size, p.effective_max),
+        ),
+        (
+            "pool: acquisitions / releases",
+            format!("{} / {}", p.acquisitions, p.releases),
+        ),
         ("pool: acquire timeouts", p.acquire_timeouts.to_string()),
-        ("pool: created / create failures", format!("{} / {}", p.created, p.create_failures)),
+        (
+            "pool: created / create failures",
+            format!("{} / {}", p.created, p.create_failures),
+        ),
         (
             "pool: destroyed idle/lifetime/uses/invalid/stale/closed",
             format!(
                 "{}/{}/{}/{}/{}/{}",
-                p.destroyed.idle, p.destroyed.lifetime, p.destroyed.uses, p.destroyed.invalid, p.destroyed.stale, p.destroyed.closed
+                p.destroyed.idle,
+                p.destroyed.lifetime,
+                p.destroyed.uses,
+                p.destroyed.invalid,
+                p.destroyed.stale,
+                p.destroyed.closed
             ),
         ),
-        ("pool: validations / failures", format!("{} / {}", p.validations, p.validation_failures)),
+        (
+            "pool: validations / failures",
+            format!("{} / {}", p.validations, p.validation_failures),
+        ),
         ("pool: stale redos", p.stale_redos.to_string()),
         ("pool: peak active", p.peak_active.to_string()),
         (
             "pool: acquire wait ms p50/p95/p99/max",
-            format!("{:.3} / {:.3} / {:.3} / {:.3}", p.wait.p50_ms, p.wait.p95_ms, p.wait.p99_ms, p.wait.max_ms),
+            format!(
+                "{:.3} / {:.3} / {:.3} / {:.3}",
+                p.wait.p50_ms, p.wait.p95_ms, p.wait.p99_ms, p.wait.max_ms
+            ),
         ),
         ("breaker: state", format!("{:?}", b.breaker.state).to_lowercase()),
         (
             "breaker: calls / successes / failures",
             format!("{} / {} / {}", b.breaker.calls, b.breaker.successes, b.breaker.failures),
         ),
-        ("breaker: rejected / trips", format!("{} / {}", b.breaker.rejected, b.breaker.trips)),
-        ("retry: retries / budget exhausted", format!("{} / {}", b.retries, b.budget_exhausted)),
+        (
+            "breaker: rejected / trips",
+            format!("{} / {}", b.breaker.rejected, b.breaker.trips),
+        ),
+        (
+            "retry: retries / budget exhausted",
+            format!("{} / {}", b.retries, b.budget_exhausted),
+        ),
     ];
     let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {

@@ -81,7 +81,9 @@ pub(super) async fn store(client: Arc<Client>, opts: StoreOpts) -> u8 {
     let files = collect(&opts.paths);
     let bar = if opts.progress && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(files.len() as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {per_sec} {msg}") {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {per_sec} {msg}",
+        ) {
             bar.set_style(style);
         }
         Some(bar)
@@ -198,7 +200,9 @@ fn report_line(r: &FileResult, bar: Option<&indicatif::ProgressBar>) {
         "failed" => format!("error {}: {}", r.path, r.error.as_deref().unwrap_or("failed")),
         "warning" => {
             let status = r.status.clone().unwrap_or_default();
-            let meaning = u16::from_str_radix(&status, 16).map(|s| crate::dimse::Status(s).meaning()).unwrap_or("warning");
+            let meaning = u16::from_str_radix(&status, 16)
+                .map(|s| crate::dimse::Status(s).meaning())
+                .unwrap_or("warning");
             format!("warning {status} {}: {meaning}", r.path)
         }
         _ => return,

@@ -56,7 +56,10 @@ pub struct AssociationManager {
 
 impl AssociationManager {
     pub fn new(params: AssociationParams) -> Self {
-        AssociationManager { params, memory: Arc::new(NegotiationMemory::default()) }
+        AssociationManager {
+            params,
+            memory: Arc::new(NegotiationMemory::default()),
+        }
     }
 
     pub fn params(&self) -> &AssociationParams {
@@ -95,7 +98,9 @@ impl Manager for AssociationManager {
         }
         match dimse::echo(res).await {
             Ok(status) if status.is_success() => Ok(()),
-            Ok(status) => Err(AssociationError::Protocol(format!("validation C-ECHO answered {status}"))),
+            Ok(status) => Err(AssociationError::Protocol(format!(
+                "validation C-ECHO answered {status}"
+            ))),
             Err(dimse::DimseError::Association(e)) => Err(e),
             Err(e) => Err(AssociationError::Protocol(e.to_string())),
         }

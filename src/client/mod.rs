@@ -37,7 +37,11 @@ impl Client {
     /// `calling_ae` overrides the config's `local_ae_title`.
     pub fn new(config: Config, calling_ae: Option<String>) -> Client {
         let calling_ae = calling_ae.unwrap_or_else(|| config.local_ae_title.clone());
-        Client { config, calling_ae, nodes: Mutex::new(BTreeMap::new()) }
+        Client {
+            config,
+            calling_ae,
+            nodes: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn calling_ae(&self) -> &str {
@@ -71,7 +75,12 @@ impl Client {
 
     /// The nodes used so far.
     pub fn nodes(&self) -> Vec<Arc<Node>> {
-        self.nodes.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn stats(&self) -> Vec<NodeStats> {

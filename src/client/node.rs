@@ -102,7 +102,12 @@ impl Node {
             timeouts: config.timeouts,
         };
         let manager = AssociationManager::new(params);
-        let pool = Pool::new(config.name.clone(), manager, config.pool.clone(), Some(ContextRequest::verification()));
+        let pool = Pool::new(
+            config.name.clone(),
+            manager,
+            config.pool.clone(),
+            Some(ContextRequest::verification()),
+        );
         let executor = Executor::new(&config.name, config.retry.clone(), config.breaker.clone());
         Node { config, pool, executor }
     }
@@ -158,7 +163,11 @@ impl Node {
                 }
             })
             .await;
-        Outcome { result: out.result, attempts: out.attempts, last_status: take(last_status) }
+        Outcome {
+            result: out.result,
+            attempts: out.attempts,
+            last_status: take(last_status),
+        }
     }
 
     /// C-STORE of one file (read, checked, sent with the retry policy).
@@ -168,10 +177,19 @@ impl Node {
         let file = match opened {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => return not_sent(path, OpError::File(e)),
-            Err(e) => return not_sent(path, OpError::File(dimse::FileError::Io(std::io::Error::other(e.to_string())))),
+            Err(e) => {
+                return not_sent(
+                    path,
+                    OpError::File(dimse::FileError::Io(std::io::Error::other(e.to_string()))),
+                )
+            }
         };
         let outcome = self.store(&file).await;
-        StoreOutcome { path: path.to_path_buf(), file: Some(file), outcome }
+        StoreOutcome {
+            path: path.to_path_buf(),
+            file: Some(file),
+            outcome,
+        }
     }
 
     /// C-STORE of an instance already opened.
@@ -184,7 +202,11 @@ impl Node {
                 file.sop_class_uid,
                 crate::association::uids::transfer_syntax_name(&file.transfer_syntax)
             )));
-            return Outcome { result: Err(ExecError::Operation(err)), attempts: 0, last_status: None };
+            return Outcome {
+                result: Err(ExecError::Operation(err)),
+                attempts: 0,
+                last_status: None,
+            };
         }
         let last_status = Mutex::new(None);
         let out = self
@@ -204,7 +226,11 @@ impl Node {
                 }
             })
             .await;
-        Outcome { result: out.result, attempts: out.attempts, last_status: take(last_status) }
+        Outcome {
+            result: out.result,
+            attempts: out.attempts,
+            last_status: take(last_status),
+        }
     }
 
     /// C-FIND; `on_match` sees each match as it arrives and may stop the query
@@ -242,16 +268,26 @@ impl Node {
                             if outcome.status.is_success() || outcome.status == Status::CANCEL {
                                 Ok(outcome)
                             } else {
-                                Err(OpError::Status { status: outcome.status, comment: outcome.error_comment })
+                                Err(OpError::Status {
+                                    status: outcome.status,
+                                    comment: outcome.error_comment,
+                                })
                             }
                         }
-                        Err(e) if now > before => Err(OpError::Interrupted { matches: now - before, source: Box::new(e) }),
+                        Err(e) if now > before => Err(OpError::Interrupted {
+                            matches: now - before,
+                            source: Box::new(e),
+                        }),
                         Err(e) => Err(e),
                     }
                 }
             })
             .await;
-        Outcome { result: out.result, attempts: out.attempts, last_status: take(last_status) }
+        Outcome {
+            result: out.result,
+            attempts: out.attempts,
+            last_status: take(last_status),
+        }
     }
 }
 
@@ -267,13 +303,20 @@ fn not_sent(path: &Path, err: OpError) -> StoreOutcome {
     StoreOutcome {
         path: path.to_path_buf(),
         file: None,
-        outcome: Outcome { result: Err(ExecError::Operation(err)), attempts: 0, last_status: None },
+        outcome: Outcome {
+            result: Err(ExecError::Operation(err)),
+            attempts: 0,
+            last_status: None,
+        },
     }
 }
 
 fn is_stale_symptom(e: &AssociationError) -> bool {
     matches!(
         e,
-        AssociationError::PeerClosed | AssociationError::PeerReleased | AssociationError::Aborted(_) | AssociationError::Io(_)
+        AssociationError::PeerClosed
+            | AssociationError::PeerReleased
+            | AssociationError::Aborted(_)
+            | AssociationError::Io(_)
     )
 }

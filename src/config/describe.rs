@@ -37,11 +37,7 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
         format!("{}@{}:{}", node.ae_title, node.host, node.port)
     };
     out.line(1, "address", address);
-    out.line(
-        1,
-        "max_pdu_length",
-        format!("{} bytes", node.max_pdu_length),
-    );
+    out.line(1, "max_pdu_length", format!("{} bytes", node.max_pdu_length));
 
     let p = &node.pool;
     match &node.pool_name {
@@ -52,21 +48,13 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.line(2, "max_size", p.max_size);
     out.line(2, "max_idle_time", secs(p.max_idle_time));
     out.line(2, "validation_interval", secs(p.validation_interval));
-    out.line(
-        2,
-        "max_lifetime",
-        p.max_lifetime.map_or("none".into(), secs),
-    );
+    out.line(2, "max_lifetime", p.max_lifetime.map_or("none".into(), secs));
     out.line(2, "max_uses", or_unlimited(p.max_uses));
     out.line(2, "acquire_timeout_ms", ms(p.acquire_timeout));
     out.line(2, "validate_on_borrow", p.validate_on_borrow);
     out.line(2, "max_waiters", or_unlimited(p.max_waiters));
     out.line(2, "max_concurrent_opens", p.max_concurrent_opens);
-    out.line(
-        2,
-        "leak_threshold_seconds",
-        p.leak_threshold.map_or("off".into(), secs),
-    );
+    out.line(2, "leak_threshold_seconds", p.leak_threshold.map_or("off".into(), secs));
 
     let t = &node.timeouts;
     out.heading(1, "timeouts");
@@ -80,18 +68,10 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.line(2, "strategy", r.strategy.as_str());
     out.line(2, "initial_delay_ms", ms(r.initial_delay));
     out.line(2, "max_delay_ms", ms(r.max_delay));
-    out.line(
-        2,
-        "backoff_multiplier",
-        format!("{:?}", r.backoff_multiplier),
-    );
+    out.line(2, "backoff_multiplier", format!("{:?}", r.backoff_multiplier));
     out.line(2, "jitter_factor", format!("{:?}", r.jitter_factor));
     out.line(2, "budget_percent", format!("{} %", r.budget_percent));
-    out.line(
-        2,
-        "budget_min_per_second",
-        format!("{:?}", r.budget_min_per_second),
-    );
+    out.line(2, "budget_min_per_second", format!("{:?}", r.budget_min_per_second));
 
     let b = &node.breaker;
     out.heading(1, "circuit_breaker");

@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 pub enum ConfigError {
     /// The file could not be read (missing, unreadable, not UTF-8).
     #[error("config {}: cannot read the file: {error}", .file.display())]
-    Io {
-        file: PathBuf,
-        error: std::io::Error,
-    },
+    Io { file: PathBuf, error: std::io::Error },
 
     /// The text is not JSON.
     #[error("{}malformed JSON at line {line} column {column}: {message}", Origin(.file.as_deref()))]
@@ -37,9 +34,7 @@ pub enum ConfigError {
     },
 
     /// An ad-hoc target that is not `AET@HOST:PORT`.
-    #[error(
-        "invalid target {input:?}: {reason} (expected AET@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242)"
-    )]
+    #[error("invalid target {input:?}: {reason} (expected AET@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242)")]
     Target { input: String, reason: String },
 
     /// A target that is neither a node of the config nor `AET@HOST:PORT`.

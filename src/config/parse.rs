@@ -71,11 +71,7 @@ fn convert(path: &str, error: serde_json::Error) -> ConfigError {
         },
         Category::Data => {
             // serde_path_to_error spells the top level ".".
-            let mut path = if path == "." {
-                String::new()
-            } else {
-                path.to_string()
-            };
+            let mut path = if path == "." { String::new() } else { path.to_string() };
             let mut message = message;
             if let Some((field, rest)) = field_subject(&message) {
                 // serde_path_to_error (0.1.20) already ends the path of an

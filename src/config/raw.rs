@@ -156,9 +156,7 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for OptionalUniqueMap<V> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer
-            .deserialize_map(UniqueMap(PhantomData))
-            .map(Some)
+        deserializer.deserialize_map(UniqueMap(PhantomData)).map(Some)
     }
 }
 

@@ -14,10 +14,7 @@ use super::error::ConfigError;
 use super::raw::{RawBreaker, RawConfig, RawNode, RawPool, RawRetry, RawTimeouts};
 use super::settings::{BreakerSettings, PoolSettings, RetrySettings, Timeouts};
 use super::target::check_host;
-use super::{
-    Config, NodeConfig, DEFAULT_LOCAL_AE_TITLE, DEFAULT_MAX_PDU_LENGTH, MAX_PDU_LENGTH,
-    MIN_PDU_LENGTH,
-};
+use super::{Config, NodeConfig, DEFAULT_LOCAL_AE_TITLE, DEFAULT_MAX_PDU_LENGTH, MAX_PDU_LENGTH, MIN_PDU_LENGTH};
 
 /// The sections that set one group of fields (`nodes.X.retry`, `network.retry`),
 /// with their JSON paths, most specific first.
@@ -38,9 +35,7 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
     // The network sections must be valid on their own, even if every node overrides them.
     let net_timeouts = network.timeouts.map(|t| ("network.timeouts", t));
     let net_retry = network.retry.map(|r| ("network.retry", r));
-    let net_breaker = network
-        .circuit_breaker
-        .map(|b| ("network.circuit_breaker", b));
+    let net_breaker = network.circuit_breaker.map(|b| ("network.circuit_breaker", b));
     if let Some((path, t)) = &net_timeouts {
         check_timeouts(path, t)?;
     }
@@ -62,10 +57,7 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
     for (name, node) in raw.nodes.iter().flatten() {
         nodes.insert(name.clone(), resolve_node(name, node, &network)?);
     }
-    Ok(Config {
-        local_ae_title,
-        nodes,
-    })
+    Ok(Config { local_ae_title, nodes })
 }
 
 /// What `network` contributes to every node.
@@ -85,8 +77,7 @@ fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeCo
         ));
     }
     let ae_title = ae_title(&format!("{base}.ae_title"), &raw.ae_title)?;
-    let host =
-        check_host(&raw.host).map_err(|m| ConfigError::invalid(format!("{base}.host"), m))?;
+    let host = check_host(&raw.host).map_err(|m| ConfigError::invalid(format!("{base}.host"), m))?;
     if raw.port == 0 {
         return Err(ConfigError::invalid(
             format!("{base}.port"),
@@ -152,9 +143,8 @@ fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeCo
 }
 
 fn ae_title(path: &str, value: &str) -> Result<String, ConfigError> {
-    normalize_ae_title(value).map_err(|reason| {
-        ConfigError::invalid(path, format!("invalid AE title {value:?}: {reason}"))
-    })
+    normalize_ae_title(value)
+        .map_err(|reason| ConfigError::invalid(path, format!("invalid AE title {value:?}: {reason}")))
 }
 
 fn unknown_pool(base: &str, name: &str, pools: &BTreeMap<String, PoolSettings>) -> ConfigError {
@@ -164,10 +154,7 @@ fn unknown_pool(base: &str, name: &str, pools: &BTreeMap<String, PoolSettings>) 
         let names: Vec<&str> = pools.keys().map(String::as_str).collect();
         format!("defined: {}", names.join(", "))
     };
-    ConfigError::invalid(
-        format!("{base}.pool"),
-        format!("unknown pool {name:?} ({defined})"),
-    )
+    ConfigError::invalid(format!("{base}.pool"), format!("unknown pool {name:?} ({defined})"))
 }
 
 fn resolve_pool(name: &str, raw: &RawPool) -> Result<PoolSettings, ConfigError> {
@@ -183,10 +170,7 @@ fn resolve_pool(name: &str, raw: &RawPool) -> Result<PoolSettings, ConfigError> 
     let min_size = pick(layers, "min_size", |p| p.min_size, d.min_size);
     let max_size = pick(layers, "max_size", |p| p.max_size, d.max_size);
     if max_size.value == 0 {
-        return Err(ConfigError::invalid(
-            format!("{base}.max_size"),
-            "must be at least 1",
-        ));
+        return Err(ConfigError::invalid(format!("{base}.max_size"), "must be at least 1"));
     }
     check_order(("min_size", &min_size), ("max_size", &max_size))?;
     if raw.max_concurrent_opens == Some(0) {
@@ -204,24 +188,17 @@ fn resolve_pool(name: &str, raw: &RawPool) -> Result<PoolSettings, ConfigError> 
     Ok(PoolSettings {
         min_size: min_size.value,
         max_size: max_size.value,
-        max_idle_time: raw
-            .max_idle_time
-            .map_or(d.max_idle_time, Duration::from_secs),
+        max_idle_time: raw.max_idle_time.map_or(d.max_idle_time, Duration::from_secs),
         validation_interval: raw
             .validation_interval
             .map_or(d.validation_interval, Duration::from_secs),
         max_lifetime: raw.max_lifetime.map(Duration::from_secs).or(d.max_lifetime),
         max_uses: raw.max_uses.or(d.max_uses),
-        acquire_timeout: raw
-            .acquire_timeout_ms
-            .map_or(d.acquire_timeout, Duration::from_millis),
+        acquire_timeout: raw.acquire_timeout_ms.map_or(d.acquire_timeout, Duration::from_millis),
         validate_on_borrow: raw.validate_on_borrow.unwrap_or(d.validate_on_borrow),
         max_waiters: raw.max_waiters.or(d.max_waiters),
         max_concurrent_opens: raw.max_concurrent_opens.unwrap_or(d.max_concurrent_opens),
-        leak_threshold: raw
-            .leak_threshold_seconds
-            .map(Duration::from_secs)
-            .or(d.leak_threshold),
+        leak_threshold: raw.leak_threshold_seconds.map(Duration::from_secs).or(d.leak_threshold),
     })
 }
 
@@ -242,8 +219,7 @@ fn check_timeouts(section: &str, raw: &RawTimeouts) -> Result<(), ConfigError> {
 }
 
 fn check_retry(section: &str, raw: &RawRetry) -> Result<(), ConfigError> {
-    let at =
-        |field: &str, message: String| ConfigError::invalid(format!("{section}.{field}"), message);
+    let at = |field: &str, message: String| ConfigError::invalid(format!("{section}.{field}"), message);
     if raw.max_attempts == Some(0) {
         return Err(at(
             "max_attempts",
@@ -252,18 +228,12 @@ fn check_retry(section: &str, raw: &RawRetry) -> Result<(), ConfigError> {
     }
     if let Some(m) = raw.backoff_multiplier {
         if !m.is_finite() || m < 1.0 {
-            return Err(at(
-                "backoff_multiplier",
-                format!("must be at least 1.0 (got {m})"),
-            ));
+            return Err(at("backoff_multiplier", format!("must be at least 1.0 (got {m})")));
         }
     }
     if let Some(j) = raw.jitter_factor {
         if !(0.0..=1.0).contains(&j) {
-            return Err(at(
-                "jitter_factor",
-                format!("must be between 0 and 1 (got {j})"),
-            ));
+            return Err(at("jitter_factor", format!("must be between 0 and 1 (got {j})")));
         }
     }
     for (field, value) in [
@@ -286,10 +256,7 @@ fn check_breaker(section: &str, raw: &RawBreaker) -> Result<(), ConfigError> {
         ("half_open_max_calls", raw.half_open_max_calls),
     ] {
         if value == Some(0) {
-            return Err(ConfigError::invalid(
-                format!("{section}.{field}"),
-                "must be at least 1",
-            ));
+            return Err(ConfigError::invalid(format!("{section}.{field}"), "must be at least 1"));
         }
     }
     Ok(())
@@ -312,21 +279,15 @@ fn merge_timeouts(layers: &Layers<RawTimeouts>) -> Timeouts {
 
 fn merge_retry(layers: &Layers<RawRetry>) -> Result<RetrySettings, ConfigError> {
     let d = RetrySettings::default();
-    let first = |get: fn(&RawRetry) -> Option<f64>, default: f64| {
-        layers.iter().find_map(|(_, r)| get(r)).unwrap_or(default)
-    };
+    let first =
+        |get: fn(&RawRetry) -> Option<f64>, default: f64| layers.iter().find_map(|(_, r)| get(r)).unwrap_or(default);
     let initial = pick(
         layers,
         "initial_delay_ms",
         |r| r.initial_delay_ms,
         millis(d.initial_delay),
     );
-    let max = pick(
-        layers,
-        "max_delay_ms",
-        |r| r.max_delay_ms,
-        millis(d.max_delay),
-    );
+    let max = pick(layers, "max_delay_ms", |r| r.max_delay_ms, millis(d.max_delay));
     check_order(("initial_delay_ms", &initial), ("max_delay_ms", &max))?;
     Ok(RetrySettings {
         max_attempts: layers
@@ -348,9 +309,8 @@ fn merge_retry(layers: &Layers<RawRetry>) -> Result<RetrySettings, ConfigError> 
 
 fn merge_breaker(layers: &Layers<RawBreaker>) -> BreakerSettings {
     let d = BreakerSettings::default();
-    let first = |get: fn(&RawBreaker) -> Option<u32>, default: u32| {
-        layers.iter().find_map(|(_, b)| get(b)).unwrap_or(default)
-    };
+    let first =
+        |get: fn(&RawBreaker) -> Option<u32>, default: u32| layers.iter().find_map(|(_, b)| get(b)).unwrap_or(default);
     BreakerSettings {
         failure_threshold: first(|b| b.failure_threshold, d.failure_threshold),
         success_threshold: first(|b| b.success_threshold, d.success_threshold),
@@ -374,12 +334,7 @@ struct Picked<T> {
     path: Option<String>,
 }
 
-fn pick<R, T>(
-    layers: &Layers<R>,
-    field: &str,
-    get: impl Fn(&R) -> Option<T>,
-    default: T,
-) -> Picked<T> {
+fn pick<R, T>(layers: &Layers<R>, field: &str, get: impl Fn(&R) -> Option<T>, default: T) -> Picked<T> {
     for (rank, (section, raw)) in layers.iter().enumerate() {
         if let Some(value) = get(raw) {
             return Picked {
@@ -436,8 +391,5 @@ fn check_order<T: PartialOrd + Display>(
         )
     };
     // Two built-in defaults never conflict, so the blamed one was set somewhere.
-    Err(ConfigError::invalid(
-        path.clone().unwrap_or_default(),
-        message,
-    ))
+    Err(ConfigError::invalid(path.clone().unwrap_or_default(), message))
 }

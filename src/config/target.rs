@@ -44,15 +44,10 @@ impl FromStr for AdHocTarget {
         let (ae, host_port) = input
             .rsplit_once('@')
             .ok_or_else(|| fail("no '@' between the AE title and the host".to_string()))?;
-        let ae_title = normalize_ae_title(ae)
-            .map_err(|reason| fail(format!("invalid AE title {ae:?}: {reason}")))?;
+        let ae_title = normalize_ae_title(ae).map_err(|reason| fail(format!("invalid AE title {ae:?}: {reason}")))?;
         let (host, port) = split_host_port(host_port).map_err(fail)?;
         let port = parse_port(port).map_err(fail)?;
-        Ok(AdHocTarget {
-            ae_title,
-            host,
-            port,
-        })
+        Ok(AdHocTarget { ae_title, host, port })
     }
 }
 
@@ -96,10 +91,7 @@ pub(crate) fn check_host(host: &str) -> Result<String, String> {
     if host.trim().is_empty() {
         return Err("the host is empty".to_string());
     }
-    let unbracketed = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let unbracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     if unbracketed.contains(':') {
         return match unbracketed.parse::<Ipv6Addr>() {
             Ok(_) => Ok(unbracketed.to_string()),

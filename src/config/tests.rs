@@ -243,10 +243,7 @@ fn every_strategy_name_is_accepted() {
         RetryStrategy::ExponentialJitter,
         RetryStrategy::Fibonacci,
     ] {
-        let text = one_node(&format!(
-            r#""retry": {{"strategy": "{}"}}"#,
-            strategy.as_str()
-        ));
+        let text = one_node(&format!(r#""retry": {{"strategy": "{}"}}"#, strategy.as_str()));
         let config = Config::from_json_str(&text).expect("valid strategy");
         assert_eq!(config.nodes["N"].retry.strategy, strategy);
     }
@@ -279,10 +276,7 @@ fn malformed_json_names_line_and_column() {
     let text = "{\n  \"nodes\": {\n    \"N\": {\"ae_title\": \"A\",, }\n  }\n}";
     let error = error_of(text);
     let message = error.to_string();
-    assert!(
-        matches!(error, ConfigError::Syntax { line: 3, .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, ConfigError::Syntax { line: 3, .. }), "{error:?}");
     assert!(message.contains("line 3 column"), "{message}");
     assert!(message.contains("malformed JSON"), "{message}");
     assert_eq!(error.path(), None);
@@ -294,14 +288,7 @@ fn truncated_and_trailing_json_are_syntax_errors() {
     assert!(error.to_string().contains("line 1 column"), "{error}");
     let error = error_of("{} {}");
     assert!(
-        matches!(
-            error,
-            ConfigError::Syntax {
-                line: 1,
-                column: 4,
-                ..
-            }
-        ),
+        matches!(error, ConfigError::Syntax { line: 1, column: 4, .. }),
         "{error:?}"
     );
     let error = error_of("");
@@ -378,10 +365,7 @@ fn wrong_type_names_path_and_serde_message() {
         "invalid type: integer `3`, expected a string",
     );
     assert_invalid(
-        &network(
-            "connection_pools",
-            r#"{"p": {"validate_on_borrow": "yes"}}"#,
-        ),
+        &network("connection_pools", r#"{"p": {"validate_on_borrow": "yes"}}"#),
         "network.connection_pools.p.validate_on_borrow",
         "expected a boolean",
     );
@@ -392,11 +376,7 @@ fn wrong_type_names_path_and_serde_message() {
 
 #[test]
 fn port_out_of_u16_range_is_a_type_error() {
-    assert_invalid(
-        &one_node("").replace("104", "70000"),
-        "nodes.N.port",
-        "70000",
-    );
+    assert_invalid(&one_node("").replace("104", "70000"), "nodes.N.port", "70000");
     assert_invalid(&one_node("").replace("104", "-1"), "nodes.N.port", "-1");
 }
 
@@ -422,16 +402,8 @@ fn arrays_are_never_accepted_for_objects() {
         "nodes.N.timeouts",
         "invalid type: array",
     );
-    assert_invalid(
-        r#"{"nodes": {"N": ["A", "h", 104]}}"#,
-        "nodes.N",
-        "invalid type: array",
-    );
-    assert_invalid(
-        &one_node("").replace("104", "[104]"),
-        "nodes.N.port",
-        "array",
-    );
+    assert_invalid(r#"{"nodes": {"N": ["A", "h", 104]}}"#, "nodes.N", "invalid type: array");
+    assert_invalid(&one_node("").replace("104", "[104]"), "nodes.N.port", "array");
 }
 
 #[test]
@@ -497,11 +469,7 @@ fn invalid_ae_titles_name_path_and_reason() {
     ];
     for (ae, reason) in cases {
         let escaped = serde_json::to_string(ae).expect("a string serializes");
-        assert_invalid(
-            &format!(r#"{{"local_ae_title": {escaped}}}"#),
-            "local_ae_title",
-            reason,
-        );
+        assert_invalid(&format!(r#"{{"local_ae_title": {escaped}}}"#), "local_ae_title", reason);
         assert_invalid(
             &format!(r#"{{"nodes": {{"N": {{"ae_title": {escaped}, "host": "h", "port": 1}}}}}}"#),
             "nodes.N.ae_title",
@@ -513,11 +481,7 @@ fn invalid_ae_titles_name_path_and_reason() {
 #[test]
 fn validate_ae_title_rules() {
     assert_eq!(validate_ae_title("ORTHANC"), Ok(()));
-    assert_eq!(
-        validate_ae_title("ABCDEFGHIJKLMNOP"),
-        Ok(()),
-        "16 is the limit"
-    );
+    assert_eq!(validate_ae_title("ABCDEFGHIJKLMNOP"), Ok(()), "16 is the limit");
     assert_eq!(
         validate_ae_title(" ABCDEFGHIJKLMNOP "),
         Ok(()),
@@ -574,16 +538,8 @@ fn pool_value_errors_name_the_field() {
 fn unknown_pool_lists_the_defined_ones() {
     let text = r#"{"network": {"connection_pools": {"b": {}, "a": {}}},
         "nodes": {"X": {"ae_title": "A", "host": "h", "port": 1, "pool": "foo"}}}"#;
-    assert_invalid(
-        text,
-        "nodes.X.pool",
-        r#"unknown pool "foo" (defined: a, b)"#,
-    );
-    assert_invalid(
-        &one_node(r#""pool": "foo""#),
-        "nodes.N.pool",
-        "no pools are defined",
-    );
+    assert_invalid(text, "nodes.X.pool", r#"unknown pool "foo" (defined: a, b)"#);
+    assert_invalid(&one_node(r#""pool": "foo""#), "nodes.N.pool", "no pools are defined");
 }
 
 #[test]
@@ -597,11 +553,7 @@ fn retry_value_errors_name_the_field() {
             }
         };
         let at = |field: &str| format!("{section}.{field}");
-        assert_invalid(
-            &config(r#"{"max_attempts": 0}"#),
-            &at("max_attempts"),
-            "at least 1",
-        );
+        assert_invalid(&config(r#"{"max_attempts": 0}"#), &at("max_attempts"), "at least 1");
         assert_invalid(
             &config(r#"{"jitter_factor": 1.5}"#),
             &at("jitter_factor"),
@@ -617,11 +569,7 @@ fn retry_value_errors_name_the_field() {
             &at("backoff_multiplier"),
             "at least 1.0",
         );
-        assert_invalid(
-            &config(r#"{"budget_percent": -1}"#),
-            &at("budget_percent"),
-            "negative",
-        );
+        assert_invalid(&config(r#"{"budget_percent": -1}"#), &at("budget_percent"), "negative");
         assert_invalid(
             &config(r#"{"budget_min_per_second": -1}"#),
             &at("budget_min_per_second"),
@@ -655,11 +603,7 @@ fn delay_order_blames_the_most_specific_setting() {
 
 #[test]
 fn breaker_value_errors_name_the_field() {
-    for field in [
-        "failure_threshold",
-        "success_threshold",
-        "half_open_max_calls",
-    ] {
+    for field in ["failure_threshold", "success_threshold", "half_open_max_calls"] {
         assert_invalid(
             &network("circuit_breaker", &format!(r#"{{"{field}": 0}}"#)),
             &format!("network.circuit_breaker.{field}"),
@@ -692,31 +636,15 @@ fn timeout_zero_is_an_error() {
 #[test]
 fn node_value_errors_name_the_field() {
     assert_invalid(&one_node("").replace("104", "0"), "nodes.N.port", "port 0");
-    assert_invalid(
-        &one_node("").replace(r#""h""#, r#""""#),
-        "nodes.N.host",
-        "empty",
-    );
-    assert_invalid(
-        &one_node("").replace(r#""h""#, r#"" ""#),
-        "nodes.N.host",
-        "empty",
-    );
+    assert_invalid(&one_node("").replace(r#""h""#, r#""""#), "nodes.N.host", "empty");
+    assert_invalid(&one_node("").replace(r#""h""#, r#"" ""#), "nodes.N.host", "empty");
     assert_invalid(
         &one_node("").replace(r#""h""#, r#""pacs server""#),
         "nodes.N.host",
         "not a host name",
     );
-    assert_invalid(
-        &one_node("").replace(r#""h""#, r#""[::g]""#),
-        "nodes.N.host",
-        "IPv6",
-    );
-    assert_invalid(
-        &one_node(r#""max_pdu_length": 0"#),
-        "nodes.N.max_pdu_length",
-        "4096",
-    );
+    assert_invalid(&one_node("").replace(r#""h""#, r#""[::g]""#), "nodes.N.host", "IPv6");
+    assert_invalid(&one_node(r#""max_pdu_length": 0"#), "nodes.N.max_pdu_length", "4096");
     assert_invalid(
         &one_node(r#""max_pdu_length": 4095"#),
         "nodes.N.max_pdu_length",
@@ -737,8 +665,7 @@ fn node_value_errors_name_the_field() {
 #[test]
 fn first_error_is_reported_in_file_order_of_checks() {
     // Two problems: the local AE title is checked before the nodes.
-    let text =
-        r#"{"local_ae_title": "", "nodes": {"N": {"ae_title": "A", "host": "h", "port": 0}}}"#;
+    let text = r#"{"local_ae_title": "", "nodes": {"N": {"ae_title": "A", "host": "h", "port": 0}}}"#;
     assert_invalid(text, "local_ae_title", "empty");
 }
 
@@ -811,10 +738,7 @@ fn ad_hoc_target_parses() {
     assert_eq!(t.to_string(), "STORESCP@[::1]:11112");
 
     let t = target("A@B@host:65535").expect("an AE title may contain '@'");
-    assert_eq!(
-        (t.ae_title.as_str(), t.host.as_str(), t.port),
-        ("A@B", "host", 65535)
-    );
+    assert_eq!((t.ae_title.as_str(), t.host.as_str(), t.port), ("A@B", "host", 65535));
 
     let t = target(" PEER @h:1").expect("padding is insignificant");
     assert_eq!(t.ae_title, "PEER");
@@ -862,21 +786,13 @@ fn ad_hoc_node_uses_builtin_defaults() {
 fn resolve_target_prefers_nodes_then_ad_hoc() {
     let config = Config::from_json_str(SPEC_EXAMPLE).expect("valid");
     assert_eq!(config.resolve_target("MAIN_PACS").expect("node").port, 4242);
-    assert_eq!(
-        config.resolve_target("X@h:1").expect("ad hoc").name,
-        "X@h:1"
-    );
+    assert_eq!(config.resolve_target("X@h:1").expect("ad hoc").name, "X@h:1");
     let error = config.resolve_target("MAIN").expect_err("unknown");
     assert!(matches!(error, ConfigError::UnknownNode { .. }));
-    assert!(
-        error.to_string().contains("CT_SCANNER, MAIN_PACS"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("CT_SCANNER, MAIN_PACS"), "{error}");
     let error = config.resolve_target("X@h").expect_err("bad ad hoc");
     assert!(matches!(error, ConfigError::Target { .. }));
-    let error = Config::default()
-        .resolve_target("MAIN")
-        .expect_err("no nodes");
+    let error = Config::default().resolve_target("MAIN").expect_err("no nodes");
     assert!(error.to_string().contains("no nodes"), "{error}");
 }
 
@@ -921,10 +837,7 @@ fn describe_lists_every_setting_aligned() {
         })
         .collect();
     assert_eq!(columns.len(), 1, "values not aligned:\n{text}");
-    let main_block: Vec<&str> = text
-        .lines()
-        .skip_while(|l| !l.starts_with("node MAIN_PACS"))
-        .collect();
+    let main_block: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("node MAIN_PACS")).collect();
     // MAIN_PACS: max_attempts 5 from the node.
     let max_attempts = main_block
         .iter()

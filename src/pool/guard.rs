@@ -81,13 +81,17 @@ impl<M: Manager> Deref for Pooled<M> {
     type Target = M::Resource;
     fn deref(&self) -> &M::Resource {
         // Only `Drop` takes it out.
-        self.res.as_ref().unwrap_or_else(|| unreachable!("resource taken before drop"))
+        self.res
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("resource taken before drop"))
     }
 }
 
 impl<M: Manager> DerefMut for Pooled<M> {
     fn deref_mut(&mut self) -> &mut M::Resource {
-        self.res.as_mut().unwrap_or_else(|| unreachable!("resource taken before drop"))
+        self.res
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("resource taken before drop"))
     }
 }
 

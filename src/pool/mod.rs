@@ -31,7 +31,12 @@ use stats::{inc, Counters};
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError<E> {
     #[error("pool exhausted: node {pool}, max_size {max_size}, {waiters} waiters, waited {waited:.1?}")]
-    Timeout { pool: String, max_size: usize, waiters: usize, waited: Duration },
+    Timeout {
+        pool: String,
+        max_size: usize,
+        waiters: usize,
+        waited: Duration,
+    },
     #[error("pool for node {pool}: {max_waiters} callers already waiting (max_waiters)")]
     TooManyWaiters { pool: String, max_waiters: usize },
     #[error("pool for node {pool} is closed")]
@@ -125,7 +130,9 @@ pub struct Pool<M: Manager> {
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
-        Pool { inner: self.inner.clone() }
+        Pool {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -192,11 +199,18 @@ impl<M: Manager> Pool<M> {
     pub fn try_acquire(&self, req: &M::Request) -> Result<Pooled<M>, PoolError<M::Error>> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::SeqCst) {
-            return Err(PoolError::Closed { pool: inner.name.clone() });
+            return Err(PoolError::Closed {
+                pool: inner.name.clone(),
+            });
         }
         let exhausted = || {
             let st = inner.lock();
-            PoolError::Timeout { pool: inner.name.clone(), max_size: st.max_size, waiters: st.waiting, waited: Duration::ZERO }
+            PoolError::Timeout {
+                pool: inner.name.clone(),
+                max_size: st.max_size,
+                waiters: st.waiting,
+                waited: Duration::ZERO,
+            }
         };
         let permit = inner.slots.clone().try_acquire_owned().map_err(|_| exhausted())?;
         let mut st = inner.lock();
@@ -204,7 +218,16 @@ impl<M: Manager> Pool<M> {
             let mut entry = st.idle.swap_remove(pos);
             if inner.manager.is_alive(&mut entry.res) {
                 drop(st);
-                return Ok(self.hand_out(entry.res, entry.id, entry.created, entry.expires, entry.uses, true, permit, Duration::ZERO));
+                return Ok(self.hand_out(
+                    entry.res,
+                    entry.id,
+                    entry.created,
+                    entry.expires,
+                    entry.uses,
+                    true,
+                    permit,
+                    Duration::ZERO,
+                ));
             }
             st.live -= 1;
             inc(&inner.counters.d_stale);
@@ -216,7 +239,9 @@ impl<M: Manager> Pool<M> {
     async fn acquire_inner(&self, req: &M::Request, fresh: bool) -> Result<Pooled<M>, PoolError<M::Error>> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::SeqCst) {
-            return Err(PoolError::Closed { pool: inner.name.clone() });
+            return Err(PoolError::Closed {
+                pool: inner.name.clone(),
+            });
         }
         let started = Instant::now();
         let permit = match inner.slots.clone().try_acquire_owned() {
@@ -227,7 +252,10 @@ impl<M: Manager> Pool<M> {
                     if let Some(max) = inner.settings.max_waiters {
                         if st.waiting >= max {
                             inc(&inner.counters.rejected_waiters);
-                            return Err(PoolError::TooManyWaiters { pool: inner.name.clone(), max_waiters: max });
+                            return Err(PoolError::TooManyWaiters {
+                                pool: inner.name.clone(),
+                                max_waiters: max,
+                            });
                         }
                     }
                     st.waiting += 1;
@@ -235,7 +263,11 @@ impl<M: Manager> Pool<M> {
                 let _waiting = WaitingGuard(inner);
                 match tokio::time::timeout(inner.settings.acquire_timeout, inner.slots.clone().acquire_owned()).await {
                     Ok(Ok(p)) => p,
-                    Ok(Err(_)) => return Err(PoolError::Closed { pool: inner.name.clone() }),
+                    Ok(Err(_)) => {
+                        return Err(PoolError::Closed {
+                            pool: inner.name.clone(),
+                        })
+                    }
                     Err(_) => {
                         inc(&inner.counters.acquire_timeouts);
                         let st = inner.lock();
@@ -250,7 +282,9 @@ impl<M: Manager> Pool<M> {
             }
         };
         if inner.closed.load(Ordering::SeqCst) {
-            return Err(PoolError::Closed { pool: inner.name.clone() });
+            return Err(PoolError::Closed {
+                pool: inner.name.clone(),
+            });
         }
         let waited = started.elapsed();
 
@@ -271,7 +305,8 @@ impl<M: Manager> Pool<M> {
                     inner.retire(entry.res, false);
                     continue;
                 }
-                if inner.settings.validate_on_borrow && entry.idle_since.elapsed() > inner.settings.validation_interval {
+                if inner.settings.validate_on_borrow && entry.idle_since.elapsed() > inner.settings.validation_interval
+                {
                     inc(&inner.counters.validations);
                     if let Err(e) = inner.manager.validate(&mut entry.res).await {
                         tracing::debug!(pool = %inner.name, error = %e, "validation failed; discarding");
@@ -282,14 +317,25 @@ impl<M: Manager> Pool<M> {
                         continue;
                     }
                 }
-                return Ok(self.hand_out(entry.res, entry.id, entry.created, entry.expires, entry.uses, true, permit, waited));
+                return Ok(self.hand_out(
+                    entry.res,
+                    entry.id,
+                    entry.created,
+                    entry.expires,
+                    entry.uses,
+                    true,
+                    permit,
+                    waited,
+                ));
             }
         }
 
-        // Make room: at the cap, close an idle one that does not fit.
+        // Make room: close an idle one that does not fit. At the cap this is needed;
+        // below it, it still is against remotes that serve one association at a time
+        // (a stock DCMTK storescp would queue the new one behind the idle one).
         let slot = {
             let mut st = inner.lock();
-            if st.live >= st.effective_max {
+            if st.live >= st.effective_max || !st.idle.is_empty() {
                 if st.idle.is_empty() {
                     None
                 } else {
@@ -311,7 +357,12 @@ impl<M: Manager> Pool<M> {
             // Every live resource is borrowed (the cap was lowered under us).
             inc(&inner.counters.acquire_timeouts);
             let st = inner.lock();
-            return Err(PoolError::Timeout { pool: inner.name.clone(), max_size: st.effective_max, waiters: st.waiting, waited });
+            return Err(PoolError::Timeout {
+                pool: inner.name.clone(),
+                max_size: st.effective_max,
+                waiters: st.waiting,
+                waited,
+            });
         }
         let reservation = Reservation { inner, armed: true };
         let created = {
@@ -523,18 +574,25 @@ async fn maintenance<M: Manager>(weak: Weak<Inner<M>>, warm: Option<M::Request>)
                 while i < st.idle.len() {
                     let e = &st.idle[i];
                     let expired = e.expires.is_some_and(|t| now >= t);
-                    let idle_too_long = now.duration_since(e.idle_since) > inner.settings.max_idle_time && st.live > min;
+                    let idle_too_long =
+                        now.duration_since(e.idle_since) > inner.settings.max_idle_time && st.live > min;
                     if expired || idle_too_long {
                         let e = st.idle.swap_remove(i);
                         st.live -= 1;
-                        inc(if expired { &inner.counters.d_lifetime } else { &inner.counters.d_idle });
+                        inc(if expired {
+                            &inner.counters.d_lifetime
+                        } else {
+                            &inner.counters.d_idle
+                        });
                         inner.retire(e.res, true);
                     } else {
                         i += 1;
                     }
                 }
                 if st.effective_max < st.max_size
-                    && st.last_capacity_error.is_none_or(|t| now.duration_since(t) >= ADAPT_INTERVAL)
+                    && st
+                        .last_capacity_error
+                        .is_none_or(|t| now.duration_since(t) >= ADAPT_INTERVAL)
                 {
                     st.effective_max += 1;
                     st.last_capacity_error = Some(now);

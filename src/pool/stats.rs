@@ -97,5 +97,11 @@ pub(crate) fn wait_stats(samples: &[f64]) -> WaitStats {
     let mut v = samples.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    WaitStats { p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99), max_ms: v[v.len() - 1], samples: v.len() }
+    WaitStats {
+        p50_ms: q(0.5),
+        p95_ms: q(0.95),
+        p99_ms: q(0.99),
+        max_ms: v[v.len() - 1],
+        samples: v.len(),
+    }
 }

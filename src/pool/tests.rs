@@ -42,7 +42,11 @@ impl Manager for Arc<Fake> {
         }
         self.created.fetch_add(1, Ordering::SeqCst);
         self.live.fetch_add(1, Ordering::SeqCst);
-        Ok(Res { kind: *req, alive: Arc::new(AtomicBool::new(true)), poisoned: false })
+        Ok(Res {
+            kind: *req,
+            alive: Arc::new(AtomicBool::new(true)),
+            poisoned: false,
+        })
     }
     fn fits(&self, res: &Res, req: &u8) -> bool {
         res.kind == *req
@@ -74,7 +78,11 @@ impl Manager for Arc<Fake> {
 }
 
 fn settings(max: usize) -> PoolSettings {
-    PoolSettings { max_size: max, acquire_timeout: Duration::from_secs(1), ..PoolSettings::default() }
+    PoolSettings {
+        max_size: max,
+        acquire_timeout: Duration::from_secs(1),
+        ..PoolSettings::default()
+    }
 }
 
 async fn settle() {

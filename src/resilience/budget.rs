@@ -93,8 +93,7 @@ impl RetryBudget {
         let now = self.second_now();
         let mut state = self.lock();
         let (deposits, withdrawals) = state.window_totals(now);
-        let allowed =
-            self.min_per_second * self.window().as_secs_f64() + self.ratio * deposits as f64;
+        let allowed = self.min_per_second * self.window().as_secs_f64() + self.ratio * deposits as f64;
         // The retry about to be made must fit in what is allowed.
         if (withdrawals + 1) as f64 <= allowed {
             state.bucket_mut(now).withdrawals += 1;
@@ -112,10 +111,7 @@ impl RetryBudget {
 
     /// Whole seconds since the budget was created: the bucket clock.
     fn second_now(&self) -> u64 {
-        Instant::now()
-            .saturating_duration_since(self.start)
-            .as_secs()
-            / BUCKET_SPAN.as_secs()
+        Instant::now().saturating_duration_since(self.start).as_secs() / BUCKET_SPAN.as_secs()
     }
 
     /// The state, even if a thread panicked while holding the lock: the

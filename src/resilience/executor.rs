@@ -64,11 +64,7 @@ pub enum ExecError<E> {
     #[error("{open}")]
     CircuitOpen { open: BreakerOpen, last: Option<E> },
     #[error("retry budget exhausted for node {node} after {attempts} attempts: {last}")]
-    BudgetExhausted {
-        node: String,
-        attempts: u32,
-        last: E,
-    },
+    BudgetExhausted { node: String, attempts: u32, last: E },
     #[error("deadline exceeded after {attempts} attempts: {last}")]
     DeadlineExceeded { attempts: u32, last: E },
 }
@@ -79,9 +75,7 @@ impl<E> ExecError<E> {
         match self {
             ExecError::Operation(e) => Some(e),
             ExecError::CircuitOpen { last, .. } => last.as_ref(),
-            ExecError::BudgetExhausted { last, .. } | ExecError::DeadlineExceeded { last, .. } => {
-                Some(last)
-            }
+            ExecError::BudgetExhausted { last, .. } | ExecError::DeadlineExceeded { last, .. } => Some(last),
         }
     }
 
@@ -90,9 +84,7 @@ impl<E> ExecError<E> {
         match self {
             ExecError::Operation(e) => Some(e),
             ExecError::CircuitOpen { last, .. } => last,
-            ExecError::BudgetExhausted { last, .. } | ExecError::DeadlineExceeded { last, .. } => {
-                Some(last)
-            }
+            ExecError::BudgetExhausted { last, .. } | ExecError::DeadlineExceeded { last, .. } => Some(last),
         }
     }
 }
@@ -225,10 +217,7 @@ impl Executor {
             let delay = self.policy.delay(attempt);
             if let Some(deadline) = deadline {
                 // The retry must start before the deadline, so never sleep up to or past it.
-                if Instant::now()
-                    .checked_add(delay)
-                    .is_none_or(|at| at >= deadline)
-                {
+                if Instant::now().checked_add(delay).is_none_or(|at| at >= deadline) {
                     self.deadline_exceeded.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(node = %self.name, attempt, delay_ms = delay.as_millis() as u64, reason = "deadline", "not retrying");
                     return fail(

@@ -130,8 +130,7 @@ fn fibonacci(d: Duration, retry: u32, cap: Duration) -> Duration {
         }
     }
     // cur < 2^32 here: it was checked in the loop (or is 1).
-    d.checked_mul(u32::try_from(cur).unwrap_or(u32::MAX))
-        .unwrap_or(cap)
+    d.checked_mul(u32::try_from(cur).unwrap_or(u32::MAX)).unwrap_or(cap)
 }
 
 /// The jitter factor, forced into [0, 1] so the factor range is never inverted

@@ -57,12 +57,18 @@ impl Drop for Peer {
 /// Start `program args` with `env`, and wait (bounded) until `port` accepts.
 pub fn start_peer(program: &str, args: &[&str], env: &[(&str, &str)], port: u16) -> Peer {
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    let mut peer = Peer { child, name: program.to_string() };
+    let mut peer = Peer {
+        child,
+        name: program.to_string(),
+    };
     wait_for_port(port, Duration::from_secs(20), &mut peer);
     peer
 }
@@ -117,5 +123,7 @@ pub fn http_get(port: u16, path: &str) -> String {
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read response");
-    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }

@@ -119,9 +119,7 @@ impl CircuitBreaker {
                     inner.calls += 1;
                     Ok(inner.generation)
                 }
-                BreakerState::HalfOpen
-                    if inner.half_open_in_flight < self.half_open_max_calls() =>
-                {
+                BreakerState::HalfOpen if inner.half_open_in_flight < self.half_open_max_calls() => {
                     inner.half_open_in_flight += 1;
                     inner.calls += 1;
                     Ok(inner.generation)
@@ -175,10 +173,7 @@ impl CircuitBreaker {
     /// Hooks run on the thread that caused the change, after the breaker's lock
     /// is released (so a hook may call back into the breaker); they should be
     /// quick. Changes racing on two threads may reach hooks in either order.
-    pub fn on_state_change(
-        &self,
-        hook: impl Fn(&str, BreakerState, BreakerState) + Send + Sync + 'static,
-    ) {
+    pub fn on_state_change(&self, hook: impl Fn(&str, BreakerState, BreakerState) + Send + Sync + 'static) {
         self.hooks
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -188,12 +183,8 @@ impl CircuitBreaker {
     pub fn stats(&self) -> BreakerStats {
         let now = Instant::now();
         let inner = self.lock();
-        let open_remaining_secs = (inner.state == BreakerState::Open && !inner.forced).then(|| {
-            inner
-                .open_until
-                .saturating_duration_since(now)
-                .as_secs_f64()
-        });
+        let open_remaining_secs = (inner.state == BreakerState::Open && !inner.forced)
+            .then(|| inner.open_until.saturating_duration_since(now).as_secs_f64());
         BreakerStats {
             name: self.name.clone(),
             state: inner.state,
@@ -203,9 +194,7 @@ impl CircuitBreaker {
             failures: inner.failures,
             rejected: inner.rejected,
             trips: inner.trips,
-            last_transition_secs_ago: now
-                .saturating_duration_since(inner.last_transition)
-                .as_secs_f64(),
+            last_transition_secs_ago: now.saturating_duration_since(inner.last_transition).as_secs_f64(),
             open_remaining_secs,
             forced: inner.forced,
         }
@@ -266,8 +255,7 @@ impl CircuitBreaker {
                             }
                         }
                         Verdict::Failure => {
-                            inner.consecutive_failures =
-                                inner.consecutive_failures.saturating_add(1);
+                            inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
                             self.trip(&mut inner, now)
                         }
                         Verdict::Ignored => None,
@@ -358,7 +346,5 @@ impl Inner {
 /// `now + d`, or as far as an Instant goes for an absurd `d` (no panic).
 fn deadline_after(now: Instant, d: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    now.checked_add(d)
-        .or_else(|| now.checked_add(FAR))
-        .unwrap_or(now)
+    now.checked_add(d).or_else(|| now.checked_add(FAR)).unwrap_or(now)
 }

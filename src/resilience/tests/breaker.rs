@@ -318,9 +318,7 @@ async fn hooks_see_every_transition_outside_the_lock() {
     b.on_state_change(move |_, _, to| {
         if let Some(b) = weak.upgrade() {
             let state = b.stats().state;
-            sink.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((to, state));
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push((to, state));
         }
     });
 
@@ -350,10 +348,7 @@ async fn hooks_see_every_transition_outside_the_lock() {
             (HalfOpen, Closed),
         ]
     );
-    let seen = seen_states
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let seen = seen_states.lock().unwrap_or_else(|p| p.into_inner()).clone();
     assert!(seen.iter().all(|(to, state)| to == state), "{seen:?}");
     assert_eq!(seen.len(), 5);
 }

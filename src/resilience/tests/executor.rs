@@ -122,10 +122,7 @@ async fn a_permanent_error_is_tried_once() {
     let exec = executor(5, 10);
     let start = Instant::now();
     let (outcome, calls) = run_script(&exec, None, &[Some(Permanent)]).await;
-    assert!(matches!(
-        outcome.result,
-        Err(ExecError::Operation(Permanent))
-    ));
+    assert!(matches!(outcome.result, Err(ExecError::Operation(Permanent))));
     assert_eq!((outcome.attempts, calls), (1, 1));
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(exec.stats().breaker.failures, 1);
@@ -148,10 +145,7 @@ async fn attempts_run_out() {
 async fn a_single_attempt_policy_never_retries() {
     let exec = executor(1, 10);
     let (outcome, calls) = run_script(&exec, None, &[Some(Transient), None]).await;
-    assert!(matches!(
-        outcome.result,
-        Err(ExecError::Operation(Transient))
-    ));
+    assert!(matches!(outcome.result, Err(ExecError::Operation(Transient))));
     assert_eq!((outcome.attempts, calls), (1, 1));
 }
 
@@ -159,28 +153,17 @@ async fn a_single_attempt_policy_never_retries() {
 async fn uncounted_errors_do_not_trip_the_breaker() {
     let exec = executor(5, 2);
     let (outcome, calls) = run_script(&exec, None, &[Some(Uncounted); 5]).await;
-    assert!(matches!(
-        outcome.result,
-        Err(ExecError::Operation(Uncounted))
-    ));
+    assert!(matches!(outcome.result, Err(ExecError::Operation(Uncounted))));
     assert_eq!((outcome.attempts, calls), (5, 5));
     let stats = exec.stats().breaker;
     assert_eq!(stats.state, BreakerState::Closed);
-    assert_eq!(
-        (stats.consecutive_failures, stats.failures, stats.calls),
-        (0, 0, 5)
-    );
+    assert_eq!((stats.consecutive_failures, stats.failures, stats.calls), (0, 0, 5));
 }
 
 #[tokio::test(start_paused = true)]
 async fn uncounted_errors_do_not_reset_the_consecutive_count() {
     let exec = executor(5, 2);
-    let (outcome, calls) = run_script(
-        &exec,
-        None,
-        &[Some(Transient), Some(Uncounted), Some(Transient), None],
-    )
-    .await;
+    let (outcome, calls) = run_script(&exec, None, &[Some(Transient), Some(Uncounted), Some(Transient), None]).await;
     // Two counted failures in a row (the uncounted one between them does not
     // break the run) open the breaker, and no fourth attempt is made.
     match outcome.result {
@@ -228,10 +211,7 @@ async fn a_circuit_opened_during_the_back_off_stops_the_retry() {
         tokio::time::sleep(D / 2).await;
         exec.breaker().force_open();
     };
-    let ((outcome, calls), ()) = tokio::join!(
-        run_script(&exec, None, &[Some(Transient), None]),
-        other_node_user
-    );
+    let ((outcome, calls), ()) = tokio::join!(run_script(&exec, None, &[Some(Transient), None]), other_node_user);
     assert!(matches!(
         outcome.result,
         Err(ExecError::CircuitOpen {
@@ -251,10 +231,7 @@ async fn the_deadline_is_never_slept_past() {
     let deadline = start + Duration::from_millis(250);
     let (outcome, calls) = run_script(&exec, Some(deadline), &[Some(Transient); 10]).await;
     let err = outcome.result.expect_err("deadline");
-    assert_eq!(
-        err.to_string(),
-        "deadline exceeded after 3 attempts: Transient"
-    );
+    assert_eq!(err.to_string(), "deadline exceeded after 3 attempts: Transient");
     assert!(matches!(
         err,
         ExecError::DeadlineExceeded {

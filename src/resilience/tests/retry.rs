@@ -48,13 +48,7 @@ fn exponential_sequence() {
 #[test]
 fn exponential_sequence_fractional_multiplier_is_exact() {
     let p = policy(RetryStrategy::Exponential, 100, 60_000, 1.5);
-    let expected = [
-        100_000_000u64,
-        150_000_000,
-        225_000_000,
-        337_500_000,
-        506_250_000,
-    ];
+    let expected = [100_000_000u64, 150_000_000, 225_000_000, 337_500_000, 506_250_000];
     let expected: Vec<_> = expected.iter().map(|&n| Duration::from_nanos(n)).collect();
     assert_eq!(sequence(&p, 5), expected);
 }
@@ -70,21 +64,9 @@ fn every_strategy_is_capped() {
     let cases = [
         (RetryStrategy::Fixed, 5_000, vec![1_000; 4]),
         (RetryStrategy::Linear, 400, vec![400, 800, 1_000, 1_000]),
-        (
-            RetryStrategy::Exponential,
-            300,
-            vec![300, 600, 1_000, 1_000],
-        ),
-        (
-            RetryStrategy::ExponentialJitter,
-            600,
-            vec![1_000, 1_000, 1_000, 1_000],
-        ),
-        (
-            RetryStrategy::Fibonacci,
-            300,
-            vec![300, 300, 600, 900, 1_000, 1_000],
-        ),
+        (RetryStrategy::Exponential, 300, vec![300, 600, 1_000, 1_000]),
+        (RetryStrategy::ExponentialJitter, 600, vec![1_000, 1_000, 1_000, 1_000]),
+        (RetryStrategy::Fibonacci, 300, vec![300, 300, 600, 900, 1_000, 1_000]),
     ];
     for (strategy, initial, expected) in cases {
         let p = policy(strategy, initial, 1_000, 2.0);
@@ -170,9 +152,7 @@ fn jitter_stays_within_bounds_and_spreads() {
     // Retry 3: 1 s × 2² = 4 s, scaled by [0.9, 1.1].
     let p = policy(RetryStrategy::ExponentialJitter, 1_000, 60_000, 2.0);
     let mut rng = StdRng::seed_from_u64(42);
-    let samples: Vec<f64> = (0..10_000)
-        .map(|_| p.delay_with(3, &mut rng).as_secs_f64())
-        .collect();
+    let samples: Vec<f64> = (0..10_000).map(|_| p.delay_with(3, &mut rng).as_secs_f64()).collect();
     let (lo, hi) = (3.6, 4.4);
     assert!(samples.iter().all(|&s| (lo..=hi).contains(&s)));
     let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
