@@ -1,27 +1,14 @@
 //! The association and DIMSE layers against the embedded SCP, without pool or retry.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{dicom_fixture_files as dicom_files, fixtures};
 
 use pacs_net::association::{Association, AssociationParams, ContextRequest, Profile};
 use pacs_net::config::Timeouts;
 use pacs_net::dimse::{self, FindQuery, InstanceFile, Priority, QueryLevel, QueryModel, Status};
 use pacs_net::scp::{Scp, ScpConfig};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn dicom_files() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(fixtures().join("dicom"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "dcm"))
-        .map(|e| e.into_path())
-        .collect();
-    v.sort();
-    v
-}
 
 async fn start_scp() -> Scp {
     Scp::start(ScpConfig::default(), "127.0.0.1:0".parse().unwrap())
