@@ -10,10 +10,13 @@
 //! - [`scp`]: the embedded SCP (for the demo, tests and trying things out).
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod pool;
 pub mod association;
+pub mod cli;
+pub mod client;
+pub mod config;
 pub mod dimse;
+pub mod metrics;
+pub mod pool;
 pub mod resilience;
 pub mod scp;
 

@@ -72,9 +72,9 @@ impl Profile {
                         || abstract_syntax == uids::STUDY_ROOT_FIND
                         || DEFAULT_STORAGE_SOP_CLASSES.contains(&abstract_syntax))
             }
-            Profile::Custom(contexts) => contexts.iter().any(|c| {
-                c.abstract_syntax == abstract_syntax && c.transfer_syntaxes.iter().any(|t| t == ts)
-            }),
+            Profile::Custom(contexts) => contexts
+                .iter()
+                .any(|c| c.abstract_syntax == abstract_syntax && c.transfer_syntaxes.iter().any(|t| t == ts)),
         }
     }
 }

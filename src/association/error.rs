@@ -52,9 +52,7 @@ impl AssociationError {
     pub fn is_transient(&self) -> bool {
         match self {
             AssociationError::Rejected {
-                transient,
-                source_code,
-                ..
+                transient, source_code, ..
             } => *transient || *source_code == 3,
             AssociationError::NoAcceptedContexts { .. } => false,
             _ => true,

@@ -255,7 +255,13 @@ impl Association {
     /// Write P-DATA-TF PDUs carrying `bytes` as one message part (command or data
     /// set), fragmented to the remote's max PDU. Several PDUs are written per system
     /// call, so neither Nagle nor syscall overhead costs per fragment.
-    pub async fn send_pdata(&mut self, context_id: u8, is_command: bool, bytes: &[u8], last: bool) -> Result<(), AssociationError> {
+    pub async fn send_pdata(
+        &mut self,
+        context_id: u8,
+        is_command: bool,
+        bytes: &[u8],
+        last: bool,
+    ) -> Result<(), AssociationError> {
         let peer_max = self.peer_max_pdu();
         let mut buf = std::mem::take(&mut self.write_buf);
         buf.clear();
@@ -406,7 +412,14 @@ impl Association {
     /// A-ABORT (best effort) and close the socket.
     pub async fn abort(mut self) {
         let mut buf = Vec::with_capacity(16);
-        if dicom_ul::pdu::write_pdu(&mut buf, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).is_ok() {
+        if dicom_ul::pdu::write_pdu(
+            &mut buf,
+            &Pdu::AbortRQ {
+                source: AbortRQSource::ServiceUser,
+            },
+        )
+        .is_ok()
+        {
             let stream = self.inner.inner_stream();
             let _ = timeout(ABORT_WRITE_TIMEOUT, stream.write_all(&buf)).await;
             let _ = timeout(ABORT_WRITE_TIMEOUT, stream.shutdown()).await;
@@ -452,7 +465,8 @@ fn io_error(e: std::io::Error) -> AssociationError {
 }
 
 fn trim_uid(uid: &str) -> String {
-    uid.trim_end_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()
+    uid.trim_end_matches(|c: char| c == '\0' || c.is_whitespace())
+        .to_string()
 }
 
 #[cfg(test)]
@@ -464,7 +478,7 @@ mod tests {
         let data = vec![7u8; 100];
         let mut out = Vec::new();
         encode_pdata(&mut out, 3, false, &data, true, 46); // 40 data bytes per PDV
-        // 3 PDUs: 40 + 40 + 20 data bytes, each with 12 bytes of headers.
+                                                           // 3 PDUs: 40 + 40 + 20 data bytes, each with 12 bytes of headers.
         assert_eq!(out.len(), 100 + 3 * 12);
         assert_eq!(&out[0..2], &[0x04, 0x00]);
         assert_eq!(u32::from_be_bytes([out[2], out[3], out[4], out[5]]), 46);

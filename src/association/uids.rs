@@ -44,62 +44,62 @@ use dicom_encoding::TransferSyntaxIndex;
 /// Implicit VR Little Endian). Together with Verification and the two FIND models
 /// they stay well below the 128 presentation contexts an association can carry.
 pub const DEFAULT_STORAGE_SOP_CLASSES: &[&str] = &[
-    "1.2.840.10008.5.1.4.1.1.1",       // Computed Radiography Image Storage
-    "1.2.840.10008.5.1.4.1.1.1.1",     // Digital X-Ray Image Storage - For Presentation
-    "1.2.840.10008.5.1.4.1.1.1.1.1",   // Digital X-Ray Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.1.2",     // Digital Mammography X-Ray - For Presentation
-    "1.2.840.10008.5.1.4.1.1.1.2.1",   // Digital Mammography X-Ray - For Processing
-    "1.2.840.10008.5.1.4.1.1.1.3",     // Digital Intra-Oral X-Ray - For Presentation
-    "1.2.840.10008.5.1.4.1.1.2",       // CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.1",     // Enhanced CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.2",     // Legacy Converted Enhanced CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.3.1",     // Ultrasound Multi-frame Image Storage
-    "1.2.840.10008.5.1.4.1.1.4",       // MR Image Storage
-    "1.2.840.10008.5.1.4.1.1.4.1",     // Enhanced MR Image Storage
-    "1.2.840.10008.5.1.4.1.1.4.2",     // MR Spectroscopy Storage
-    "1.2.840.10008.5.1.4.1.1.4.3",     // Enhanced MR Color Image Storage
-    "1.2.840.10008.5.1.4.1.1.4.4",     // Legacy Converted Enhanced MR Image Storage
-    "1.2.840.10008.5.1.4.1.1.6.1",     // Ultrasound Image Storage
-    "1.2.840.10008.5.1.4.1.1.6.2",     // Enhanced US Volume Storage
-    "1.2.840.10008.5.1.4.1.1.7",       // Secondary Capture Image Storage
-    "1.2.840.10008.5.1.4.1.1.7.1",     // Multi-frame Single Bit SC
-    "1.2.840.10008.5.1.4.1.1.7.2",     // Multi-frame Grayscale Byte SC
-    "1.2.840.10008.5.1.4.1.1.7.3",     // Multi-frame Grayscale Word SC
-    "1.2.840.10008.5.1.4.1.1.7.4",     // Multi-frame True Color SC
-    "1.2.840.10008.5.1.4.1.1.9.1.1",   // 12-lead ECG Waveform Storage
-    "1.2.840.10008.5.1.4.1.1.9.1.2",   // General ECG Waveform Storage
-    "1.2.840.10008.5.1.4.1.1.11.1",    // Grayscale Softcopy Presentation State
-    "1.2.840.10008.5.1.4.1.1.11.2",    // Color Softcopy Presentation State
-    "1.2.840.10008.5.1.4.1.1.12.1",    // X-Ray Angiographic Image Storage
-    "1.2.840.10008.5.1.4.1.1.12.1.1",  // Enhanced XA Image Storage
-    "1.2.840.10008.5.1.4.1.1.12.2",    // X-Ray Radiofluoroscopic Image Storage
-    "1.2.840.10008.5.1.4.1.1.12.2.1",  // Enhanced XRF Image Storage
-    "1.2.840.10008.5.1.4.1.1.13.1.1",  // X-Ray 3D Angiographic Image Storage
-    "1.2.840.10008.5.1.4.1.1.13.1.3",  // Breast Tomosynthesis Image Storage
-    "1.2.840.10008.5.1.4.1.1.20",      // Nuclear Medicine Image Storage
-    "1.2.840.10008.5.1.4.1.1.66",      // Raw Data Storage
-    "1.2.840.10008.5.1.4.1.1.66.1",    // Spatial Registration Storage
-    "1.2.840.10008.5.1.4.1.1.66.4",    // Segmentation Storage
-    "1.2.840.10008.5.1.4.1.1.67",      // Real World Value Mapping Storage
-    "1.2.840.10008.5.1.4.1.1.77.1.1",  // VL Endoscopic Image Storage
-    "1.2.840.10008.5.1.4.1.1.77.1.2",  // VL Microscopic Image Storage
-    "1.2.840.10008.5.1.4.1.1.77.1.4",  // VL Photographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.1",        // Computed Radiography Image Storage
+    "1.2.840.10008.5.1.4.1.1.1.1",      // Digital X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",    // Digital X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.1.2",      // Digital Mammography X-Ray - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.2.1",    // Digital Mammography X-Ray - For Processing
+    "1.2.840.10008.5.1.4.1.1.1.3",      // Digital Intra-Oral X-Ray - For Presentation
+    "1.2.840.10008.5.1.4.1.1.2",        // CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.1",      // Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.2",      // Legacy Converted Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.3.1",      // Ultrasound Multi-frame Image Storage
+    "1.2.840.10008.5.1.4.1.1.4",        // MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.1",      // Enhanced MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.2",      // MR Spectroscopy Storage
+    "1.2.840.10008.5.1.4.1.1.4.3",      // Enhanced MR Color Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.4",      // Legacy Converted Enhanced MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.6.1",      // Ultrasound Image Storage
+    "1.2.840.10008.5.1.4.1.1.6.2",      // Enhanced US Volume Storage
+    "1.2.840.10008.5.1.4.1.1.7",        // Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.1",      // Multi-frame Single Bit SC
+    "1.2.840.10008.5.1.4.1.1.7.2",      // Multi-frame Grayscale Byte SC
+    "1.2.840.10008.5.1.4.1.1.7.3",      // Multi-frame Grayscale Word SC
+    "1.2.840.10008.5.1.4.1.1.7.4",      // Multi-frame True Color SC
+    "1.2.840.10008.5.1.4.1.1.9.1.1",    // 12-lead ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.1.2",    // General ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.11.1",     // Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.11.2",     // Color Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.12.1",     // X-Ray Angiographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.1.1",   // Enhanced XA Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.2",     // X-Ray Radiofluoroscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.2.1",   // Enhanced XRF Image Storage
+    "1.2.840.10008.5.1.4.1.1.13.1.1",   // X-Ray 3D Angiographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.13.1.3",   // Breast Tomosynthesis Image Storage
+    "1.2.840.10008.5.1.4.1.1.20",       // Nuclear Medicine Image Storage
+    "1.2.840.10008.5.1.4.1.1.66",       // Raw Data Storage
+    "1.2.840.10008.5.1.4.1.1.66.1",     // Spatial Registration Storage
+    "1.2.840.10008.5.1.4.1.1.66.4",     // Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.67",       // Real World Value Mapping Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.1",   // VL Endoscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.2",   // VL Microscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.4",   // VL Photographic Image Storage
     "1.2.840.10008.5.1.4.1.1.77.1.5.1", // Ophthalmic Photography 8 Bit Image Storage
-    "1.2.840.10008.5.1.4.1.1.77.1.6",  // VL Whole Slide Microscopy Image Storage
-    "1.2.840.10008.5.1.4.1.1.88.11",   // Basic Text SR
-    "1.2.840.10008.5.1.4.1.1.88.22",   // Enhanced SR
-    "1.2.840.10008.5.1.4.1.1.88.33",   // Comprehensive SR
-    "1.2.840.10008.5.1.4.1.1.88.34",   // Comprehensive 3D SR
-    "1.2.840.10008.5.1.4.1.1.88.59",   // Key Object Selection Document
-    "1.2.840.10008.5.1.4.1.1.88.67",   // X-Ray Radiation Dose SR
-    "1.2.840.10008.5.1.4.1.1.104.1",   // Encapsulated PDF Storage
-    "1.2.840.10008.5.1.4.1.1.128",     // Positron Emission Tomography Image Storage
-    "1.2.840.10008.5.1.4.1.1.130",     // Enhanced PET Image Storage
-    "1.2.840.10008.5.1.4.1.1.128.1",   // Legacy Converted Enhanced PET Image Storage
-    "1.2.840.10008.5.1.4.1.1.481.1",   // RT Image Storage
-    "1.2.840.10008.5.1.4.1.1.481.2",   // RT Dose Storage
-    "1.2.840.10008.5.1.4.1.1.481.3",   // RT Structure Set Storage
-    "1.2.840.10008.5.1.4.1.1.481.4",   // RT Beams Treatment Record Storage
-    "1.2.840.10008.5.1.4.1.1.481.5",   // RT Plan Storage
-    "1.2.840.10008.5.1.4.1.1.481.8",   // RT Ion Plan Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.6",   // VL Whole Slide Microscopy Image Storage
+    "1.2.840.10008.5.1.4.1.1.88.11",    // Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",    // Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",    // Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34",    // Comprehensive 3D SR
+    "1.2.840.10008.5.1.4.1.1.88.59",    // Key Object Selection Document
+    "1.2.840.10008.5.1.4.1.1.88.67",    // X-Ray Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.104.1",    // Encapsulated PDF Storage
+    "1.2.840.10008.5.1.4.1.1.128",      // Positron Emission Tomography Image Storage
+    "1.2.840.10008.5.1.4.1.1.130",      // Enhanced PET Image Storage
+    "1.2.840.10008.5.1.4.1.1.128.1",    // Legacy Converted Enhanced PET Image Storage
+    "1.2.840.10008.5.1.4.1.1.481.1",    // RT Image Storage
+    "1.2.840.10008.5.1.4.1.1.481.2",    // RT Dose Storage
+    "1.2.840.10008.5.1.4.1.1.481.3",    // RT Structure Set Storage
+    "1.2.840.10008.5.1.4.1.1.481.4",    // RT Beams Treatment Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.5",    // RT Plan Storage
+    "1.2.840.10008.5.1.4.1.1.481.8",    // RT Ion Plan Storage
 ];

@@ -1,5 +1,143 @@
 //! The hospital JSON config: parsing, validation, and merging into per-node settings.
+//!
+//! ```
+//! use pacs_net::config::Config;
+//!
+//! let config = Config::from_json_str(r#"{
+//!     "nodes": {"MAIN_PACS": {"ae_title": "ORTHANC", "host": "127.0.0.1", "port": 4242}}
+//! }"#)?;
+//! let node = config.node("MAIN_PACS").expect("defined above");
+//! assert_eq!(node.retry.max_attempts, 3); // built-in default
+//! # Ok::<(), pacs_net::config::ConfigError>(())
+//! ```
 
+mod ae;
+mod describe;
+mod error;
+mod parse;
+mod raw;
+mod resolve;
 mod settings;
+mod target;
 
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use ae::{normalize_ae_title, validate_ae_title, AE_TITLE_MAX_LEN};
+pub use error::ConfigError;
 pub use settings::*;
+pub use target::AdHocTarget;
+
+/// Our AE title when neither `--calling-ae` nor `local_ae_title` gives one.
+pub const DEFAULT_LOCAL_AE_TITLE: &str = "PACSNET";
+/// The maximum PDU length we offer to receive, when a node does not set `max_pdu_length`.
+pub const DEFAULT_MAX_PDU_LENGTH: u32 = 16_384;
+/// Smallest `max_pdu_length` accepted (bytes).
+pub const MIN_PDU_LENGTH: u32 = 4_096;
+/// Largest `max_pdu_length` accepted (bytes).
+pub const MAX_PDU_LENGTH: u32 = 1_048_576;
+
+/// A parsed, validated and merged config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Our AE title (leading/trailing spaces removed).
+    pub local_ae_title: String,
+    /// The nodes by name, each with its settings fully resolved.
+    pub nodes: BTreeMap<String, NodeConfig>,
+}
+
+impl Default for Config {
+    /// No nodes, our AE title `PACSNET`: what applies without a config file.
+    fn default() -> Self {
+        Config {
+            local_ae_title: DEFAULT_LOCAL_AE_TITLE.to_string(),
+            nodes: BTreeMap::new(),
+        }
+    }
+}
+
+/// One peer, with every setting resolved (node over `network` over built-in defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// The key in `nodes`, or `AET@HOST:PORT` for an ad-hoc target.
+    pub name: String,
+    /// The called AE title (leading/trailing spaces removed).
+    pub ae_title: String,
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    /// The `network.connection_pools` entry used; `None`: built-in pool defaults.
+    pub pool_name: Option<String>,
+    pub pool: PoolSettings,
+    /// The maximum PDU length we offer to receive (bytes).
+    pub max_pdu_length: u32,
+    pub timeouts: Timeouts,
+    pub retry: RetrySettings,
+    pub breaker: BreakerSettings,
+}
+
+impl NodeConfig {
+    /// A node for an ad-hoc `AET@HOST:PORT` target, with built-in defaults
+    /// everywhere; its name is the target as `AET@HOST:PORT`.
+    pub fn ad_hoc(target: &AdHocTarget) -> NodeConfig {
+        NodeConfig {
+            name: target.to_string(),
+            ae_title: target.ae_title.clone(),
+            host: target.host.clone(),
+            port: target.port,
+            pool_name: None,
+            pool: PoolSettings::default(),
+            max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
+            timeouts: Timeouts::default(),
+            retry: RetrySettings::default(),
+            breaker: BreakerSettings::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses, validates and merges a config given as JSON text.
+    pub fn from_json_str(text: &str) -> Result<Config, ConfigError> {
+        resolve::resolve(parse::parse(text)?)
+    }
+
+    /// Reads, parses, validates and merges a config file; every error names the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+            file: path.to_path_buf(),
+            error,
+        })?;
+        Config::from_json_str(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// The node of that name.
+    pub fn node(&self, name: &str) -> Option<&NodeConfig> {
+        self.nodes.get(name)
+    }
+
+    /// The node names, sorted.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.nodes.keys().map(String::as_str).collect()
+    }
+
+    /// A command-line TARGET: the node of that name, or else an ad-hoc
+    /// `AET@HOST:PORT` (built-in defaults). Neither: [`ConfigError::UnknownNode`]
+    /// listing the known names, or [`ConfigError::Target`] if it has an `@` but
+    /// is not a valid `AET@HOST:PORT`.
+    pub fn resolve_target(&self, target: &str) -> Result<NodeConfig, ConfigError> {
+        if let Some(node) = self.node(target) {
+            return Ok(node.clone());
+        }
+        if target.contains('@') {
+            let ad_hoc: AdHocTarget = target.parse()?;
+            return Ok(NodeConfig::ad_hoc(&ad_hoc));
+        }
+        Err(ConfigError::UnknownNode {
+            name: target.to_string(),
+            known: self.nodes.keys().cloned().collect(),
+        })
+    }
+}

@@ -126,9 +126,9 @@ impl Command {
                 )));
             }
             let start = pos + 8;
-            let value = bytes.get(start..start.saturating_add(len)).ok_or_else(|| {
-                CommandError(format!("element (0000,{element:04X}) runs past the end"))
-            })?;
+            let value = bytes
+                .get(start..start.saturating_add(len))
+                .ok_or_else(|| CommandError(format!("element (0000,{element:04X}) runs past the end")))?;
             elements.insert(element, value.to_vec());
             pos = start + len;
         }
@@ -157,8 +157,7 @@ impl Command {
     }
 
     pub fn has_data_set(&self) -> bool {
-        self.u16(tag::COMMAND_DATA_SET_TYPE)
-            .is_some_and(|t| t != NO_DATA_SET)
+        self.u16(tag::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET)
     }
 
     pub fn status(&self) -> Option<u16> {
@@ -243,11 +242,21 @@ pub fn cancel_rq(message_id: u16) -> Command {
 }
 
 /// A response to `rq_field` with `status` (used by the embedded SCP).
-pub fn response(rsp_field: u16, sop_class: Option<&str>, responded_to: u16, status: u16, data_set: bool, sop_instance: Option<&str>) -> Command {
+pub fn response(
+    rsp_field: u16,
+    sop_class: Option<&str>,
+    responded_to: u16,
+    status: u16,
+    data_set: bool,
+    sop_instance: Option<&str>,
+) -> Command {
     let mut c = Command::new()
         .with_u16(tag::COMMAND_FIELD, rsp_field)
         .with_u16(tag::MESSAGE_ID_BEING_RESPONDED_TO, responded_to)
-        .with_u16(tag::COMMAND_DATA_SET_TYPE, if data_set { DATA_SET_PRESENT } else { NO_DATA_SET })
+        .with_u16(
+            tag::COMMAND_DATA_SET_TYPE,
+            if data_set { DATA_SET_PRESENT } else { NO_DATA_SET },
+        )
         .with_u16(tag::STATUS, status);
     if let Some(sop_class) = sop_class {
         c = c.with_uid(tag::AFFECTED_SOP_CLASS_UID, sop_class);
@@ -277,7 +286,10 @@ mod tests {
         assert_eq!(decoded.command_field(), Some(field::C_ECHO_RQ));
         assert_eq!(decoded.message_id(), Some(7));
         assert!(!decoded.has_data_set());
-        assert_eq!(decoded.text(tag::AFFECTED_SOP_CLASS_UID).as_deref(), Some("1.2.840.10008.1.1"));
+        assert_eq!(
+            decoded.text(tag::AFFECTED_SOP_CLASS_UID).as_deref(),
+            Some("1.2.840.10008.1.1")
+        );
     }
 
     #[test]

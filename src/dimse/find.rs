@@ -32,7 +32,12 @@ pub struct FindOutcome {
 
 /// Run `query` on `assoc`, calling `on_match` with each match as it arrives;
 /// `ControlFlow::Break` cancels the rest.
-pub async fn find<F>(assoc: &mut Association, query: &FindQuery, priority: Priority, mut on_match: F) -> Result<FindOutcome, DimseError>
+pub async fn find<F>(
+    assoc: &mut Association,
+    query: &FindQuery,
+    priority: Priority,
+    mut on_match: F,
+) -> Result<FindOutcome, DimseError>
 where
     F: FnMut(InMemDicomObject) -> ControlFlow<()>,
 {
@@ -78,7 +83,9 @@ where
         }
         let Some(data) = rsp.data_set else {
             assoc.poison();
-            return Err(DimseError::UnexpectedResponse("pending C-FIND response without an identifier".into()));
+            return Err(DimseError::UnexpectedResponse(
+                "pending C-FIND response without an identifier".into(),
+            ));
         };
         let obj = InMemDicomObject::read_dataset_with_ts(&data[..], ts).map_err(|e| {
             assoc.poison();

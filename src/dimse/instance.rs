@@ -59,16 +59,22 @@ impl InstanceFile {
         let data_offset = r.stream_position()?;
         let inst = InstanceFile {
             path: path.to_path_buf(),
-            sop_class_uid: meta.sop_class.ok_or_else(|| FileError::BadMeta("no Media Storage SOP Class UID (0002,0002)".into()))?,
+            sop_class_uid: meta
+                .sop_class
+                .ok_or_else(|| FileError::BadMeta("no Media Storage SOP Class UID (0002,0002)".into()))?,
             sop_instance_uid: meta
                 .sop_instance
                 .ok_or_else(|| FileError::BadMeta("no Media Storage SOP Instance UID (0002,0003)".into()))?,
-            transfer_syntax: meta.transfer_syntax.ok_or_else(|| FileError::BadMeta("no Transfer Syntax UID (0002,0010)".into()))?,
+            transfer_syntax: meta
+                .transfer_syntax
+                .ok_or_else(|| FileError::BadMeta("no Transfer Syntax UID (0002,0010)".into()))?,
             data_offset,
             file_size,
         };
         if inst.sop_class_uid.is_empty() || inst.sop_instance_uid.is_empty() || inst.transfer_syntax.is_empty() {
-            return Err(FileError::BadMeta("empty SOP class, SOP instance or transfer syntax UID".into()));
+            return Err(FileError::BadMeta(
+                "empty SOP class, SOP instance or transfer syntax UID".into(),
+            ));
         }
         if inst.data_len() == 0 {
             return Err(FileError::Truncated("no data set after the meta group".into()));
@@ -79,7 +85,13 @@ impl InstanceFile {
             ts => {
                 let explicit = ts != uids::IMPLICIT_VR_LE;
                 let big_endian = ts == uids::EXPLICIT_VR_BE;
-                let mut scanner = Scanner { r: &mut r, pos: data_offset, size: file_size, explicit, big_endian };
+                let mut scanner = Scanner {
+                    r: &mut r,
+                    pos: data_offset,
+                    size: file_size,
+                    explicit,
+                    big_endian,
+                };
                 scanner.elements(None, 0)?;
             }
         }
@@ -90,7 +102,10 @@ impl InstanceFile {
     /// whole file: only used when the remote did not accept the file's own syntax.
     pub fn convert(&self, to_ts: &str) -> Result<Vec<u8>, FileError> {
         use dicom_encoding::TransferSyntaxIndex;
-        let conv = |reason: String| FileError::Convert { to: uids::transfer_syntax_name(to_ts), reason };
+        let conv = |reason: String| FileError::Convert {
+            to: uids::transfer_syntax_name(to_ts),
+            reason,
+        };
         let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
             .get(to_ts)
             .ok_or_else(|| conv("unknown transfer syntax".into()))?;
@@ -98,7 +113,8 @@ impl InstanceFile {
             .open_file(&self.path)
             .map_err(|e| conv(e.to_string()))?;
         let mut out = Vec::with_capacity(self.data_len() as usize);
-        obj.write_dataset_with_ts(&mut out, ts).map_err(|e| conv(e.to_string()))?;
+        obj.write_dataset_with_ts(&mut out, ts)
+            .map_err(|e| conv(e.to_string()))?;
         Ok(out)
     }
 }
@@ -132,20 +148,26 @@ fn read_meta<R: Read + Seek>(r: &mut R, file_size: u64) -> Result<Meta, FileErro
         let vr = [hdr[4], hdr[5]];
         let len = if has_long_length(vr) {
             let mut l = [0u8; 4];
-            r.read_exact(&mut l).map_err(|_| FileError::BadMeta("truncated meta element".into()))?;
+            r.read_exact(&mut l)
+                .map_err(|_| FileError::BadMeta("truncated meta element".into()))?;
             u32::from_le_bytes(l) as u64
         } else {
             u16::from_le_bytes([hdr[6], hdr[7]]) as u64
         };
         let here = r.stream_position()?;
         if len == 0xFFFF_FFFF || here + len > file_size || len > 1 << 20 {
-            return Err(FileError::BadMeta(format!("element (0002,{element:04X}) has an impossible length {len}")));
+            return Err(FileError::BadMeta(format!(
+                "element (0002,{element:04X}) has an impossible length {len}"
+            )));
         }
         let want = matches!(element, 0x0002 | 0x0003 | 0x0010);
         if want {
             let mut v = vec![0u8; len as usize];
             r.read_exact(&mut v)?;
-            let s = String::from_utf8_lossy(&v).trim_end_matches(['\0', ' ']).trim().to_string();
+            let s = String::from_utf8_lossy(&v)
+                .trim_end_matches(['\0', ' '])
+                .trim()
+                .to_string();
             match element {
                 0x0002 => meta.sop_class = Some(s),
                 0x0003 => meta.sop_instance = Some(s),
@@ -196,11 +218,19 @@ impl<R: Read + Seek> Scanner<'_, R> {
     }
 
     fn u16(&self, b: [u8; 2]) -> u16 {
-        if self.big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+        if self.big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
     }
 
     fn u32(&self, b: [u8; 4]) -> u32 {
-        if self.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
     }
 
     fn tag(&mut self) -> Result<(u16, u16), FileError> {
@@ -261,7 +291,10 @@ impl<R: Read + Seek> Scanner<'_, R> {
             };
             if len == UNDEFINED {
                 if !undefined_is_sequence {
-                    return self.truncated(format!("undefined length on short element ({:04X},{:04X})", tag.0, tag.1));
+                    return self.truncated(format!(
+                        "undefined length on short element ({:04X},{:04X})",
+                        tag.0, tag.1
+                    ));
                 }
                 let saved = self.explicit;
                 if items_implicit {

@@ -15,7 +15,12 @@ pub struct Message {
 }
 
 /// Send a command set, and the data set (already encoded) if any, in one write.
-pub async fn send_command(assoc: &mut Association, context_id: u8, command: &Command, data_set: Option<&[u8]>) -> Result<(), DimseError> {
+pub async fn send_command(
+    assoc: &mut Association,
+    context_id: u8,
+    command: &Command,
+    data_set: Option<&[u8]>,
+) -> Result<(), DimseError> {
     let peer_max = assoc.peer_max_pdu();
     let encoded = command.encode();
     let mut buf = Vec::with_capacity(encoded.len() + 12 + data_set.map_or(0, |d| d.len() + 12 * (1 + d.len() / 4096)));
@@ -65,12 +70,20 @@ pub async fn receive_message(assoc: &mut Association) -> Result<Message, DimseEr
     } else {
         None
     };
-    Ok(Message { context_id, command, data_set })
+    Ok(Message {
+        context_id,
+        command,
+        data_set,
+    })
 }
 
 /// Receive the response to `message_id` with command field `rsp_field`. Anything
 /// else is a protocol violation that leaves the association in an unknown state.
-pub(crate) async fn receive_response(assoc: &mut Association, message_id: u16, rsp_field: u16) -> Result<Message, DimseError> {
+pub(crate) async fn receive_response(
+    assoc: &mut Association,
+    message_id: u16,
+    rsp_field: u16,
+) -> Result<Message, DimseError> {
     let msg = receive_message(assoc).await?;
     if msg.command.command_field() != Some(rsp_field) || msg.command.responded_to() != Some(message_id) {
         assoc.poison();

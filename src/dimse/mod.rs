@@ -18,7 +18,7 @@ pub use echo::echo;
 pub use find::{find, FindOutcome};
 pub use instance::{FileError, InstanceFile};
 pub use message::{receive_message, send_command, Message};
-pub use query::{QueryKey, QueryLevel, QueryModel, FindQuery, QueryError};
+pub use query::{FindQuery, QueryError, QueryKey, QueryLevel, QueryModel};
 pub use status::{Status, StatusClass};
 pub use store::{store, StoreResponse};
 

@@ -88,7 +88,12 @@ impl QueryLevel {
     /// Keys returned when the user asks for none, like findscu users usually type.
     fn default_return_keys(self) -> &'static [Tag] {
         match self {
-            QueryLevel::Patient => &[tags::PATIENT_NAME, tags::PATIENT_ID, tags::PATIENT_BIRTH_DATE, tags::PATIENT_SEX],
+            QueryLevel::Patient => &[
+                tags::PATIENT_NAME,
+                tags::PATIENT_ID,
+                tags::PATIENT_BIRTH_DATE,
+                tags::PATIENT_SEX,
+            ],
             QueryLevel::Study => &[
                 tags::PATIENT_NAME,
                 tags::PATIENT_ID,
@@ -144,7 +149,11 @@ impl QueryKey {
             .by_tag(tag)
             .map(|e| e.vr().relaxed())
             .ok_or_else(|| QueryError::UnknownKey(format!("{tag}")))?;
-        Ok(QueryKey { tag, vr, value: value.to_string() })
+        Ok(QueryKey {
+            tag,
+            vr,
+            value: value.to_string(),
+        })
     }
 }
 
@@ -186,7 +195,11 @@ impl FindQuery {
     /// keys when none were given), and the level's unique key.
     pub fn identifier(&self) -> Result<InMemDicomObject, QueryError> {
         let mut obj = InMemDicomObject::new_empty();
-        obj.put(DataElement::new(tags::QUERY_RETRIEVE_LEVEL, VR::CS, PrimitiveValue::from(self.level.as_str())));
+        obj.put(DataElement::new(
+            tags::QUERY_RETRIEVE_LEVEL,
+            VR::CS,
+            PrimitiveValue::from(self.level.as_str()),
+        ));
         let mut keys = self.keys.clone();
         if keys.is_empty() {
             for tag in self.level.default_return_keys() {
@@ -202,7 +215,11 @@ impl FindQuery {
             obj.put(element_for(key)?);
         }
         if non_ascii {
-            obj.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::from("ISO_IR 192")));
+            obj.put(DataElement::new(
+                tags::SPECIFIC_CHARACTER_SET,
+                VR::CS,
+                PrimitiveValue::from("ISO_IR 192"),
+            ));
         }
         Ok(obj)
     }
@@ -216,7 +233,13 @@ fn element_for(key: &QueryKey) -> Result<DataElement<InMemDicomObject>, QueryErr
     };
     let v = key.value.as_str();
     let value = match key.vr {
-        VR::SQ => return Ok(DataElement::new(key.tag, VR::SQ, DataSetSequence::<InMemDicomObject>::empty())),
+        VR::SQ => {
+            return Ok(DataElement::new(
+                key.tag,
+                VR::SQ,
+                DataSetSequence::<InMemDicomObject>::empty(),
+            ))
+        }
         _ if v.is_empty() => PrimitiveValue::Empty,
         VR::US => PrimitiveValue::from(v.parse::<u16>().map_err(|_| bad())?),
         VR::SS => PrimitiveValue::from(v.parse::<i16>().map_err(|_| bad())?),
@@ -257,15 +280,29 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors() {
-        assert!(matches!("NotAKeyword".parse::<QueryKey>(), Err(QueryError::UnknownKey(_))));
-        assert!(matches!("SeriesNumber=abc".parse::<QueryKey>().and_then(|k| element_for(&k)), Err(QueryError::BadValue { .. })));
+        assert!(matches!(
+            "NotAKeyword".parse::<QueryKey>(),
+            Err(QueryError::UnknownKey(_))
+        ));
+        assert!(matches!(
+            "Rows=abc".parse::<QueryKey>().and_then(|k| element_for(&k)),
+            Err(QueryError::BadValue { .. })
+        ));
     }
 
     #[test]
     fn identifier_has_level_and_unique_key() {
-        let q = FindQuery::new(QueryModel::StudyRoot, QueryLevel::Series, vec!["Modality=CT".parse().unwrap()]).unwrap();
+        let q = FindQuery::new(
+            QueryModel::StudyRoot,
+            QueryLevel::Series,
+            vec!["Modality=CT".parse().unwrap()],
+        )
+        .unwrap();
         let id = q.identifier().unwrap();
-        assert_eq!(id.element(tags::QUERY_RETRIEVE_LEVEL).unwrap().to_str().unwrap(), "SERIES");
+        assert_eq!(
+            id.element(tags::QUERY_RETRIEVE_LEVEL).unwrap().to_str().unwrap(),
+            "SERIES"
+        );
         assert!(id.element(tags::SERIES_INSTANCE_UID).is_ok());
         assert_eq!(id.element(tags::MODALITY).unwrap().to_str().unwrap(), "CT");
     }

@@ -141,7 +141,9 @@ mod tests {
         assert_eq!(Status(0xFF00).class(), StatusClass::Pending);
         assert_eq!(Status(0xFF01).class(), StatusClass::Pending);
         assert_eq!(Status(0xFE00).class(), StatusClass::Cancel);
-        for f in [0xA700, 0xA7FF, 0xA900, 0xC000, 0xCFFF, 0x0122, 0x0211, 0x0110, 0x0124, 0xA801, 0x1234] {
+        for f in [
+            0xA700, 0xA7FF, 0xA900, 0xC000, 0xCFFF, 0x0122, 0x0211, 0x0110, 0x0124, 0xA801, 0x1234,
+        ] {
             assert_eq!(Status(f).class(), StatusClass::Failure, "{f:04X}");
             assert!(!Status(f).is_success());
         }

@@ -30,7 +30,11 @@ pub struct StoreResponse {
 }
 
 /// Store one instance on `assoc`.
-pub async fn store(assoc: &mut Association, file: &InstanceFile, priority: Priority) -> Result<StoreResponse, DimseError> {
+pub async fn store(
+    assoc: &mut Association,
+    file: &InstanceFile,
+    priority: Priority,
+) -> Result<StoreResponse, DimseError> {
     let req = ContextRequest::store(&file.sop_class_uid, &file.transfer_syntax);
     let ctx = assoc.select(&req).cloned().ok_or_else(|| no_context(assoc, file))?;
     let converted = ctx.transfer_syntax != file.transfer_syntax;
@@ -98,9 +102,17 @@ fn no_context(assoc: &Association, file: &InstanceFile) -> DimseError {
 
 /// Send the data set straight from the file, `STREAM_CHUNK` at a time, the command
 /// (already in `out`) riding in the first write.
-async fn stream_file(assoc: &mut Association, file: &InstanceFile, ctx: u8, peer_max: u32, mut out: Vec<u8>) -> Result<(), DimseError> {
+async fn stream_file(
+    assoc: &mut Association,
+    file: &InstanceFile,
+    ctx: u8,
+    peer_max: u32,
+    mut out: Vec<u8>,
+) -> Result<(), DimseError> {
     let mut f = tokio::fs::File::open(&file.path).await.map_err(FileError::Io)?;
-    f.seek(std::io::SeekFrom::Start(file.data_offset)).await.map_err(FileError::Io)?;
+    f.seek(std::io::SeekFrom::Start(file.data_offset))
+        .await
+        .map_err(FileError::Io)?;
     let mut remaining = file.data_len();
     // Round chunks to whole PDVs so only the last PDU of the data set is short.
     let per_pdv = (peer_max as usize).saturating_sub(6).max(1);
@@ -119,7 +131,10 @@ async fn stream_file(assoc: &mut Association, file: &InstanceFile, ctx: u8, peer
         }
         remaining -= n as u64;
         encode_pdata(&mut out, ctx, false, &chunk[..n], remaining == 0, peer_max);
-        assoc.write_all(&out).await.map_err(|e: AssociationError| DimseError::from(e))?;
+        assoc
+            .write_all(&out)
+            .await
+            .map_err(|e: AssociationError| DimseError::from(e))?;
         out.clear();
     }
     Ok(())

@@ -162,6 +162,11 @@ impl<M: Manager> Pool<M> {
         Counters::bump(&self.inner.counters.stale_redos);
     }
 
+    /// The manager, for what the caller keeps in it (e.g. negotiation memory).
+    pub fn manager(&self) -> &M {
+        &self.inner.manager
+    }
+
     pub fn name(&self) -> &str {
         &self.inner.name
     }

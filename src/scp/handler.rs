@@ -39,7 +39,12 @@ impl Drop for ActiveGuard<'_> {
     }
 }
 
-pub(crate) async fn serve(mut socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let _ = socket.set_nodelay(true);
     let c = &shared.counters;
     let b = &shared.config.behavior;
@@ -48,16 +53,23 @@ pub(crate) async fn serve(mut socket: TcpStream, peer: SocketAddr, shared: Arc<S
     let guard = ActiveGuard(&shared);
 
     let rejection = if b.reject_permanent {
-        Some((AssociationRJResult::Permanent, AssociationRJSource::ServiceUser(AssociationRJServiceUserReason::CallingAETitleNotRecognized)))
+        Some((
+            AssociationRJResult::Permanent,
+            AssociationRJSource::ServiceUser(AssociationRJServiceUserReason::CallingAETitleNotRecognized),
+        ))
     } else if n <= b.reject_transient_first {
         Some((
             AssociationRJResult::Transient,
-            AssociationRJSource::ServiceProviderPresentation(AssociationRJServiceProviderPresentationReason::TemporaryCongestion),
+            AssociationRJSource::ServiceProviderPresentation(
+                AssociationRJServiceProviderPresentationReason::TemporaryCongestion,
+            ),
         ))
     } else if b.max_associations.is_some_and(|max| active > max) {
         Some((
             AssociationRJResult::Transient,
-            AssociationRJSource::ServiceProviderPresentation(AssociationRJServiceProviderPresentationReason::LocalLimitExceeded),
+            AssociationRJSource::ServiceProviderPresentation(
+                AssociationRJServiceProviderPresentationReason::LocalLimitExceeded,
+            ),
         ))
     } else {
         None
@@ -101,7 +113,10 @@ pub(crate) async fn serve(mut socket: TcpStream, peer: SocketAddr, shared: Arc<S
     };
     c.accepted.fetch_add(1, Ordering::SeqCst);
     tracing::debug!(%peer, calling_ae = %assoc.peer_ae_title(), contexts = assoc.presentation_contexts().len(), "association accepted");
-    let mut conn = Conn { shared: &shared, calling_ae: assoc.peer_ae_title().to_string() };
+    let mut conn = Conn {
+        shared: &shared,
+        calling_ae: assoc.peer_ae_title().to_string(),
+    };
     conn.run(&mut assoc, &mut stop).await;
     drop(guard);
 }
@@ -109,7 +124,11 @@ pub(crate) async fn serve(mut socket: TcpStream, peer: SocketAddr, shared: Arc<S
 async fn reject(socket: &mut TcpStream, result: AssociationRJResult, source: AssociationRJSource) {
     let mut buf = BytesMut::with_capacity(1024);
     // Read the A-ASSOCIATE-RQ first so the requestor sees an answer, not a reset.
-    let _ = tokio::time::timeout(ACSE_TIMEOUT, dicom_ul::association::read_pdu_from_wire_async(socket, &mut buf, 65536, false)).await;
+    let _ = tokio::time::timeout(
+        ACSE_TIMEOUT,
+        dicom_ul::association::read_pdu_from_wire_async(socket, &mut buf, 65536, false),
+    )
+    .await;
     let mut out = Vec::new();
     if dicom_ul::pdu::write_pdu(&mut out, &Pdu::AssociationRJ(AssociationRJ { result, source })).is_ok() {
         let _ = socket.write_all(&out).await;
@@ -179,7 +198,13 @@ impl Conn<'_> {
                     return;
                 }
                 _ => {
-                    let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                    let _ = send_pdu(
+                        assoc,
+                        &Pdu::AbortRQ {
+                            source: AbortRQSource::ServiceUser,
+                        },
+                    )
+                    .await;
                     return;
                 }
             }
@@ -195,7 +220,13 @@ impl Conn<'_> {
                 return Next::Continue;
             }
             let Ok(cmd) = Command::decode(&partial.command) else {
-                let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                let _ = send_pdu(
+                    assoc,
+                    &Pdu::AbortRQ {
+                        source: AbortRQSource::ServiceUser,
+                    },
+                )
+                .await;
                 return Next::Stop;
             };
             partial.command.clear();
@@ -210,7 +241,13 @@ impl Conn<'_> {
             return Next::Continue;
         }
         let Some(cmd) = partial.command_done.take() else {
-            let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+            let _ = send_pdu(
+                assoc,
+                &Pdu::AbortRQ {
+                    source: AbortRQSource::ServiceUser,
+                },
+            )
+            .await;
             return Next::Stop;
         };
         let data = std::mem::take(&mut partial.data);
@@ -240,7 +277,13 @@ impl Conn<'_> {
                 let instance = cmd.text(tag::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
                 if b.abort_on_store == Some(n) {
                     c.aborted_by_us.fetch_add(1, Ordering::SeqCst);
-                    let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                    let _ = send_pdu(
+                        assoc,
+                        &Pdu::AbortRQ {
+                            source: AbortRQSource::ServiceUser,
+                        },
+                    )
+                    .await;
                     let _ = assoc.inner_stream().shutdown().await;
                     return Next::Stop;
                 }
@@ -249,7 +292,11 @@ impl Conn<'_> {
                     Some(s) if s != 0x0000 && !(0xB000..=0xBFFF).contains(&s) && s != 0x0001 => s,
                     other => {
                         let data = data.unwrap_or_default();
-                        match self.shared.storage.store(&sop_class, &instance, &ts, &self.calling_ae, data) {
+                        match self
+                            .shared
+                            .storage
+                            .store(&sop_class, &instance, &ts, &self.calling_ae, data)
+                        {
                             Ok(()) => other.unwrap_or(0x0000),
                             Err(reason) => {
                                 tracing::warn!(sop_instance_uid = %instance, %reason, "cannot store instance");
@@ -276,13 +323,27 @@ impl Conn<'_> {
                 self.send(assoc, ctx, &rsp, None).await
             }
             _ => {
-                let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
+                let _ = send_pdu(
+                    assoc,
+                    &Pdu::AbortRQ {
+                        source: AbortRQSource::ServiceUser,
+                    },
+                )
+                .await;
                 Next::Stop
             }
         }
     }
 
-    async fn find(&mut self, assoc: &mut ServerAssoc, ctx: u8, id: u16, sop_class: &str, ts_uid: &str, data: Option<Vec<u8>>) -> Next {
+    async fn find(
+        &mut self,
+        assoc: &mut ServerAssoc,
+        ctx: u8,
+        id: u16,
+        sop_class: &str,
+        ts_uid: &str,
+        data: Option<Vec<u8>>,
+    ) -> Next {
         let c = &self.shared.counters;
         let final_status = |status: u16| response(field::C_FIND_RSP, Some(sop_class), id, status, false, None);
         let Some(ts) = TransferSyntaxRegistry.get(ts_uid) else {

@@ -126,11 +126,20 @@ impl Scp {
                 tracing::info!(instances = n, "indexed instances already in the storage folder");
             }
         }
-        let shared = Arc::new(Shared { config, counters: ScpCounters::default(), storage });
+        let shared = Arc::new(Shared {
+            config,
+            counters: ScpCounters::default(),
+            storage,
+        });
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
         tracing::info!(%addr, ae_title = %shared.config.ae_title, "SCP listening");
-        Ok(Scp { addr, shared, stop, task: Some(task) })
+        Ok(Scp {
+            addr,
+            shared,
+            stop,
+            task: Some(task),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -47,7 +47,10 @@ struct Inner {
 
 impl Storage {
     pub fn new(dir: Option<PathBuf>) -> Self {
-        Storage { dir, inner: Mutex::new(Inner::default()) }
+        Storage {
+            dir,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -56,7 +59,14 @@ impl Storage {
 
     /// Keep an instance; returns a failure reason for the C-STORE response if it
     /// cannot be written.
-    pub fn store(&self, sop_class: &str, sop_instance: &str, ts: &str, calling_ae: &str, data: Vec<u8>) -> Result<(), String> {
+    pub fn store(
+        &self,
+        sop_class: &str,
+        sop_instance: &str,
+        ts: &str,
+        calling_ae: &str,
+        data: Vec<u8>,
+    ) -> Result<(), String> {
         let record = index_record(&data, ts);
         let path = match &self.dir {
             Some(dir) => Some(write_part10(dir, sop_class, sop_instance, ts, calling_ae, &data)?),
@@ -91,7 +101,10 @@ impl Storage {
     /// The data set of an instance held in memory.
     pub fn data_set(&self, sop_instance: &str) -> Option<Vec<u8>> {
         let inner = self.lock();
-        let i = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance)?;
+        let i = inner
+            .instances
+            .iter()
+            .position(|x| x.sop_instance_uid == sop_instance)?;
         inner.data[i].clone()
     }
 
@@ -103,7 +116,10 @@ impl Storage {
             if !entry.file_type().is_file() {
                 continue;
             }
-            let Ok(obj) = dicom_object::OpenFileOptions::new().read_until(tags::PIXEL_DATA).open_file(entry.path()) else {
+            let Ok(obj) = dicom_object::OpenFileOptions::new()
+                .read_until(tags::PIXEL_DATA)
+                .open_file(entry.path())
+            else {
                 continue;
             };
             let meta = obj.meta().clone();
@@ -142,7 +158,13 @@ impl Storage {
         let keys: Vec<(Tag, VR, String)> = query
             .iter()
             .filter(|e| e.header().tag != tags::QUERY_RETRIEVE_LEVEL && e.header().tag != tags::SPECIFIC_CHARACTER_SET)
-            .map(|e| (e.header().tag, e.header().vr, e.to_str().map(|s| s.to_string()).unwrap_or_default()))
+            .map(|e| {
+                (
+                    e.header().tag,
+                    e.header().vr,
+                    e.to_str().map(|s| s.to_string()).unwrap_or_default(),
+                )
+            })
             .collect();
         let inner = self.lock();
         let mut seen = HashSet::new();
@@ -167,9 +189,17 @@ impl Storage {
             }
             seen.insert(id.clone());
             let mut rsp = InMemDicomObject::new_empty();
-            rsp.put(DataElement::new(tags::QUERY_RETRIEVE_LEVEL, VR::CS, PrimitiveValue::from(level.as_str())));
+            rsp.put(DataElement::new(
+                tags::QUERY_RETRIEVE_LEVEL,
+                VR::CS,
+                PrimitiveValue::from(level.as_str()),
+            ));
             if let Some(cs) = record.get(&tags::SPECIFIC_CHARACTER_SET) {
-                rsp.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::from(cs.as_str())));
+                rsp.put(DataElement::new(
+                    tags::SPECIFIC_CHARACTER_SET,
+                    VR::CS,
+                    PrimitiveValue::from(cs.as_str()),
+                ));
             }
             for (tag, vr, _) in &keys {
                 let value = if *tag == tags::MODALITIES_IN_STUDY {
@@ -195,7 +225,10 @@ impl Storage {
 }
 
 fn dictionary_vr(tag: Tag) -> VR {
-    StandardDataDictionary.by_tag(tag).map(|e| e.vr().relaxed()).unwrap_or(VR::LO)
+    StandardDataDictionary
+        .by_tag(tag)
+        .map(|e| e.vr().relaxed())
+        .unwrap_or(VR::LO)
 }
 
 fn modalities_in_study(records: &[Record], record: &Record) -> Vec<String> {
@@ -282,14 +315,33 @@ fn index_record(data: &[u8], ts: &str) -> Record {
 fn record_of(obj: &InMemDicomObject) -> Record {
     obj.iter()
         .filter(|e| e.header().tag.group() != 0x7FE0 && e.header().vr != VR::SQ)
-        .filter(|e| !matches!(e.header().vr, VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV | VR::UN))
-        .filter_map(|e| e.to_str().ok().map(|s| (e.header().tag, s.trim_end_matches(['\0', ' ']).to_string())))
+        .filter(|e| {
+            !matches!(
+                e.header().vr,
+                VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV | VR::UN
+            )
+        })
+        .filter_map(|e| {
+            e.to_str()
+                .ok()
+                .map(|s| (e.header().tag, s.trim_end_matches(['\0', ' ']).to_string()))
+        })
         .collect()
 }
 
-fn write_part10(dir: &Path, sop_class: &str, sop_instance: &str, ts: &str, calling_ae: &str, data: &[u8]) -> Result<PathBuf, String> {
+fn write_part10(
+    dir: &Path,
+    sop_class: &str,
+    sop_instance: &str,
+    ts: &str,
+    calling_ae: &str,
+    data: &[u8],
+) -> Result<PathBuf, String> {
     use std::io::Write;
-    let safe: String = sop_instance.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
+    let safe: String = sop_instance
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     if safe.is_empty() {
         return Err("invalid SOP Instance UID".into());
     }
@@ -307,7 +359,8 @@ fn write_part10(dir: &Path, sop_class: &str, sop_instance: &str, ts: &str, calli
     f.write_all(&[0u8; 128]).map_err(|e| e.to_string())?;
     f.write_all(b"DICM").map_err(|e| e.to_string())?;
     meta.write(&mut f).map_err(|e| format!("cannot write file meta: {e}"))?;
-    f.write_all(data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(data)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }
 

@@ -1,0 +1,181 @@
+//! `pacs-net scp` and `pacs-net demo`: the embedded SCP on its own, and a tour of
+//! echo, store and find against it through the pool.
+
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::config::{self, Config};
+use crate::dimse::{FindQuery, QueryLevel, QueryModel};
+use crate::scp::{Scp, ScpConfig};
+
+use super::exit;
+
+pub(super) async fn scp(port: u16, ae_title: &str, storage: Option<PathBuf>, bind: &str) -> u8 {
+    if let Err(reason) = config::validate_ae_title(ae_title) {
+        eprintln!("error: --ae-title {ae_title:?}: {reason}");
+        return exit::USAGE;
+    }
+    let addr: SocketAddr = match format!("{bind}:{port}").parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: --bind {bind}: {e}");
+            return exit::USAGE;
+        }
+    };
+    let cfg = ScpConfig {
+        ae_title: ae_title.to_string(),
+        storage_dir: storage,
+        ..ScpConfig::default()
+    };
+    let scp = match Scp::start(cfg, addr).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return exit::FAILED;
+        }
+    };
+    println!("SCP {} listening on {}", scp.ae_title(), scp.local_addr());
+    scp.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    exit::OK
+}
+
+/// The bundled fixtures: next to the binary's source tree when run from the repo.
+fn fixtures_dir() -> PathBuf {
+    let here = PathBuf::from("fixtures/dicom");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dicom")
+}
+
+pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
+    let scp = match Scp::start(ScpConfig::default(), ([127, 0, 0, 1], 0).into()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot start the embedded SCP: {e}");
+            return exit::FAILED;
+        }
+    };
+    println!("== embedded SCP {} on {}", scp.ae_title(), scp.local_addr());
+    let json = format!(
+        r#"{{"nodes": {{"DEMO": {{"ae_title": "{}", "host": "127.0.0.1", "port": {}, "pool": "demo"}}}},
+            "network": {{"connection_pools": {{"demo": {{"min_size": 1, "max_size": 4}}}},
+                        "retry": {{"max_attempts": 3, "initial_delay_ms": 100}}}}}}"#,
+        scp.ae_title(),
+        scp.port()
+    );
+    let config = match Config::from_json_str(&json) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: demo config: {e}");
+            return exit::FAILED;
+        }
+    };
+    let client = Client::new(config, calling_ae);
+    let node = match client.node("DEMO") {
+        Ok(n) => n,
+        Err(e) => return super::target_error(e),
+    };
+    let mut failed = false;
+
+    println!("== C-ECHO x10 through the pool");
+    let mut latencies = Vec::new();
+    for _ in 0..10 {
+        let t = std::time::Instant::now();
+        let out = node.echo().await;
+        match out.result {
+            Ok(status) => latencies.push((t.elapsed(), status)),
+            Err(e) => {
+                failed = true;
+                eprintln!("error: C-ECHO: {e}");
+            }
+        }
+    }
+    if let Some((d, status)) = latencies.last() {
+        println!(
+            "   {} ok, last status {}, last latency {:.3} ms",
+            latencies.len(),
+            status.hex(),
+            d.as_secs_f64() * 1000.0
+        );
+    }
+
+    println!("== C-STORE of the bundled fixtures ({})", fixtures_dir().display());
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(fixtures_dir())
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    let mut stored = 0;
+    for path in &files {
+        let out = node.store_file(path).await;
+        match &out.outcome.result {
+            Ok(rsp) => {
+                stored += 1;
+                println!(
+                    "   {} {} ({} attempt(s))",
+                    rsp.status.hex(),
+                    path.display(),
+                    out.outcome.attempts
+                );
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error {}: {e}", path.display());
+            }
+        }
+    }
+    println!("   {stored} of {} files stored", files.len());
+
+    println!("== C-FIND studies (Study Root, STUDY level)");
+    let query = match FindQuery::new(QueryModel::StudyRoot, QueryLevel::Study, vec![]) {
+        Ok(q) => q,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+    };
+    let mut n = 0;
+    let out = node
+        .find(&query, |m| {
+            n += 1;
+            let uid = m
+                .element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
+                .ok()
+                .and_then(|e| e.to_str().ok().map(|s| s.to_string()))
+                .unwrap_or_default();
+            println!("   study {uid}");
+            ControlFlow::Continue(())
+        })
+        .await;
+    match out.result {
+        Ok(o) => println!("   {n} studies, final status {}", o.status.hex()),
+        Err(e) => {
+            failed = true;
+            eprintln!("error: C-FIND: {e}");
+        }
+    }
+
+    client.close(Duration::from_secs(5)).await;
+    println!("== pool and breaker statistics");
+    super::output::print_stats(&client.stats(), super::args::StatsFormat::Table);
+    let s = scp.stats();
+    println!(
+        "== SCP saw {} association(s), {} released, {} aborted; {} echoes, {} stores, {} finds",
+        s.accepted, s.released, s.aborted_by_peer, s.echoes, s.store_requests, s.find_requests
+    );
+    scp.shutdown().await;
+    if failed {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}

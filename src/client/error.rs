@@ -1,0 +1,95 @@
+//! Why an operation failed, and the one classification table the retry policy and
+//! the circuit breaker follow (documented in the README).
+
+use crate::association::AssociationError;
+use crate::dimse::{DimseError, FileError, Status};
+use crate::pool::PoolError;
+use crate::resilience::Classify;
+
+/// The failure of one attempt of an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error(transparent)]
+    Association(#[from] AssociationError),
+    #[error("{0}")]
+    Pool(String),
+    #[error("pool closed for node {0}")]
+    PoolClosed(String),
+    #[error(transparent)]
+    Dimse(DimseError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("interrupted after {matches} matches: {source}")]
+    Interrupted { matches: usize, source: Box<OpError> },
+    #[error("DIMSE failure status {status}{}", comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    Status { status: Status, comment: Option<String> },
+}
+
+impl From<DimseError> for OpError {
+    fn from(e: DimseError) -> Self {
+        match e {
+            DimseError::Association(a) => OpError::Association(a),
+            DimseError::File(f) => OpError::File(f),
+            other => OpError::Dimse(other),
+        }
+    }
+}
+
+impl From<PoolError<AssociationError>> for OpError {
+    fn from(e: PoolError<AssociationError>) -> Self {
+        match e {
+            PoolError::Create(a) | PoolError::Validation(a) => OpError::Association(a),
+            PoolError::Closed { pool } => OpError::PoolClosed(pool),
+            other => OpError::Pool(other.to_string()),
+        }
+    }
+}
+
+impl OpError {
+    /// The last DIMSE status, where the failure is one.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            OpError::Status { status, .. } => Some(*status),
+            OpError::Interrupted { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+}
+
+impl Classify for OpError {
+    /// | what happened | retry? |
+    /// |---|---|
+    /// | connect refused/reset, connect/ACSE/DIMSE timeout, A-ABORT, peer closed | yes |
+    /// | A-ASSOCIATE-RJ transient, or source 3 | yes |
+    /// | A-ASSOCIATE-RJ permanent | no |
+    /// | no acceptable presentation context, unreadable file | no |
+    /// | DIMSE A7xx | yes |
+    /// | any other DIMSE failure status | no |
+    /// | pool exhausted (acquire timeout) | yes |
+    fn is_retryable(&self) -> bool {
+        match self {
+            OpError::Association(e) => e.is_transient(),
+            OpError::Pool(_) => true,
+            OpError::PoolClosed(_) => false,
+            OpError::Dimse(e) => e.is_transient(),
+            OpError::File(_) => false,
+            OpError::Interrupted { .. } => false,
+            OpError::Status { status, .. } => status.is_out_of_resources(),
+        }
+    }
+
+    /// Whether it says something about the node's health: network and association
+    /// trouble (permanent rejections included: the node is not usable as
+    /// configured) and A7xx do; problems of one data set, and local limits, do not.
+    fn counts_for_breaker(&self) -> bool {
+        match self {
+            OpError::Association(AssociationError::NoAcceptedContexts { .. }) => false,
+            OpError::Association(_) => true,
+            OpError::Pool(_) | OpError::PoolClosed(_) => false,
+            OpError::Dimse(e) => e.is_transient(),
+            OpError::File(_) => false,
+            OpError::Interrupted { source, .. } => source.counts_for_breaker(),
+            OpError::Status { status, .. } => status.is_out_of_resources(),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The public API: a [`Client`] holds the nodes of a hospital config (created on
+//! first use), each a pool of associations with its own circuit breaker and retry
+//! policy, and runs C-ECHO, C-STORE and C-FIND through them.
+
+mod error;
+mod manager;
+mod node;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use error::OpError;
+pub use manager::{AssociationManager, NegotiationMemory};
+pub use node::{Node, NodeStats, OperationError, Outcome, StoreOutcome};
+
+use crate::config::{AdHocTarget, Config, ConfigError, NodeConfig};
+
+/// A TARGET that names no node and is not `AET@HOST:PORT`.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("unknown node `{name}` (known nodes: {})", if known.is_empty() { "none; use AET@HOST:PORT".to_string() } else { known.join(", ") })]
+    UnknownNode { name: String, known: Vec<String> },
+    #[error(transparent)]
+    BadTarget(#[from] ConfigError),
+}
+
+/// Nodes by name, created on first use so that a command touching one node opens
+/// no association to the others.
+pub struct Client {
+    config: Config,
+    calling_ae: String,
+    nodes: Mutex<BTreeMap<String, Arc<Node>>>,
+}
+
+impl Client {
+    /// `calling_ae` overrides the config's `local_ae_title`.
+    pub fn new(config: Config, calling_ae: Option<String>) -> Client {
+        let calling_ae = calling_ae.unwrap_or_else(|| config.local_ae_title.clone());
+        Client {
+            config,
+            calling_ae,
+            nodes: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn calling_ae(&self) -> &str {
+        &self.calling_ae
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The node for TARGET: a node name from the config, or `AET@HOST:PORT`.
+    pub fn node(&self, target: &str) -> Result<Arc<Node>, TargetError> {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = nodes.get(target) {
+            return Ok(n.clone());
+        }
+        let config: NodeConfig = match self.config.node(target) {
+            Some(c) => c.clone(),
+            None if target.contains('@') => NodeConfig::ad_hoc(&target.parse::<AdHocTarget>()?),
+            None => {
+                return Err(TargetError::UnknownNode {
+                    name: target.to_string(),
+                    known: self.config.node_names().into_iter().map(String::from).collect(),
+                })
+            }
+        };
+        let node = Arc::new(Node::new(config, &self.calling_ae));
+        nodes.insert(target.to_string(), node.clone());
+        Ok(node)
+    }
+
+    /// The nodes used so far.
+    pub fn nodes(&self) -> Vec<Arc<Node>> {
+        self.nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn stats(&self) -> Vec<NodeStats> {
+        self.nodes().iter().map(|n| n.stats()).collect()
+    }
+
+    /// Close every pool: A-RELEASE idle associations, wait for busy ones up to
+    /// `timeout`, then abort the rest.
+    pub async fn close(&self, timeout: Duration) {
+        for node in self.nodes() {
+            node.close(timeout).await;
+        }
+    }
+}

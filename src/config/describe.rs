@@ -1,0 +1,119 @@
+//! `Config::describe`: the resolved config as aligned text, for `pacs-net config check`.
+//!
+//! Settings are listed under their JSON field names, in the file's units, so
+//! that what is printed maps back to what to edit.
+
+use std::fmt::{Display, Write};
+use std::time::Duration;
+
+use super::{Config, NodeConfig};
+
+/// Column where values start.
+const VALUE_COLUMN: usize = 28;
+
+impl Config {
+    /// Every node with its address, pool, timeouts, retry and breaker settings,
+    /// as resolved (after merging), one setting a line, values aligned.
+    pub fn describe(&self) -> String {
+        let mut out = Text::default();
+        out.line(0, "local_ae_title", &self.local_ae_title);
+        match self.nodes.len() {
+            0 => out.line(0, "nodes", "none"),
+            n => out.line(0, "nodes", n),
+        }
+        for node in self.nodes.values() {
+            out.blank();
+            describe_node(&mut out, node);
+        }
+        out.0
+    }
+}
+
+fn describe_node(out: &mut Text, node: &NodeConfig) {
+    out.heading(0, &format!("node {}", node.name));
+    let address = if node.host.contains(':') {
+        format!("{}@[{}]:{}", node.ae_title, node.host, node.port)
+    } else {
+        format!("{}@{}:{}", node.ae_title, node.host, node.port)
+    };
+    out.line(1, "address", address);
+    out.line(1, "max_pdu_length", format!("{} bytes", node.max_pdu_length));
+
+    let p = &node.pool;
+    match &node.pool_name {
+        Some(name) => out.line(1, "pool", name),
+        None => out.line(1, "pool", "(built-in defaults)"),
+    }
+    out.line(2, "min_size", p.min_size);
+    out.line(2, "max_size", p.max_size);
+    out.line(2, "max_idle_time", secs(p.max_idle_time));
+    out.line(2, "validation_interval", secs(p.validation_interval));
+    out.line(2, "max_lifetime", p.max_lifetime.map_or("none".into(), secs));
+    out.line(2, "max_uses", or_unlimited(p.max_uses));
+    out.line(2, "acquire_timeout_ms", ms(p.acquire_timeout));
+    out.line(2, "validate_on_borrow", p.validate_on_borrow);
+    out.line(2, "max_waiters", or_unlimited(p.max_waiters));
+    out.line(2, "max_concurrent_opens", p.max_concurrent_opens);
+    out.line(2, "leak_threshold_seconds", p.leak_threshold.map_or("off".into(), secs));
+
+    let t = &node.timeouts;
+    out.heading(1, "timeouts");
+    out.line(2, "connect_ms", ms(t.connect));
+    out.line(2, "acse_ms", ms(t.acse));
+    out.line(2, "dimse_ms", ms(t.dimse));
+
+    let r = &node.retry;
+    out.heading(1, "retry");
+    out.line(2, "max_attempts", r.max_attempts);
+    out.line(2, "strategy", r.strategy.as_str());
+    out.line(2, "initial_delay_ms", ms(r.initial_delay));
+    out.line(2, "max_delay_ms", ms(r.max_delay));
+    out.line(2, "backoff_multiplier", format!("{:?}", r.backoff_multiplier));
+    out.line(2, "jitter_factor", format!("{:?}", r.jitter_factor));
+    out.line(2, "budget_percent", format!("{} %", r.budget_percent));
+    out.line(2, "budget_min_per_second", format!("{:?}", r.budget_min_per_second));
+
+    let b = &node.breaker;
+    out.heading(1, "circuit_breaker");
+    out.line(2, "failure_threshold", b.failure_threshold);
+    out.line(2, "success_threshold", b.success_threshold);
+    out.line(2, "open_duration_seconds", secs(b.open_duration));
+    out.line(2, "half_open_max_calls", b.half_open_max_calls);
+}
+
+fn secs(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.3} s", d.as_secs_f64())
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+fn or_unlimited<T: Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "unlimited".to_string(), |v| v.to_string())
+}
+
+/// The text being built.
+#[derive(Default)]
+struct Text(String);
+
+impl Text {
+    fn line(&mut self, depth: usize, key: &str, value: impl Display) {
+        let indent = depth * 2;
+        let width = VALUE_COLUMN.saturating_sub(indent + 1).max(key.len());
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.0, "{:indent$}{key:<width$} {value}", "");
+    }
+
+    fn heading(&mut self, depth: usize, text: &str) {
+        let _ = writeln!(self.0, "{:indent$}{text}", "", indent = depth * 2);
+    }
+
+    fn blank(&mut self) {
+        self.0.push('\n');
+    }
+}

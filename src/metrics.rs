@@ -1,0 +1,116 @@
+//! Prometheus text exposition of the nodes' pool, breaker and retry statistics,
+//! labelled by node and remote AE title.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::client::NodeStats;
+
+type Labels = Vec<(String, String)>;
+
+/// Render `stats` in the Prometheus text format (`# HELP`, `# TYPE`, samples, `# EOF`).
+pub fn render(stats: &[NodeStats]) -> String {
+    let mut registry = Registry::with_prefix("pacs_net");
+    let gauge = |registry: &mut Registry, name: &str, help: &str| {
+        let f = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(name, help, f.clone());
+        f
+    };
+    let counter = |registry: &mut Registry, name: &str, help: &str| {
+        let f = Family::<Labels, Counter<u64>>::default();
+        registry.register(name, help, f.clone());
+        f
+    };
+    let total = gauge(&mut registry, "pool_associations", "Associations open in the pool");
+    let active = gauge(&mut registry, "pool_active_associations", "Associations borrowed");
+    let idle = gauge(&mut registry, "pool_idle_associations", "Associations idle in the pool");
+    let waiting = gauge(&mut registry, "pool_waiting", "Callers waiting for an association");
+    let effective_max = gauge(
+        &mut registry,
+        "pool_effective_max",
+        "Effective maximum pool size (adapted to the remote's limit)",
+    );
+    let wait_p99 = gauge(
+        &mut registry,
+        "pool_acquire_wait_p99_seconds",
+        "99th percentile of the acquire wait",
+    );
+    let acquisitions = counter(&mut registry, "pool_acquisitions", "Associations handed out");
+    let timeouts = counter(&mut registry, "pool_acquire_timeouts", "Acquires that timed out");
+    let created = counter(&mut registry, "pool_created", "Associations opened");
+    let destroyed = counter(&mut registry, "pool_destroyed", "Associations ended, by reason");
+    let stale = counter(
+        &mut registry,
+        "pool_stale_redos",
+        "Operations redone on a fresh association after a stale one",
+    );
+    let validation_failures = counter(
+        &mut registry,
+        "pool_validation_failures",
+        "Failed validations (C-ECHO on borrow)",
+    );
+    let breaker_state = gauge(
+        &mut registry,
+        "breaker_state",
+        "Circuit breaker state (0 closed, 1 half-open, 2 open)",
+    );
+    let trips = counter(&mut registry, "breaker_trips", "Times the circuit opened");
+    let rejected = counter(
+        &mut registry,
+        "breaker_rejected",
+        "Calls rejected while the circuit was open",
+    );
+    let retries = counter(&mut registry, "retries", "Retries made");
+    let budget = counter(
+        &mut registry,
+        "retry_budget_exhausted",
+        "Retries refused by the retry budget",
+    );
+
+    for s in stats {
+        let l: Labels = vec![("node".into(), s.node.clone()), ("ae_title".into(), s.ae_title.clone())];
+        let p = &s.pool;
+        total.get_or_create(&l).set(p.total as f64);
+        active.get_or_create(&l).set(p.active as f64);
+        idle.get_or_create(&l).set(p.idle as f64);
+        waiting.get_or_create(&l).set(p.waiting as f64);
+        effective_max.get_or_create(&l).set(p.effective_max as f64);
+        wait_p99.get_or_create(&l).set(p.wait.p99_ms / 1000.0);
+        acquisitions.get_or_create(&l).inc_by(p.acquisitions);
+        timeouts.get_or_create(&l).inc_by(p.acquire_timeouts);
+        created.get_or_create(&l).inc_by(p.created);
+        stale.get_or_create(&l).inc_by(p.stale_redos);
+        validation_failures.get_or_create(&l).inc_by(p.validation_failures);
+        for (reason, n) in [
+            ("idle", p.destroyed.idle),
+            ("lifetime", p.destroyed.lifetime),
+            ("uses", p.destroyed.uses),
+            ("invalid", p.destroyed.invalid),
+            ("stale", p.destroyed.stale),
+            ("closed", p.destroyed.closed),
+        ] {
+            let mut lr = l.clone();
+            lr.push(("reason".into(), reason.into()));
+            destroyed.get_or_create(&lr).inc_by(n);
+        }
+        let b = &s.resilience;
+        let state = match format!("{:?}", b.breaker.state).to_lowercase().as_str() {
+            "open" => 2.0,
+            "halfopen" | "half_open" => 1.0,
+            _ => 0.0,
+        };
+        breaker_state.get_or_create(&l).set(state);
+        trips.get_or_create(&l).inc_by(b.breaker.trips);
+        rejected.get_or_create(&l).inc_by(b.breaker.rejected);
+        retries.get_or_create(&l).inc_by(b.retries);
+        budget.get_or_create(&l).inc_by(b.budget_exhausted);
+    }
+    let mut out = String::new();
+    if encode(&mut out, &registry).is_err() {
+        out.clear();
+    }
+    out
+}

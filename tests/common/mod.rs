@@ -1,0 +1,129 @@
+//! Test support: free loopback ports, peer programs (DCMTK, Orthanc) started and
+//! stopped by PID, bounded waits, and the fixtures.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn dicom_fixture_files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(fixtures().join("dicom"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "dcm"))
+        .map(|e| e.into_path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Whether a peer program is installed; when it is not, the test is skipped (with a
+/// message) unless PACS_NET_REQUIRE_PEERS=1, which makes it fail.
+pub fn peer_available(program: &str) -> bool {
+    if Path::new(program).exists() {
+        return true;
+    }
+    if std::env::var("PACS_NET_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("{program} is not installed and PACS_NET_REQUIRE_PEERS=1");
+    }
+    eprintln!("SKIPPED: {program} is not installed (set PACS_NET_REQUIRE_PEERS=1 to fail instead)");
+    false
+}
+
+/// A child process killed (by its own PID) when dropped.
+pub struct Peer {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `program args` with `env`, and wait (bounded) until `port` accepts.
+pub fn start_peer(program: &str, args: &[&str], env: &[(&str, &str)], port: u16) -> Peer {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let mut peer = Peer {
+        child,
+        name: program.to_string(),
+    };
+    wait_for_port(port, Duration::from_secs(20), &mut peer);
+    peer
+}
+
+fn wait_for_port(port: u16, limit: Duration, peer: &mut Peer) {
+    let start = Instant::now();
+    for _ in 0..400 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = peer.child.try_wait() {
+            panic!("{} exited early: {status}", peer.name);
+        }
+        if start.elapsed() > limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} did not listen on port {port} within {limit:?}", peer.name);
+}
+
+/// Run the pacs-net binary; returns (exit code, stdout, stderr).
+pub fn pacs_net(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pacs-net"))
+        .args(args)
+        .env_remove("PACS_NET_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pacs-net");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Files (recursively) under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+/// A plain HTTP/1.0 GET on loopback (for Orthanc's REST API), body as text.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to HTTP port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,295 @@
+//! The resilient executor and the pool against the embedded SCP misbehaving on
+//! purpose: rejections, aborts, scripted statuses, stalls, idle closes, a capped
+//! PACS, and a node that is down.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pacs_net::client::{Node, OpError};
+use pacs_net::config::{AdHocTarget, BreakerSettings, NodeConfig, RetrySettings, RetryStrategy};
+use pacs_net::dimse::Status;
+use pacs_net::resilience::{BreakerState, ExecError};
+use pacs_net::scp::{Behavior, Scp, ScpConfig};
+
+async fn scp_with(behavior: Behavior) -> Scp {
+    let config = ScpConfig {
+        behavior,
+        ..ScpConfig::default()
+    };
+    Scp::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+fn node_config(port: u16) -> NodeConfig {
+    let target: AdHocTarget = format!("PACSNET_SCP@127.0.0.1:{port}").parse().unwrap();
+    let mut c = NodeConfig::ad_hoc(&target);
+    c.retry = RetrySettings {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        strategy: RetryStrategy::Fixed,
+        ..RetrySettings::default()
+    };
+    c.breaker = BreakerSettings {
+        failure_threshold: 5,
+        ..BreakerSettings::default()
+    };
+    c.timeouts.connect = Duration::from_secs(2);
+    c.timeouts.acse = Duration::from_secs(2);
+    c.timeouts.dimse = Duration::from_secs(5);
+    c
+}
+
+fn node(config: NodeConfig) -> Node {
+    Node::new(config, "FAULTTEST")
+}
+
+fn fixture_files() -> Vec<std::path::PathBuf> {
+    // Only files the default profile carries, so every store shares associations.
+    common::dicom_fixture_files()
+        .into_iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            !s.contains("study2/series2") && !s.contains("study3/series2")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_rejections_then_success() {
+    let scp = scp_with(Behavior {
+        reject_transient_first: 2,
+        ..Behavior::default()
+    })
+    .await;
+    let n = node(node_config(scp.port()));
+    let out = n.echo().await;
+    assert_eq!(out.result.unwrap(), Status::SUCCESS);
+    assert_eq!(out.attempts, 3, "two transient rejections, then success");
+    assert_eq!(scp.stats().rejected, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_rejection_is_not_retried() {
+    let scp = scp_with(Behavior {
+        reject_permanent: true,
+        ..Behavior::default()
+    })
+    .await;
+    let n = node(node_config(scp.port()));
+    let out = n.echo().await;
+    assert_eq!(out.attempts, 1);
+    let err = out.result.unwrap_err().to_string();
+    assert!(err.contains("rejected") && err.contains("permanent"), "{err}");
+    assert!(err.contains("calling AE title not recognized"), "{err}");
+    assert_eq!(scp.stats().association_requests, 1, "the SCP saw one attempt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_mid_batch_is_retried_and_everything_is_stored() {
+    let scp = scp_with(Behavior {
+        abort_on_store: Some(10),
+        ..Behavior::default()
+    })
+    .await;
+    let n = node(node_config(scp.port()));
+    let files = fixture_files();
+    let mut attempts = Vec::new();
+    for i in 0..30 {
+        let out = n.store_file(&files[i % files.len()]).await;
+        assert!(out.outcome.result.is_ok(), "file {i}: {:?}", out.outcome.result);
+        attempts.push(out.outcome.attempts);
+    }
+    assert_eq!(attempts[9], 2, "the aborted store was retried once: {attempts:?}");
+    assert_eq!(attempts.iter().filter(|a| **a == 1).count(), 29);
+    assert_eq!(scp.stats().aborted_by_us, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_resources_once_then_success() {
+    let hook: pacs_net::scp::StoreStatusHook = Arc::new(|n, _| (n == 1).then_some(0xA700));
+    let scp = scp_with(Behavior {
+        store_status: Some(hook),
+        ..Behavior::default()
+    })
+    .await;
+    let n = node(node_config(scp.port()));
+    let out = n.store_file(&fixture_files()[0]).await;
+    assert_eq!(out.outcome.result.unwrap().status, Status::SUCCESS);
+    assert_eq!(out.outcome.attempts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a900_fails_one_file_without_retry_and_b000_is_a_warning() {
+    let files = fixture_files();
+    let bad = pacs_net::dimse::InstanceFile::open(&files[1]).unwrap().sop_instance_uid;
+    let warn = pacs_net::dimse::InstanceFile::open(&files[2]).unwrap().sop_instance_uid;
+    let hook: pacs_net::scp::StoreStatusHook = Arc::new(move |_, uid| {
+        if uid == bad {
+            Some(0xA900)
+        } else if uid == warn {
+            Some(0xB000)
+        } else {
+            None
+        }
+    });
+    let scp = scp_with(Behavior {
+        store_status: Some(hook),
+        ..Behavior::default()
+    })
+    .await;
+    let n = node(node_config(scp.port()));
+    let mut outcomes = Vec::new();
+    for f in &files[..4] {
+        outcomes.push(n.store_file(f).await);
+    }
+    assert!(outcomes[0].outcome.result.is_ok());
+    match &outcomes[1].outcome.result {
+        Err(ExecError::Operation(OpError::Status { status, .. })) => assert_eq!(*status, Status(0xA900)),
+        other => panic!("expected A900, got {other:?}"),
+    }
+    assert_eq!(outcomes[1].outcome.attempts, 1, "A900 is not retried");
+    let warned = outcomes[2].outcome.result.as_ref().unwrap();
+    assert_eq!(warned.status, Status(0xB000));
+    assert!(warned.status.is_warning());
+    assert!(outcomes[3].outcome.result.is_ok());
+    assert_eq!(n.stats().resilience.breaker.state, BreakerState::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_responses_time_out_and_the_association_is_not_reused() {
+    let scp = scp_with(Behavior {
+        response_delay: Some(Duration::from_millis(600)),
+        ..Behavior::default()
+    })
+    .await;
+    let mut config = node_config(scp.port());
+    config.timeouts.dimse = Duration::from_millis(150);
+    config.retry.max_attempts = 2;
+    let n = node(config);
+    let out = n.echo().await;
+    assert_eq!(out.attempts, 2);
+    let err = out.result.unwrap_err().to_string();
+    assert!(err.contains("DIMSE timeout"), "{err}");
+    let stats = n.stats().pool;
+    assert_eq!(stats.created, 2, "each attempt needed a new association");
+    assert_eq!(stats.idle, 0, "a timed-out association is never returned to the pool");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_down_opens_the_breaker_and_the_rest_fails_fast() {
+    let port = common::free_port();
+    let mut config = node_config(port);
+    config.retry.max_attempts = 1;
+    config.breaker = BreakerSettings {
+        failure_threshold: 5,
+        open_duration: Duration::from_secs(60),
+        ..BreakerSettings::default()
+    };
+    let n = node(config);
+    let files = fixture_files();
+    let started = std::time::Instant::now();
+    let mut circuit_open = 0;
+    for i in 0..200 {
+        let out = n.store_file(&files[i % files.len()]).await;
+        if let Err(ExecError::CircuitOpen { .. }) = out.outcome.result {
+            circuit_open += 1;
+        }
+    }
+    assert_eq!(
+        circuit_open, 195,
+        "5 failures open the circuit; the other 195 are refused at once"
+    );
+    let s = n.stats().resilience.breaker;
+    assert_eq!(s.state, BreakerState::Open);
+    assert_eq!(s.trips, 1);
+    // 200 connect attempts would take 200 × the connect timeout on a filtered port;
+    // refused without any network round trip, the whole run is a few milliseconds.
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaker_recovers_when_the_node_comes_back() {
+    let port = common::free_port();
+    let mut config = node_config(port);
+    config.retry.max_attempts = 1;
+    config.breaker = BreakerSettings {
+        failure_threshold: 2,
+        success_threshold: 1,
+        open_duration: Duration::from_millis(300),
+        half_open_max_calls: 1,
+    };
+    let n = node(config);
+    assert!(n.echo().await.result.is_err());
+    assert!(n.echo().await.result.is_err());
+    assert_eq!(n.stats().resilience.breaker.state, BreakerState::Open);
+    assert!(matches!(n.echo().await.result, Err(ExecError::CircuitOpen { .. })));
+    let scp = Scp::start(ScpConfig::default(), format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        n.echo().await.result.unwrap(),
+        Status::SUCCESS,
+        "one probe after open_duration"
+    );
+    assert_eq!(n.stats().resilience.breaker.state, BreakerState::Closed);
+    drop(scp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_closing_idle_associations_never_fails_an_operation() {
+    let scp = scp_with(Behavior {
+        close_idle_after: Some(Duration::from_millis(300)),
+        ..Behavior::default()
+    })
+    .await;
+    let n = node(node_config(scp.port()));
+    for _ in 0..3 {
+        let out = n.echo().await;
+        assert_eq!(out.result.unwrap(), Status::SUCCESS);
+        assert_eq!(out.attempts, 1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let s = n.stats().pool;
+    assert!(
+        s.destroyed.stale + s.stale_redos >= 2,
+        "stale associations were detected: {s:?}"
+    );
+    assert!(scp.stats().closed_idle >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capped_pacs_gets_at_most_its_limit_and_everything_is_stored() {
+    let scp = scp_with(Behavior {
+        max_associations: Some(2),
+        ..Behavior::default()
+    })
+    .await;
+    let mut config = node_config(scp.port());
+    config.pool.max_size = 8;
+    config.retry.max_attempts = 10;
+    config.breaker.failure_threshold = 1000;
+    let n = Arc::new(node(config));
+    let files = fixture_files();
+    let mut tasks = tokio::task::JoinSet::new();
+    let sem = Arc::new(tokio::sync::Semaphore::new(8));
+    for i in 0..200 {
+        let n = n.clone();
+        let path = files[i % files.len()].clone();
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        tasks.spawn(async move {
+            let out = n.store_file(&path).await;
+            drop(permit);
+            out.outcome.result.is_ok()
+        });
+    }
+    let mut ok = 0;
+    while let Some(r) = tasks.join_next().await {
+        ok += r.unwrap() as usize;
+    }
+    assert_eq!(ok, 200);
+    assert!(scp.stats().peak_active <= 2, "{:?}", scp.stats());
+    assert!(n.stats().pool.effective_max <= 2 || n.stats().pool.effective_max < 8);
+}
