@@ -545,18 +545,18 @@ async fn idle_resources_retire_after_max_idle_time_down_to_min_size() {
     assert_eq!(Remote::get(&remote.closes), 2);
 }
 
+/// A pool warming up two resources of kind 7 on `remote`.
+fn warm_pool(remote: &Arc<Remote>) -> FakePool {
+    let settings = PoolSettings {
+        min_size: 2,
+        ..settings(4)
+    };
+    Pool::new("warm", Fake(remote.clone()), settings, Some(7))
+}
+
 #[tokio::test(start_paused = true)]
 async fn min_size_is_warmed_up_in_the_background() {
-    let remote = Arc::new(Remote::default());
-    let pool = Pool::new(
-        "warm",
-        Fake(remote.clone()),
-        PoolSettings {
-            min_size: 2,
-            ..settings(4)
-        },
-        Some(7),
-    );
+    let pool = warm_pool(&Arc::new(Remote::default()));
     settle().await;
     let stats = pool.stats();
     assert_eq!((stats.idle, stats.created), (2, 2));
@@ -568,15 +568,7 @@ async fn min_size_is_warmed_up_in_the_background() {
 async fn warm_up_failures_are_not_fatal_and_are_retried() {
     let remote = Arc::new(Remote::default());
     remote.fail_creates.store(2, Ordering::SeqCst);
-    let pool = Pool::new(
-        "warm",
-        Fake(remote.clone()),
-        PoolSettings {
-            min_size: 2,
-            ..settings(4)
-        },
-        Some(7),
-    );
+    let pool = warm_pool(&remote);
     settle().await;
     let stats = pool.stats();
     assert_eq!((stats.total, stats.create_failures), (0, 2));
