@@ -375,3 +375,63 @@ async fn identifiers_larger_than_one_pdu() {
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert_eq!(found.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_the_peer_is_an_error_not_a_panic() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..12u64 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await;
+            let mut junk = Vec::new();
+            // Some rounds look like a PDU header with an absurd length or type.
+            match round % 3 {
+                0 => junk.extend_from_slice(&[0x02, 0x00, 0xFF, 0xFF, 0xFF, 0xF0]),
+                1 => junk.extend_from_slice(&[0x03, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x09, 0x09, 0x09]),
+                _ => {}
+            }
+            for _ in 0..64 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                junk.push(seed as u8);
+            }
+            let _ = s.write_all(&junk).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    let mut config = node_config(port);
+    config.retry.max_attempts = 1;
+    config.breaker.failure_threshold = 100;
+    config.timeouts.acse = Duration::from_millis(500);
+    let n = node(config);
+    for _ in 0..6 {
+        let out = n.echo().await;
+        assert!(out.result.is_err());
+    }
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_scp_survives_garbage_and_keeps_serving() {
+    use tokio::io::AsyncWriteExt;
+    let scp = scp_with(Behavior::default()).await;
+    for junk in [
+        vec![0x01u8, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3],
+        vec![0x04, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x03],
+        (0..255u8).collect::<Vec<u8>>(),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", scp.port())).await.unwrap();
+        let _ = s.write_all(&junk).await;
+        let _ = s.shutdown().await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = node(node_config(scp.port()));
+    assert_eq!(n.echo().await.result.unwrap(), Status::SUCCESS);
+}
