@@ -202,3 +202,23 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
     }
 }
+
+#[test]
+fn global_options_after_the_command_and_config_from_the_environment() {
+    let (_scp, port) = start_our_scp();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("h.json");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"local_ae_title": "FROMCFG", "nodes": {{"LOCAL": {{"ae_title": "OURSCP", "host": "127.0.0.1", "port": {port}}}}}}}"#),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pacs-net"))
+        .args(["echo", "LOCAL", "-vv", "--calling-ae", "AFTERCMD"])
+        .env("PACS_NET_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 1 succeeded"));
+}
