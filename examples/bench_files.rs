@@ -44,9 +44,7 @@ const MF_SIDE: u16 = 512;
 const MF_FRAME_BYTES: u64 = MF_SIDE as u64 * MF_SIDE as u64 * 2;
 
 fn usage() -> ! {
-    eprintln!(
-        "usage: bench_files series DIR COUNT BYTES [SET]\n       bench_files multiframe FILE BYTES [SET]"
-    );
+    eprintln!("usage: bench_files series DIR COUNT BYTES [SET]\n       bench_files multiframe FILE BYTES [SET]");
     std::process::exit(2)
 }
 
@@ -71,13 +69,22 @@ fn put_str(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
 }
 
 fn put_u16(obj: &mut InMemDicomObject, tag: Tag, value: u16) {
-    obj.put(DataElement::new(tag, VR::US, PrimitiveValue::U16(C::from_elem(value, 1))));
+    obj.put(DataElement::new(
+        tag,
+        VR::US,
+        PrimitiveValue::U16(C::from_elem(value, 1)),
+    ));
 }
 
 /// Patient, study, series, equipment and image pixel attributes shared by both kinds.
 fn common(o: &mut InMemDicomObject, sop_class: &str, set: u64, instance: u64, rows: u16, columns: u16) {
     put_str(o, tags::SOP_CLASS_UID, VR::UI, sop_class);
-    put_str(o, tags::SOP_INSTANCE_UID, VR::UI, &format!("{ROOT}.9.{set}.3.{instance}"));
+    put_str(
+        o,
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        &format!("{ROOT}.9.{set}.3.{instance}"),
+    );
     put_str(o, tags::STUDY_DATE, VR::DA, "20250101");
     put_str(o, tags::STUDY_TIME, VR::TM, "120000");
     put_str(o, tags::ACCESSION_NUMBER, VR::SH, &format!("BENCH-{set}"));
@@ -139,14 +146,28 @@ fn ct_instance(set: u64, instance: u64, side: u16, pixels: Vec<u16>) -> InMemDic
     put_str(&mut o, tags::KVP, VR::DS, "120");
     put_str(&mut o, tags::SLICE_THICKNESS, VR::DS, "1");
     put_str(&mut o, tags::ACQUISITION_NUMBER, VR::IS, "1");
-    put_str(&mut o, tags::IMAGE_POSITION_PATIENT, VR::DS, &format!("0\\0\\{instance}"));
+    put_str(
+        &mut o,
+        tags::IMAGE_POSITION_PATIENT,
+        VR::DS,
+        &format!("0\\0\\{instance}"),
+    );
     put_str(&mut o, tags::IMAGE_ORIENTATION_PATIENT, VR::DS, "1\\0\\0\\0\\1\\0");
-    put_str(&mut o, tags::FRAME_OF_REFERENCE_UID, VR::UI, &format!("{ROOT}.9.{set}.4"));
+    put_str(
+        &mut o,
+        tags::FRAME_OF_REFERENCE_UID,
+        VR::UI,
+        &format!("{ROOT}.9.{set}.4"),
+    );
     put_str(&mut o, tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
     put_str(&mut o, tags::PIXEL_SPACING, VR::DS, "0.5\\0.5");
     put_str(&mut o, tags::RESCALE_INTERCEPT, VR::DS, "-1024");
     put_str(&mut o, tags::RESCALE_SLOPE, VR::DS, "1");
-    o.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(C::from_vec(pixels))));
+    o.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(C::from_vec(pixels)),
+    ));
     o
 }
 

@@ -5,7 +5,8 @@
 //! Otherwise an uncompressed data set is re-encoded in an accepted uncompressed
 //! syntax; a compressed one cannot be, and fails saying which syntax was refused.
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 
 use crate::association::{encode_pdata, uids, Association, AssociationError, ContextRequest};
 
@@ -102,6 +103,10 @@ fn no_context(assoc: &Association, file: &InstanceFile) -> DimseError {
 
 /// Send the data set straight from the file, `STREAM_CHUNK` at a time, the command
 /// (already in `out`) riding in the first write.
+///
+/// Each chunk is read by one blocking task (opening the file rides with the first,
+/// so a small file costs a single hop to the blocking pool, not one per call as with
+/// `tokio::fs`), and the next chunk is read while the current one is written.
 async fn stream_file(
     assoc: &mut Association,
     file: &InstanceFile,
@@ -109,33 +114,103 @@ async fn stream_file(
     peer_max: u32,
     mut out: Vec<u8>,
 ) -> Result<(), DimseError> {
-    let mut f = tokio::fs::File::open(&file.path).await.map_err(FileError::Io)?;
-    f.seek(std::io::SeekFrom::Start(file.data_offset))
-        .await
-        .map_err(FileError::Io)?;
-    let mut remaining = file.data_len();
+    let total = file.data_len();
     // Round chunks to whole PDVs so only the last PDU of the data set is short.
     let per_pdv = (peer_max as usize).saturating_sub(6).max(1);
-    let chunk_len = (STREAM_CHUNK / per_pdv).max(1) * per_pdv;
-    let mut chunk = vec![0u8; chunk_len.min(remaining as usize).max(1)];
-    while remaining > 0 {
-        let n = (chunk.len() as u64).min(remaining) as usize;
-        if let Err(e) = f.read_exact(&mut chunk[..n]).await {
-            // Part of the message is on the wire: the association cannot carry on.
-            assoc.poison();
-            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                FileError::Truncated("the file shrank while it was being sent".into()).into()
-            } else {
-                FileError::Io(e).into()
-            });
+    let chunk_len = ((STREAM_CHUNK / per_pdv).max(1) * per_pdv) as u64;
+    let path = file.path.clone();
+    let offset = file.data_offset;
+    let first = chunk_len.min(total) as usize;
+    let mut pending = Some(tokio::task::spawn_blocking(move || {
+        let mut f = File::open(&path).map_err(ReadError::Open)?;
+        f.seek(SeekFrom::Start(offset)).map_err(ReadError::Open)?;
+        read_chunk(f, vec![0u8; first])
+    }));
+    let mut remaining = total;
+    let mut spare: Vec<u8> = Vec::new();
+    while let Some(task) = pending.take() {
+        let (f, chunk) = match task.await {
+            Ok(Ok(read)) => read,
+            Ok(Err(ReadError::Open(e))) => return Err(FileError::Io(e).into()),
+            Ok(Err(ReadError::Read(e))) => {
+                // Part of the message may be on the wire: the association cannot carry on.
+                assoc.poison();
+                return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    FileError::Truncated("the file shrank while it was being sent".into()).into()
+                } else {
+                    FileError::Io(e).into()
+                });
+            }
+            Err(e) => {
+                assoc.poison();
+                return Err(FileError::Io(std::io::Error::other(e.to_string())).into());
+            }
+        };
+        remaining -= chunk.len() as u64;
+        if remaining > 0 {
+            let mut next = std::mem::take(&mut spare);
+            next.resize(chunk_len.min(remaining) as usize, 0);
+            pending = Some(tokio::task::spawn_blocking(move || read_chunk(f, next)));
         }
-        remaining -= n as u64;
-        encode_pdata(&mut out, ctx, false, &chunk[..n], remaining == 0, peer_max);
+        encode_pdata(&mut out, ctx, false, &chunk, remaining == 0, peer_max);
         assoc
             .write_all(&out)
             .await
             .map_err(|e: AssociationError| DimseError::from(e))?;
         out.clear();
+        spare = chunk;
     }
     Ok(())
+}
+
+enum ReadError {
+    Open(std::io::Error),
+    Read(std::io::Error),
+}
+
+/// Fill `buf` from `f` (blocking), handing both back for the next chunk.
+fn read_chunk(mut f: File, mut buf: Vec<u8>) -> Result<(File, Vec<u8>), ReadError> {
+    f.read_exact(&mut buf).map_err(ReadError::Read)?;
+    Ok((f, buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::association::{AssociationParams, Profile};
+    use crate::config::Timeouts;
+    use crate::scp::{Scp, ScpConfig};
+
+    use super::*;
+
+    /// A data set of several chunks plus a remainder arrives whole, and the
+    /// association can carry on afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streams_a_multi_chunk_data_set_whole() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dicom/multiframe/mr_multiframe_40.dcm");
+        let file = InstanceFile::open(&path).unwrap();
+        assert!(file.data_len() > 2 * STREAM_CHUNK as u64);
+        let scp = Scp::start(ScpConfig::default(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let params = AssociationParams {
+            calling_ae: "TESTSCU".into(),
+            called_ae: scp.ae_title().into(),
+            host: "127.0.0.1".into(),
+            port: scp.port(),
+            max_pdu_length: 16384,
+            timeouts: Timeouts::default(),
+        };
+        let mut assoc = Association::establish(&params, &Profile::Default).await.unwrap();
+        let rsp = store(&mut assoc, &file, Priority::Medium).await.unwrap();
+        assert!(rsp.status.is_success());
+        assert!(!rsp.converted);
+        let stored = scp.stored();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].size as u64, file.data_len());
+        assert!(assoc.is_reusable());
+        assert!(crate::dimse::echo(&mut assoc).await.unwrap().is_success());
+        assoc.release().await;
+    }
 }
