@@ -342,7 +342,8 @@ impl Association {
         let max = self.inner.requestor_max_pdu_length();
         let (stream, read_buffer): (&mut TcpStream, &mut BytesMut) = AsyncAssociation::get_mut(&mut self.inner);
         socket::quickack(stream);
-        match dicom_ul::association::read_pdu_from_wire_async(stream, read_buffer, max, false).await {
+        let mut reader = socket::QuickAckReader(stream);
+        match dicom_ul::association::read_pdu_from_wire_async(&mut reader, read_buffer, max, false).await {
             Ok(pdu) => Ok(pdu),
             Err(e) => {
                 self.poisoned = true;

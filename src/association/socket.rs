@@ -2,11 +2,15 @@
 //!
 //! DIMSE is request/response with small messages: with Nagle on, the remote's small
 //! response waits for our delayed ACK (~40 ms per exchange on Linux). We set
-//! `TCP_NODELAY`, and re-arm `TCP_QUICKACK` before every read because the kernel
-//! drops it after a while; together they remove the stall even against a stock peer
-//! that leaves Nagle on.
+//! `TCP_NODELAY`, and re-arm `TCP_QUICKACK` before a PDU is read and after every
+//! read that returned data, because the kernel drops it after a while; together they
+//! remove the stall even against a stock peer that leaves Nagle on.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use socket2::SockRef;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Disable Nagle and ask for immediate ACKs.
@@ -29,6 +33,27 @@ pub(crate) fn quickack(stream: &TcpStream) {
     }
 }
 
+/// Reads from the socket and re-arms `TCP_QUICKACK` after every read that returned
+/// data. A PDU may arrive in pieces: DCMTK with Nagle on writes a P-DATA-TF header
+/// (12 bytes) and then its body, and holds the body until the header is acknowledged.
+/// While a large data set is still leaving our send buffer after the last write, the
+/// kernel goes back to delayed ACKs, so the header's ACK (and with it the rest of the
+/// response) would wait for the ~40 ms delayed-ACK timer; re-arming after the read
+/// sends the pending ACK at once.
+pub(crate) struct QuickAckReader<'a>(pub(crate) &'a mut TcpStream);
+
+impl AsyncRead for QuickAckReader<'_> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let res = Pin::new(&mut *this.0).poll_read(cx, buf);
+        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            quickack(this.0);
+        }
+        res
+    }
+}
+
 /// An idle association's socket should have nothing to read. Bytes waiting mean the
 /// remote sent A-RELEASE-RQ or A-ABORT; a zero-length read means it closed. Either
 /// way the association is stale. A non-blocking peek tells, without a round trip.
@@ -40,5 +65,32 @@ pub(crate) fn idle_socket_is_alive(stream: &TcpStream) -> bool {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// Bytes that arrive in pieces pass through unchanged.
+    #[tokio::test]
+    async fn quickack_reader_passes_split_writes_through() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let writer = tokio::spawn(async move {
+            let (mut peer, _) = listener.accept().await.unwrap();
+            // A P-DATA-TF header, then its body later, as DCMTK writes them.
+            peer.write_all(&[0x04, 0, 0, 0, 0, 6, 0, 0, 0, 2, 1, 3]).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            peer.write_all(b"\x01\x02").await.unwrap();
+        });
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        tune(&stream);
+        let mut got = vec![0u8; 14];
+        QuickAckReader(&mut stream).read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [0x04, 0, 0, 0, 0, 6, 0, 0, 0, 2, 1, 3, 1, 2]);
+        writer.await.unwrap();
     }
 }
