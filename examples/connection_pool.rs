@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --example connection_pool
-//! RUST_LOG=pacs_net::pool=debug cargo run --example connection_pool   # and watch the pool work
+//! PACS_NET_LOG=pacs_net::pool=debug cargo run --example connection_pool   # and watch the pool work
 //! ```
 //!
 //! 1. 100 concurrent C-ECHO tasks share one node's pool of `max_size` 4: at most 4
@@ -35,7 +35,7 @@ const MAX_SIZE: usize = 4;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PACS_NET_LOG"))
         .with_writer(std::io::stderr)
         .init();
     match run().await {
@@ -54,7 +54,8 @@ async fn run() -> Result<(), Error> {
     let scp = Scp::start(ScpConfig::default(), "127.0.0.1:0".parse()?).await?;
     println!("embedded SCP {} on {}", scp.ae_title(), scp.local_addr());
 
-    // The hospital config, as it would be written in a file: one node, one pool.
+    // [guide:quickstart]
+    // The hospital config, as it would be written in a file (or Config::load(path)).
     let config = Config::from_json_str(
         &serde_json::json!({
             "local_ae_title": "EXAMPLE_SCU",
@@ -70,8 +71,19 @@ async fn run() -> Result<(), Error> {
         })
         .to_string(),
     )?;
-    let client = Client::new(config, None);
-    let node = client.node("MAIN_PACS")?; // Arc<Node>: one pool + breaker + retry policy
+    let client = Client::new(config, None); // None: the calling AE title is the config's local_ae_title
+    let node = client.node("MAIN_PACS")?; // Arc<Node>: one pool + breaker + retry policy, made on first use
+    let echo = node.echo().await; // Outcome { result, attempts, last_status }
+    match echo.result {
+        Ok(status) => println!(
+            "C-ECHO {}: {} after {} attempt(s)",
+            node.name(),
+            status.hex(),
+            echo.attempts
+        ),
+        Err(e) => return Err(format!("C-ECHO {}: {e}", node.name()).into()),
+    }
+    // [/guide:quickstart]
 
     concurrent_echoes(&client, &scp).await?;
     exhaustion(&client).await?;
@@ -118,8 +130,9 @@ async fn concurrent_echoes(client: &Client, scp: &Scp) -> Result<(), Error> {
             }
         }
     }
-    let pool = node.stats().pool; // a snapshot: PoolStats
-                                  // [/guide:concurrent]
+    // A snapshot (PoolStats): created, peak_active, acquisitions, wait percentiles...
+    let pool = node.stats().pool;
+    // [/guide:concurrent]
     println!(
         "   {ok} ok, {failed} failed in {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
@@ -216,8 +229,9 @@ async fn invalidate(client: &Client, scp: &Scp) -> Result<(), Error> {
         guard.is_reused(),
         guard.uses()
     );
-    guard.invalidate(); // A-ABORT in the background; counted as destroyed.invalid
-                        // [/guide:invalidate]
+    // Retire it instead of returning it: A-ABORT in the background, counted as destroyed.invalid.
+    guard.invalidate();
+    // [/guide:invalidate]
     let aborted = wait_until(Duration::from_secs(5), || scp.stats().aborted_by_peer > aborts_before).await;
     println!("   the SCP saw an A-ABORT: {aborted}");
     let mut held = Vec::new();

@@ -32,7 +32,7 @@ const SERIES_IN_FIRST_STUDY: usize = 2;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PACS_NET_LOG"))
         .with_writer(std::io::stderr)
         .init();
     match run().await {
@@ -79,8 +79,9 @@ async fn run() -> Result<(), Error> {
             ControlFlow::Continue(())
         })
         .await;
-    let outcome = out.result?; // FindOutcome: final status, matches, cancelled
-                               // [/guide:find]
+    // FindOutcome: the final status, the number of matches, whether C-CANCEL was sent.
+    let outcome = out.result?;
+    // [/guide:find]
     println!(
         "== C-FIND STUDY level (Study Root): {} matches, final status {}, {} attempt(s)",
         outcome.matches,

@@ -37,7 +37,7 @@ const MAX_HEAD: usize = 8 * 1024;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PACS_NET_LOG"))
         .with_writer(std::io::stderr)
         .init();
     match run().await {
@@ -80,9 +80,13 @@ async fn run() -> Result<(), Error> {
         })
         .to_string(),
     )?;
-    let client = Arc::new(Client::new(config, None));
-
     // [guide:serve]
+    let client = Arc::new(Client::new(config, None)); // one Client for the whole process
+                                                      // Nodes are made on first use: make them all now, so that their min_size warm-up
+                                                      // starts at once and the first scrape already shows every node.
+    for name in client.config().node_names() {
+        client.node(name)?;
+    }
     let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(serve(listener, client.clone()));
@@ -114,6 +118,7 @@ async fn run() -> Result<(), Error> {
 
     if args.serve {
         println!("serving http://{addr}/metrics until Ctrl-C (a C-ECHO every 2 s)");
+        // [guide:worker]
         let node = client.node("MAIN_PACS")?;
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         let ctrl_c = tokio::signal::ctrl_c();
@@ -123,14 +128,18 @@ async fn run() -> Result<(), Error> {
                 _ = &mut ctrl_c => break,
                 _ = tick.tick() => {
                     if let Err(e) = node.echo().await.result {
-                        eprintln!("C-ECHO failed: {e}");
+                        eprintln!("C-ECHO failed: {e}"); // the breaker and retry policy already applied
                     }
                 }
             }
         }
+        // [/guide:worker]
     }
+    // [guide:shutdown]
     server.abort();
+    // A-RELEASE idle associations, wait up to 5 s for borrowed ones, abort the rest.
     client.close(Duration::from_secs(5)).await;
+    // [/guide:shutdown]
     scp.shutdown().await;
     Ok(())
 }

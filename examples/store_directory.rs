@@ -27,7 +27,7 @@ const CONCURRENCY: usize = 4;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PACS_NET_LOG"))
         .with_writer(std::io::stderr)
         .init();
     match run().await {
