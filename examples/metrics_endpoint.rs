@@ -81,9 +81,9 @@ async fn run() -> Result<(), Error> {
         .to_string(),
     )?;
     // [guide:serve]
-    let client = Arc::new(Client::new(config, None)); // one Client for the whole process
-                                                      // Nodes are made on first use: make them all now, so that their min_size warm-up
-                                                      // starts at once and the first scrape already shows every node.
+    // One Client for the whole process. Nodes are made on first use: make them all
+    // now, so that their min_size warm-up starts at once and the first scrape shows them.
+    let client = Arc::new(Client::new(config, None));
     for name in client.config().node_names() {
         client.node(name)?;
     }
