@@ -1,5 +1,7 @@
-//! Prometheus text exposition of the nodes' pool, breaker and retry statistics,
-//! labelled by node and remote AE title.
+//! Prometheus text exposition of a client's nodes: the operation metrics recorded
+//! as they happen (operations by type/outcome/status class, durations, acquire
+//! waits, rejections, breaker transitions, warnings) and gauges/counters from the
+//! pool, breaker, retry and health snapshots, labelled by node and remote AE title.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -7,13 +9,19 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::client::NodeStats;
+use crate::client::{Client, HealthStatus, NodeStats};
 
 type Labels = Vec<(String, String)>;
 
-/// Render `stats` in the Prometheus text format (`# HELP`, `# TYPE`, samples, `# EOF`).
-pub fn render(stats: &[NodeStats]) -> String {
+/// Render everything `client` knows in the Prometheus text format.
+pub fn render(client: &Client) -> String {
+    render_parts(client.telemetry(), &client.stats())
+}
+
+/// Render `stats` snapshots (and the operation metrics in `telemetry`).
+pub fn render_parts(telemetry: &crate::client::Telemetry, stats: &[NodeStats]) -> String {
     let mut registry = Registry::with_prefix("pacs_net");
+    telemetry.register(&mut registry);
     let gauge = |registry: &mut Registry, name: &str, help: &str| {
         let f = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         registry.register(name, help, f.clone());
@@ -64,6 +72,33 @@ pub fn render(stats: &[NodeStats]) -> String {
         "Calls rejected while the circuit was open",
     );
     let retries = counter(&mut registry, "retries", "Retries made");
+    let opening = gauge(&mut registry, "pool_opening", "Associations being negotiated");
+    let closing = gauge(&mut registry, "pool_closing", "Associations being released or aborted");
+    let leaks = gauge(
+        &mut registry,
+        "pool_leak_suspects",
+        "Borrows held past the leak threshold",
+    );
+    let rejected_waiters = counter(
+        &mut registry,
+        "pool_rejected_waiters",
+        "Acquires refused at once (max_waiters)",
+    );
+    let health = gauge(
+        &mut registry,
+        "node_health",
+        "Node health (0 healthy, 1 degraded, 2 down)",
+    );
+    let consecutive = gauge(
+        &mut registry,
+        "breaker_consecutive_failures",
+        "Counted failures since the last success",
+    );
+    let deadline = counter(
+        &mut registry,
+        "deadline_exceeded",
+        "Operations that ran out of their deadline",
+    );
     let budget = counter(
         &mut registry,
         "retry_budget_exhausted",
@@ -84,6 +119,15 @@ pub fn render(stats: &[NodeStats]) -> String {
         created.get_or_create(&l).inc_by(p.created);
         stale.get_or_create(&l).inc_by(p.stale_redos);
         validation_failures.get_or_create(&l).inc_by(p.validation_failures);
+        opening.get_or_create(&l).set(p.opening as f64);
+        closing.get_or_create(&l).set(p.closing as f64);
+        leaks.get_or_create(&l).set(p.leak_suspects as f64);
+        rejected_waiters.get_or_create(&l).inc_by(p.rejected_waiters);
+        health.get_or_create(&l).set(match s.health.status {
+            HealthStatus::Healthy => 0.0,
+            HealthStatus::Degraded => 1.0,
+            HealthStatus::Down => 2.0,
+        });
         for (reason, n) in [
             ("idle", p.destroyed.idle),
             ("lifetime", p.destroyed.lifetime),
@@ -91,6 +135,7 @@ pub fn render(stats: &[NodeStats]) -> String {
             ("invalid", p.destroyed.invalid),
             ("stale", p.destroyed.stale),
             ("closed", p.destroyed.closed),
+            ("evicted", p.destroyed.evicted),
         ] {
             let mut lr = l.clone();
             lr.push(("reason".into(), reason.into()));
@@ -107,6 +152,8 @@ pub fn render(stats: &[NodeStats]) -> String {
         rejected.get_or_create(&l).inc_by(b.breaker.rejected);
         retries.get_or_create(&l).inc_by(b.retries);
         budget.get_or_create(&l).inc_by(b.budget_exhausted);
+        deadline.get_or_create(&l).inc_by(b.deadline_exceeded);
+        consecutive.get_or_create(&l).set(b.breaker.consecutive_failures as f64);
     }
     let mut out = String::new();
     if encode(&mut out, &registry).is_err() {

@@ -148,3 +148,77 @@ fn no_patient_data_in_logs_at_debug_level() {
         }
     }
 }
+
+#[test]
+fn stats_and_metrics_at_the_end_of_a_run() {
+    let (_scp, port) = start_our_scp();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("metrics.prom");
+    let target = format!("OURSCP@127.0.0.1:{port}");
+    let (code, out, err) = pacs_net(&[
+        "echo",
+        &target,
+        "--count",
+        "5",
+        "--stats",
+        "--metrics",
+        metrics.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("health") && out.contains("healthy"), "{out}");
+    assert!(
+        out.contains("pool: created / create failures") && out.contains("breaker: state"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(text.contains("pacs_net_operations_total{"), "{text}");
+    assert!(
+        text.contains("operation=\"C-ECHO\",outcome=\"success\",status_class=\"success\"} 5"),
+        "{text}"
+    );
+    let (code, out, err) = pacs_net(&["echo", &target, "--stats", "--stats-format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out[out.find('[').unwrap()..]).unwrap();
+    assert_eq!(json[0]["node"], target);
+    assert_eq!(json[0]["health"]["status"], "healthy");
+    assert!(json[0]["pool"]["wait"]["p99_ms"].is_number());
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let (_scp, port) = start_our_scp();
+    let (code, _out, err) = pacs_net(&[
+        "-vv",
+        "--log-format",
+        "json",
+        "echo",
+        &format!("OURSCP@127.0.0.1:{port}"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+}
+
+#[test]
+fn global_options_after_the_command_and_config_from_the_environment() {
+    let (_scp, port) = start_our_scp();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("h.json");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"local_ae_title": "FROMCFG", "nodes": {{"LOCAL": {{"ae_title": "OURSCP", "host": "127.0.0.1", "port": {port}}}}}}}"#),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pacs-net"))
+        .args(["echo", "LOCAL", "-vv", "--calling-ae", "AFTERCMD"])
+        .env("PACS_NET_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 1 succeeded"));
+}

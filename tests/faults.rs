@@ -293,3 +293,145 @@ async fn capped_pacs_gets_at_most_its_limit_and_everything_is_stored() {
     assert!(scp.stats().peak_active <= 2, "{:?}", scp.stats());
     assert!(n.stats().pool.effective_max <= 2 || n.stats().pool.effective_max < 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_sets_are_converted_to_an_accepted_syntax_and_compressed_ones_are_refused_by_name() {
+    use pacs_net::association::uids;
+    let scp = scp_with(Behavior {
+        transfer_syntaxes: Some(vec![uids::IMPLICIT_VR_LE.to_string()]),
+        ..Behavior::default()
+    })
+    .await;
+    let n = node(node_config(scp.port()));
+    let dir = common::fixtures().join("dicom");
+    // Explicit VR LE and big endian files: converted to Implicit VR LE.
+    for rel in ["patient1/study1/series1/1.dcm", "patient1/study2/series2/1.dcm"] {
+        let out = n.store_file(&dir.join(rel)).await;
+        let rsp = out.outcome.result.unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert!(rsp.converted, "{rel}");
+        assert_eq!(rsp.transfer_syntax, uids::IMPLICIT_VR_LE);
+    }
+    let stored = scp.stored();
+    assert_eq!(stored.len(), 2);
+    assert!(stored.iter().all(|s| s.transfer_syntax == uids::IMPLICIT_VR_LE));
+    // The converted big-endian data set reads back with the same pixel data as the
+    // explicit little-endian original would have: check its rows/columns survived.
+    let be_uid = pacs_net::dimse::InstanceFile::open(&dir.join("patient1/study2/series2/1.dcm"))
+        .unwrap()
+        .sop_instance_uid;
+    let data = scp.storage().data_set(&be_uid).unwrap();
+    let obj = dicom_object::InMemDicomObject::read_dataset_with_ts(
+        &data[..],
+        &dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased(),
+    )
+    .unwrap();
+    assert_eq!(
+        obj.element(dicom_dictionary_std::tags::ROWS)
+            .unwrap()
+            .to_int::<u16>()
+            .unwrap(),
+        64
+    );
+    // RLE: cannot be converted; the reason names the syntax; not retried.
+    let out = n.store_file(&dir.join("patient2/study3/series2/1.dcm")).await;
+    assert_eq!(out.outcome.attempts, 1);
+    let err = out.outcome.result.unwrap_err().to_string();
+    assert!(
+        err.contains("RLE Lossless") && err.contains("cannot be converted"),
+        "{err}"
+    );
+    // Remembered: the next RLE file fails at once, without a new negotiation.
+    let before = scp.stats().association_requests;
+    let out = n.store_file(&dir.join("patient2/study3/series2/1.dcm")).await;
+    assert_eq!(out.outcome.attempts, 0);
+    assert_eq!(scp.stats().association_requests, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_larger_than_one_pdu() {
+    use pacs_net::dimse::{FindQuery, QueryKey, QueryLevel, QueryModel};
+    let scp = scp_with(Behavior::default()).await;
+    let mut config = node_config(scp.port());
+    config.max_pdu_length = 4096;
+    let n = node(config);
+    for f in fixture_files() {
+        assert!(n.store_file(&f).await.outcome.result.is_ok());
+    }
+    // A UID list match of ~30 KB (the SCP's max PDU is 16 KB): the identifier
+    // travels in several P-DATA-TF PDUs.
+    let mut uids: Vec<String> = (0..600)
+        .map(|i| format!("1.2.826.0.1.3680043.10.1234.1.{}", 1000 + i))
+        .collect();
+    uids.push("1.2.826.0.1.3680043.10.1234.1.1".into());
+    let key: QueryKey = format!("StudyInstanceUID={}", uids.join("\\")).parse().unwrap();
+    let q = FindQuery::new(QueryModel::StudyRoot, QueryLevel::Study, vec![key]).unwrap();
+    let mut found = Vec::new();
+    let out = n
+        .find(&q, |m| {
+            found.push(m);
+            std::ops::ControlFlow::Continue(())
+        })
+        .await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(found.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_the_peer_is_an_error_not_a_panic() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..12u64 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await;
+            let mut junk = Vec::new();
+            // Some rounds look like a PDU header with an absurd length or type.
+            match round % 3 {
+                0 => junk.extend_from_slice(&[0x02, 0x00, 0xFF, 0xFF, 0xFF, 0xF0]),
+                1 => junk.extend_from_slice(&[0x03, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x09, 0x09, 0x09]),
+                _ => {}
+            }
+            for _ in 0..64 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                junk.push(seed as u8);
+            }
+            let _ = s.write_all(&junk).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    let mut config = node_config(port);
+    config.retry.max_attempts = 1;
+    config.breaker.failure_threshold = 100;
+    config.timeouts.acse = Duration::from_millis(500);
+    let n = node(config);
+    for _ in 0..6 {
+        let out = n.echo().await;
+        assert!(out.result.is_err());
+    }
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_scp_survives_garbage_and_keeps_serving() {
+    use tokio::io::AsyncWriteExt;
+    let scp = scp_with(Behavior::default()).await;
+    for junk in [
+        vec![0x01u8, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3],
+        vec![0x04, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x03],
+        (0..255u8).collect::<Vec<u8>>(),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", scp.port())).await.unwrap();
+        let _ = s.write_all(&junk).await;
+        let _ = s.shutdown().await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = node(node_config(scp.port()));
+    assert_eq!(n.echo().await.result.unwrap(), Status::SUCCESS);
+}

@@ -156,7 +156,7 @@ where
         output::print_stats(&client.stats(), run.stats_format);
     }
     if let Some(path) = &run.metrics {
-        if let Err(e) = std::fs::write(path, output::prometheus_text(&client.stats())) {
+        if let Err(e) = std::fs::write(path, crate::metrics::render(&client)) {
             eprintln!("error: cannot write metrics to {}: {e}", path.display());
             return exit::FAILED.max(code);
         }

@@ -24,7 +24,9 @@ fn stats_table(s: &NodeStats) -> String {
     let b = &s.resilience;
     let mut out = String::new();
     out.push_str(&format!("node {} ({}@{})\n", s.node, s.ae_title, s.address));
-    let rows: Vec<(&str, String)> = vec![
+    let h = &s.health;
+    let mut rows: Vec<(&str, String)> = vec![
+        ("health", h.status.as_str().to_string()),
         (
             "pool: total / active / idle",
             format!("{} / {} / {}", p.total, p.active, p.idle),
@@ -43,15 +45,16 @@ fn stats_table(s: &NodeStats) -> String {
             format!("{} / {}", p.created, p.create_failures),
         ),
         (
-            "pool: destroyed idle/lifetime/uses/invalid/stale/closed",
+            "pool: destroyed idle/lifetime/uses/invalid/stale/closed/evicted",
             format!(
-                "{}/{}/{}/{}/{}/{}",
+                "{}/{}/{}/{}/{}/{}/{}",
                 p.destroyed.idle,
                 p.destroyed.lifetime,
                 p.destroyed.uses,
                 p.destroyed.invalid,
                 p.destroyed.stale,
-                p.destroyed.closed
+                p.destroyed.closed,
+                p.destroyed.evicted
             ),
         ),
         (
@@ -80,15 +83,25 @@ fn stats_table(s: &NodeStats) -> String {
             "retry: retries / budget exhausted",
             format!("{} / {}", b.retries, b.budget_exhausted),
         ),
+        ("pool: leak suspects", p.leak_suspects.to_string()),
     ];
+    for reason in &h.reasons {
+        rows.push(("health: reason", reason.clone()));
+    }
+    for l in &h.leak_suspects {
+        rows.push((
+            "health: leak suspect",
+            format!(
+                "association {} ({}) held {:.1} s",
+                l.association,
+                l.operation.as_deref().unwrap_or("?"),
+                l.held_secs
+            ),
+        ));
+    }
     let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
         out.push_str(&format!("  {k:<w$}  {v}\n"));
     }
     out
-}
-
-/// Prometheus text exposition of the nodes' statistics.
-pub(super) fn prometheus_text(stats: &[NodeStats]) -> String {
-    crate::metrics::render(stats)
 }

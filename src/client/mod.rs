@@ -3,16 +3,20 @@
 //! policy, and runs C-ECHO, C-STORE and C-FIND through them.
 
 mod error;
+pub mod health;
 mod manager;
 mod node;
+mod telemetry;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use error::OpError;
+pub use health::{HealthStatus, LeakReport, NodeHealth};
 pub use manager::{AssociationManager, NegotiationMemory};
-pub use node::{Node, NodeStats, OperationError, Outcome, StoreOutcome};
+pub use node::{Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
+pub use telemetry::Telemetry;
 
 use crate::config::{AdHocTarget, Config, ConfigError, NodeConfig};
 
@@ -31,6 +35,7 @@ pub struct Client {
     config: Config,
     calling_ae: String,
     nodes: Mutex<BTreeMap<String, Arc<Node>>>,
+    telemetry: Telemetry,
 }
 
 impl Client {
@@ -41,6 +46,7 @@ impl Client {
             config,
             calling_ae,
             nodes: Mutex::new(BTreeMap::new()),
+            telemetry: Telemetry::default(),
         }
     }
 
@@ -68,7 +74,7 @@ impl Client {
                 })
             }
         };
-        let node = Arc::new(Node::new(config, &self.calling_ae));
+        let node = Arc::new(Node::with_telemetry(config, &self.calling_ae, self.telemetry.clone()));
         nodes.insert(target.to_string(), node.clone());
         Ok(node)
     }
@@ -81,6 +87,11 @@ impl Client {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The operation metrics of every node of this client.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     pub fn stats(&self) -> Vec<NodeStats> {

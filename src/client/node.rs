@@ -1,47 +1,66 @@
 //! One remote node: its association pool, circuit breaker and retry policy, and the
-//! resilient C-ECHO / C-STORE / C-FIND that run through them.
+//! resilient C-ECHO / C-STORE / C-FIND that run through them, with their telemetry
+//! (spans, metrics), health and warnings.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dicom_object::InMemDicomObject;
+use futures::Stream;
+use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::association::{Association, AssociationError, AssociationParams, ContextRequest};
 use crate::config::NodeConfig;
-use crate::dimse::{self, DimseError, FindOutcome, FindQuery, InstanceFile, Priority, Status, StoreResponse};
-use crate::pool::{Pool, PoolStats};
-use crate::resilience::{ExecError, Executor, ExecutorStats};
+use crate::dimse::{self, DimseError, FindOutcome, FindQuery, InstanceFile, Status, StoreResponse};
+use crate::pool::{Pool, PoolError, PoolStats, Priority};
+use crate::resilience::{BreakerState, ExecError, Executor, ExecutorStats};
 
 use super::error::OpError;
+use super::health::{self, LeakReport, NodeHealth, Watchdog};
 use super::manager::AssociationManager;
+use super::telemetry::{Labels, OpOutcome, Telemetry};
 
-/// Borrow an association fitting `req` and run `body` on it (as `a`). A reused
-/// association that turns out to have been closed by the remote while idle (no
-/// response at all) is replaced by a fresh one and the operation redone, once: that
-/// is the pool's business, not a failed attempt. (A macro rather than a closure so
-/// that the futures stay `Send` for any lifetime, and spawnable.)
+/// Borrow an association fitting `req` and run `body` on it (as `a`), inside a span
+/// of the association. A reused association that turns out to have been closed by
+/// the remote while idle (no response at all) is replaced by a fresh one and the
+/// operation redone, once: that is the pool's business, not a failed attempt. (A
+/// macro rather than a closure so that the futures stay `Send` for any lifetime.)
 macro_rules! on_association {
-    ($node:expr, $req:expr, |$a:ident| $body:expr) => {{
-        let mut guard = $node.pool.acquire($req).await?;
+    ($node:expr, $opts:expr, $op:expr, $req:expr, |$a:ident| $body:expr) => {{
+        let mut guard = $node.borrow($req, $opts, $op, false).await?;
         let reused = guard.is_reused();
         let first = {
+            let span = association_span(&guard);
             let $a: &mut Association = &mut guard;
-            $body
+            async { $body }.instrument(span).await
         };
         match first {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                $node.borrow_ended(guard.id());
+                Ok(v)
+            }
             Err(DimseError::Association(e)) if reused && !guard.has_responded() && is_stale_symptom(&e) => {
                 tracing::debug!(node = %$node.config.name, association = guard.id(), error = %e, "stale pooled association; redoing on a fresh one");
+                $node.borrow_ended(guard.id());
                 drop(guard);
                 $node.pool.record_stale_redo();
-                let mut fresh = $node.pool.acquire_fresh($req).await?;
+                let mut fresh = $node.borrow($req, $opts, $op, true).await?;
+                let span = association_span(&fresh);
+                let id = fresh.id();
                 let $a: &mut Association = &mut fresh;
-                $body.map_err(OpError::from)
+                let out = async { $body }.instrument(span).await.map_err(OpError::from);
+                $node.borrow_ended(id);
+                out
             }
-            Err(e) => Err(OpError::from(e)),
+            Err(e) => {
+                $node.borrow_ended(guard.id());
+                Err(OpError::from(e))
+            }
         }
     }};
 }
@@ -66,7 +85,16 @@ pub struct StoreOutcome {
     pub outcome: Outcome<StoreResponse>,
 }
 
-/// Pool, breaker and retry statistics of a node.
+/// How to run one operation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpOptions {
+    /// Overall deadline for the operation, retries included: no retry starts past it.
+    pub deadline: Option<Duration>,
+    /// Priority in the pool's wait queue.
+    pub priority: Priority,
+}
+
+/// Pool, breaker and retry statistics of a node, and its health.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NodeStats {
     pub node: String,
@@ -74,13 +102,22 @@ pub struct NodeStats {
     pub address: String,
     pub pool: PoolStats,
     pub resilience: ExecutorStats,
+    pub health: NodeHealth,
 }
+
+/// Operations currently holding a pooled association, by pool id (for leak reports).
+type Borrows = Arc<Mutex<HashMap<u64, &'static str>>>;
 
 /// A remote AE: one pool + breaker + retry policy.
 pub struct Node {
     config: NodeConfig,
     pool: Pool<AssociationManager>,
-    executor: Executor,
+    executor: Arc<Executor>,
+    telemetry: Telemetry,
+    labels: Labels,
+    borrows: Borrows,
+    /// Dropped with the node: stops the watchdog.
+    _watchdog: Option<tokio::sync::watch::Sender<()>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -89,10 +126,18 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// How often the watchdog looks at the node.
+const WATCHDOG_TICK: Duration = Duration::from_secs(1);
+
 impl Node {
-    /// Build the node's pool (warm-up starts in the background) and executor.
-    /// Needs a tokio runtime.
+    /// Build the node's pool (warm-up starts in the background), executor and
+    /// watchdog, with telemetry of its own. Needs a tokio runtime.
     pub fn new(config: NodeConfig, calling_ae: &str) -> Node {
+        Node::with_telemetry(config, calling_ae, Telemetry::default())
+    }
+
+    /// Like [`Node::new`], recording into a client's shared telemetry.
+    pub fn with_telemetry(config: NodeConfig, calling_ae: &str, telemetry: Telemetry) -> Node {
         let params = AssociationParams {
             calling_ae: calling_ae.to_string(),
             called_ae: config.ae_title.clone(),
@@ -108,8 +153,51 @@ impl Node {
             config.pool.clone(),
             Some(ContextRequest::verification()),
         );
-        let executor = Executor::new(&config.name, config.retry.clone(), config.breaker.clone());
-        Node { config, pool, executor }
+        let executor = Arc::new(Executor::new(
+            &config.name,
+            config.retry.clone(),
+            config.breaker.clone(),
+        ));
+        let labels: Labels = vec![
+            ("node".into(), config.name.clone()),
+            ("ae_title".into(), config.ae_title.clone()),
+        ];
+        {
+            let telemetry = telemetry.clone();
+            let labels = labels.clone();
+            executor.breaker().on_state_change(move |name, from, to| {
+                let to_s = state_name(to);
+                telemetry.breaker_transitions.get_or_create(&Telemetry::with(&labels, "state", to_s)).inc();
+                match to {
+                    BreakerState::Open => tracing::warn!(node = %name, from = state_name(from), "circuit opened: operations fail fast until the next probe"),
+                    BreakerState::HalfOpen => tracing::info!(node = %name, "circuit half-open: probing"),
+                    BreakerState::Closed => tracing::info!(node = %name, from = state_name(from), "circuit closed"),
+                }
+            });
+        }
+        let borrows: Borrows = Arc::default();
+        let watchdog = tokio::runtime::Handle::try_current().ok().map(|_| {
+            let (tx, rx) = tokio::sync::watch::channel(());
+            tokio::spawn(watchdog(
+                config.name.clone(),
+                pool.clone(),
+                executor.clone(),
+                borrows.clone(),
+                telemetry.clone(),
+                labels.clone(),
+                rx,
+            ));
+            tx
+        });
+        Node {
+            config,
+            pool,
+            executor,
+            telemetry,
+            labels,
+            borrows,
+            _watchdog: watchdog,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -128,14 +216,24 @@ impl Node {
         &self.executor
     }
 
+    /// Pool, breaker and retry statistics, and health.
     pub fn stats(&self) -> NodeStats {
+        let pool = self.pool.stats();
+        let resilience = self.executor.stats();
+        let health = health::assess(&pool, &resilience.breaker, leak_reports(&self.pool, &self.borrows));
         NodeStats {
             node: self.config.name.clone(),
             ae_title: self.config.ae_title.clone(),
             address: format!("{}:{}", self.config.host, self.config.port),
-            pool: self.pool.stats(),
-            resilience: self.executor.stats(),
+            pool,
+            resilience,
+            health,
         }
+    }
+
+    /// Health alone.
+    pub fn health(&self) -> NodeHealth {
+        self.stats().health
     }
 
     /// Release idle associations, wait for busy ones up to `timeout`, abort the rest.
@@ -143,17 +241,92 @@ impl Node {
         self.pool.close(timeout).await;
     }
 
+    async fn borrow(
+        &self,
+        req: &ContextRequest,
+        opts: &OpOptions,
+        operation: &'static str,
+        fresh: bool,
+    ) -> Result<crate::pool::Pooled<AssociationManager>, OpError> {
+        let started = Instant::now();
+        let res = if fresh {
+            self.pool.acquire_fresh(req).await
+        } else {
+            self.pool.acquire_with(req, opts.priority).await
+        };
+        self.telemetry
+            .acquire_wait
+            .get_or_create(&self.labels)
+            .observe(started.elapsed().as_secs_f64());
+        match res {
+            Ok(g) => {
+                self.borrows
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(g.id(), operation);
+                Ok(g)
+            }
+            Err(e) => {
+                if let PoolError::Create(AssociationError::Rejected { transient, reason, .. }) = &e {
+                    let kind = if *transient { "transient" } else { "permanent" };
+                    let l = Telemetry::with(&Telemetry::with(&self.labels, "result", kind), "reason", reason);
+                    self.telemetry.rejections.get_or_create(&l).inc();
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    fn borrow_ended(&self, id: u64) {
+        self.borrows.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    fn deadline(opts: &OpOptions) -> Option<Instant> {
+        opts.deadline.and_then(|d| Instant::now().checked_add(d))
+    }
+
+    fn record<T>(&self, operation: &str, started: Instant, result: &Result<T, OperationError>, last: Option<Status>) {
+        let outcome = match (result, last) {
+            (Ok(_), Some(s)) if s.is_warning() => OpOutcome::Warning,
+            (Ok(_), _) => OpOutcome::Success,
+            (Err(_), _) => OpOutcome::Failure,
+        };
+        self.telemetry.record_operation(
+            &self.labels,
+            operation,
+            outcome,
+            last.map(|s| s.class()),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+
     /// C-ECHO.
     pub async fn echo(&self) -> Outcome<Status> {
+        self.echo_with(&OpOptions::default()).await
+    }
+
+    /// C-ECHO with a deadline and priority.
+    pub async fn echo_with(&self, opts: &OpOptions) -> Outcome<Status> {
+        let span = tracing::debug_span!(
+            "operation",
+            node = %self.config.name,
+            ae = %self.config.ae_title,
+            op = "C-ECHO",
+            attempts = tracing::field::Empty,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
         let req = ContextRequest::verification();
         let last_status = Mutex::new(None);
         let out = self
             .executor
-            .run(None, |_attempt| {
+            .run(Self::deadline(opts), |attempt| {
                 let req = &req;
                 let last_status = &last_status;
                 async move {
-                    let status = on_association!(self, req, |a| dimse::echo(a).await)?;
+                    tracing::debug!(attempt, "C-ECHO attempt");
+                    let status = on_association!(self, opts, "C-ECHO", req, |a| dimse::echo(a).await)?;
                     set(last_status, status);
                     if status.is_success() {
                         Ok(status)
@@ -162,16 +335,46 @@ impl Node {
                     }
                 }
             })
+            .instrument(span.clone())
             .await;
+        let last = take(last_status);
+        self.finish(&span, "C-ECHO", started, &out.result, out.attempts, last);
         Outcome {
             result: out.result,
             attempts: out.attempts,
-            last_status: take(last_status),
+            last_status: last,
         }
+    }
+
+    fn finish<T>(
+        &self,
+        span: &tracing::Span,
+        operation: &str,
+        started: Instant,
+        result: &Result<T, OperationError>,
+        attempts: u32,
+        last: Option<Status>,
+    ) {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        span.record("attempts", attempts);
+        span.record("duration_ms", ms);
+        if let Some(s) = last {
+            span.record("status", s.hex().as_str());
+        }
+        span.in_scope(|| match result {
+            Ok(_) => tracing::debug!(attempts, duration_ms = ms, "operation succeeded"),
+            Err(e) => tracing::debug!(attempts, duration_ms = ms, error = %e, "operation failed"),
+        });
+        self.record(operation, started, result, last);
     }
 
     /// C-STORE of one file (read, checked, sent with the retry policy).
     pub async fn store_file(&self, path: &Path) -> StoreOutcome {
+        self.store_file_with(path, &OpOptions::default()).await
+    }
+
+    /// C-STORE of one file with a deadline and priority.
+    pub async fn store_file_with(&self, path: &Path, opts: &OpOptions) -> StoreOutcome {
         let owned = path.to_path_buf();
         let opened = tokio::task::spawn_blocking(move || InstanceFile::open(&owned)).await;
         let file = match opened {
@@ -184,7 +387,7 @@ impl Node {
                 )
             }
         };
-        let outcome = self.store(&file).await;
+        let outcome = self.store_with(&file, opts).await;
         StoreOutcome {
             path: path.to_path_buf(),
             file: Some(file),
@@ -194,6 +397,23 @@ impl Node {
 
     /// C-STORE of an instance already opened.
     pub async fn store(&self, file: &InstanceFile) -> Outcome<StoreResponse> {
+        self.store_with(file, &OpOptions::default()).await
+    }
+
+    /// C-STORE of an instance already opened, with a deadline and priority.
+    pub async fn store_with(&self, file: &InstanceFile, opts: &OpOptions) -> Outcome<StoreResponse> {
+        let span = tracing::debug_span!(
+            "operation",
+            node = %self.config.name,
+            ae = %self.config.ae_title,
+            op = "C-STORE",
+            sop_class_uid = %file.sop_class_uid,
+            sop_instance_uid = %file.sop_instance_uid,
+            attempts = tracing::field::Empty,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
         let req = ContextRequest::store(&file.sop_class_uid, &file.transfer_syntax);
         if self.pool.manager().memory().known_refused(&req) {
             let err = OpError::Dimse(DimseError::NoContext(format!(
@@ -202,8 +422,10 @@ impl Node {
                 file.sop_class_uid,
                 crate::association::uids::transfer_syntax_name(&file.transfer_syntax)
             )));
+            let result = Err(ExecError::Operation(err));
+            self.finish(&span, "C-STORE", started, &result, 0, None);
             return Outcome {
-                result: Err(ExecError::Operation(err)),
+                result,
                 attempts: 0,
                 last_status: None,
             };
@@ -211,53 +433,90 @@ impl Node {
         let last_status = Mutex::new(None);
         let out = self
             .executor
-            .run(None, |attempt| {
+            .run(Self::deadline(opts), |attempt| {
                 let req = &req;
                 let last_status = &last_status;
                 async move {
-                    tracing::debug!(node = %self.config.name, sop_instance_uid = %file.sop_instance_uid, attempt, "C-STORE");
-                    let rsp = on_association!(self, req, |a| dimse::store(a, file, Priority::Medium).await)?;
+                    tracing::debug!(attempt, "C-STORE attempt");
+                    let rsp = on_association!(self, opts, "C-STORE", req, |a| dimse::store(
+                        a,
+                        file,
+                        dimse::Priority::Medium
+                    )
+                    .await)?;
                     set(last_status, rsp.status);
                     if rsp.status.is_success() {
                         Ok(rsp)
                     } else {
-                        Err(OpError::Status { status: rsp.status, comment: rsp.error_comment })
+                        Err(OpError::Status {
+                            status: rsp.status,
+                            comment: rsp.error_comment,
+                        })
                     }
                 }
             })
+            .instrument(span.clone())
             .await;
+        let last = take(last_status);
+        self.finish(&span, "C-STORE", started, &out.result, out.attempts, last);
         Outcome {
             result: out.result,
             attempts: out.attempts,
-            last_status: take(last_status),
+            last_status: last,
         }
     }
 
     /// C-FIND; `on_match` sees each match as it arrives and may stop the query
     /// (C-CANCEL). An attempt that fails after matches were delivered is not retried.
-    pub async fn find<F>(&self, query: &FindQuery, mut on_match: F) -> Outcome<FindOutcome>
+    pub async fn find<F>(&self, query: &FindQuery, on_match: F) -> Outcome<FindOutcome>
     where
         F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,
     {
+        self.find_with(query, &OpOptions::default(), on_match).await
+    }
+
+    /// C-FIND with a deadline and priority.
+    pub async fn find_with<F>(&self, query: &FindQuery, opts: &OpOptions, mut on_match: F) -> Outcome<FindOutcome>
+    where
+        F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,
+    {
+        let span = tracing::debug_span!(
+            "operation",
+            node = %self.config.name,
+            ae = %self.config.ae_title,
+            op = "C-FIND",
+            sop_class_uid = %query.model.sop_class(),
+            level = %query.level.as_str(),
+            attempts = tracing::field::Empty,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
         let req = ContextRequest::uncompressed(query.model.sop_class());
         let last_status = Mutex::new(None);
         let delivered = AtomicUsize::new(0);
         let on_match = Mutex::new(&mut on_match);
         let out = self
             .executor
-            .run(None, |_attempt| {
+            .run(Self::deadline(opts), |attempt| {
                 let req = &req;
                 let last_status = &last_status;
                 let delivered = &delivered;
                 let on_match = &on_match;
                 async move {
+                    tracing::debug!(attempt, "C-FIND attempt");
                     let before = delivered.load(Ordering::SeqCst);
                     let res: Result<FindOutcome, OpError> = async {
-                        on_association!(self, req, |a| dimse::find(a, query, Priority::Medium, |m| {
-                            delivered.fetch_add(1, Ordering::SeqCst);
-                            let mut f = on_match.lock().unwrap_or_else(|p| p.into_inner());
-                            (*f)(m)
-                        })
+                        on_association!(self, opts, "C-FIND", req, |a| dimse::find(
+                            a,
+                            query,
+                            dimse::Priority::Medium,
+                            |m| {
+                                delivered.fetch_add(1, Ordering::SeqCst);
+                                let mut f = on_match.lock().unwrap_or_else(|p| p.into_inner());
+                                (*f)(m)
+                            }
+                        )
                         .await)
                     }
                     .await;
@@ -282,11 +541,103 @@ impl Node {
                     }
                 }
             })
+            .instrument(span.clone())
             .await;
+        let last = take(last_status);
+        self.finish(&span, "C-FIND", started, &out.result, out.attempts, last);
         Outcome {
             result: out.result,
             attempts: out.attempts,
-            last_status: take(last_status),
+            last_status: last,
+        }
+    }
+
+    /// C-FIND as a stream of matches. Dropping the stream early cancels the query
+    /// (C-CANCEL); a failure ends the stream with one `Err`.
+    pub fn find_stream(
+        self: &Arc<Self>,
+        query: FindQuery,
+        opts: OpOptions,
+    ) -> impl Stream<Item = Result<InMemDicomObject, OperationError>> + Send + 'static {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let node = self.clone();
+        tokio::spawn(async move {
+            let matches_tx = tx.clone();
+            let out = node
+                .find_with(&query, &opts, move |m| {
+                    if matches_tx.send(Ok(m)).is_err() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+                .await;
+            if let Err(e) = out.result {
+                let _ = tx.send(Err(e));
+            }
+        });
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+    }
+}
+
+fn state_name(s: BreakerState) -> &'static str {
+    match s {
+        BreakerState::Closed => "closed",
+        BreakerState::Open => "open",
+        BreakerState::HalfOpen => "half_open",
+    }
+}
+
+fn association_span(a: &Association) -> tracing::Span {
+    tracing::debug_span!(
+        "association",
+        id = a.id(),
+        contexts = a.accepted_contexts().len(),
+        max_pdu = a.peer_max_pdu()
+    )
+}
+
+fn leak_reports(pool: &Pool<AssociationManager>, borrows: &Borrows) -> Vec<LeakReport> {
+    let suspects = pool.leak_suspects();
+    if suspects.is_empty() {
+        return Vec::new();
+    }
+    let ops = borrows.lock().unwrap_or_else(|p| p.into_inner());
+    suspects
+        .into_iter()
+        .map(|s| LeakReport {
+            association: s.id,
+            operation: ops.get(&s.id).map(|o| o.to_string()),
+            held_secs: s.held_for.as_secs_f64(),
+        })
+        .collect()
+}
+
+/// Looks at the node every tick and logs the warnings that are due.
+async fn watchdog(
+    name: String,
+    pool: Pool<AssociationManager>,
+    executor: Arc<Executor>,
+    borrows: Borrows,
+    telemetry: Telemetry,
+    labels: Labels,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) {
+    let mut dog = Watchdog::default();
+    loop {
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(WATCHDOG_TICK) => {}
+        }
+        let stats = pool.stats();
+        let breaker = executor.breaker().stats();
+        let leaks = leak_reports(&pool, &borrows);
+        for w in dog.check(&name, &stats, &breaker, &leaks, Instant::now()) {
+            telemetry
+                .warnings
+                .get_or_create(&Telemetry::with(&labels, "kind", w.kind.as_str()))
+                .inc();
+            tracing::warn!(node = %name, kind = w.kind.as_str(), "{}", w.message);
         }
     }
 }

@@ -332,3 +332,71 @@ impl<R: Read + Seek> Scanner<'_, R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic xorshift, so failures reproduce.
+    fn rng(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    fn meta(ts: &str) -> Vec<u8> {
+        let mut v = vec![0u8; 128];
+        v.extend_from_slice(b"DICM");
+        for (elem, value) in [(0x0002u16, "1.2.3"), (0x0003, "4.5.6"), (0x0010, ts)] {
+            let mut val = value.as_bytes().to_vec();
+            if val.len() % 2 == 1 {
+                val.push(0);
+            }
+            v.extend_from_slice(&2u16.to_le_bytes());
+            v.extend_from_slice(&elem.to_le_bytes());
+            v.extend_from_slice(b"UI");
+            v.extend_from_slice(&(val.len() as u16).to_le_bytes());
+            v.extend_from_slice(&val);
+        }
+        v
+    }
+
+    #[test]
+    fn random_data_sets_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.dcm");
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for ts in [uids::EXPLICIT_VR_LE, uids::IMPLICIT_VR_LE, uids::EXPLICIT_VR_BE] {
+            for round in 0..300 {
+                let mut bytes = meta(ts);
+                let n = (rng(&mut seed) % 512) as usize;
+                for _ in 0..n {
+                    // Bias towards structure: sequence/item tags and undefined lengths.
+                    let b = match rng(&mut seed) % 8 {
+                        0 => 0xFF,
+                        1 => 0xFE,
+                        2 => 0xE0,
+                        _ => (rng(&mut seed) & 0xFF) as u8,
+                    };
+                    bytes.push(b);
+                }
+                std::fs::write(&path, &bytes).unwrap();
+                let _ = InstanceFile::open(&path).map_err(|e| assert!(!e.to_string().is_empty(), "round {round}"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_element_is_reported_as_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.dcm");
+        let mut bytes = meta(uids::EXPLICIT_VR_LE);
+        // (0010,0010) PN, length 20, but only 4 bytes follow.
+        bytes.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 20, 0, b'D', b'O', b'E', b'^']);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = InstanceFile::open(&path).unwrap_err().to_string();
+        assert!(err.contains("truncated") && err.contains("(0010,0010)"), "{err}");
+        assert!(!err.contains("DOE"), "no patient data in the message: {err}");
+    }
+}

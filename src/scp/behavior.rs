@@ -35,6 +35,9 @@ pub struct Behavior {
     pub close_idle_after: Option<Duration>,
     /// Max PDU announced (default 16384, like DCMTK).
     pub max_pdu_length: Option<u32>,
+    /// Only these transfer syntaxes are accepted (default: any the registry can
+    /// read), like a PACS that takes uncompressed data only.
+    pub transfer_syntaxes: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Behavior {
@@ -48,6 +51,7 @@ impl std::fmt::Debug for Behavior {
             .field("store_status", &self.store_status.as_ref().map(|_| "<hook>"))
             .field("response_delay", &self.response_delay)
             .field("close_idle_after", &self.close_idle_after)
+            .field("transfer_syntaxes", &self.transfer_syntaxes)
             .finish()
     }
 }

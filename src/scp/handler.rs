@@ -94,6 +94,9 @@ pub(crate) async fn serve(
     for sop in uids::DEFAULT_STORAGE_SOP_CLASSES {
         options = options.with_abstract_syntax(*sop);
     }
+    for ts in b.transfer_syntaxes.iter().flatten() {
+        options = options.with_transfer_syntax(ts.clone());
+    }
     let established = if b.require_called_ae {
         tokio::time::timeout(ACSE_TIMEOUT, options.accept_called_ae_title().establish_async(socket)).await
     } else {
