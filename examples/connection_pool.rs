@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use pacs_net::association::{AssociationParams, ContextRequest};
-use pacs_net::client::{AssociationManager, Client};
+use pacs_net::client::{AssociationManager, Client, HealthStatus};
 use pacs_net::config::{Config, PoolSettings, Timeouts};
 use pacs_net::dimse;
 use pacs_net::pool::{Pool, PoolError};
@@ -183,6 +183,9 @@ async fn exhaustion(client: &Client) -> Result<(), Error> {
         Err(e) => return Err(format!("expected a timeout, got: {e}").into()),
         Ok(_) => return Err("acquire succeeded although every association was borrowed".into()),
     }
+    // The node's health says why: "degraded", pool 100 % utilized.
+    let health = node.health();
+    println!("   health: {} ({})", health.status.as_str(), health.reasons.join("; "));
     // Borrowed associations are usable directly (no retry, no breaker at this level).
     let status = dimse::echo(&mut held[0]).await?;
     println!(
@@ -202,6 +205,10 @@ async fn exhaustion(client: &Client) -> Result<(), Error> {
         stats.idle,
         stats.created
     );
+    ensure(
+        health.status == HealthStatus::Degraded,
+        "an exhausted pool shows as degraded",
+    )?;
     ensure(
         stats.acquire_timeouts - timeouts_before == 1,
         "exactly one acquire timed out (try_acquire does not count)",

@@ -1,6 +1,7 @@
 //! C-FIND through the pool, against the embedded SCP started in-process: store the
-//! bundled fixtures, then query studies (Study Root, STUDY level), the series of one
-//! study (SERIES level), and the first two studies only (C-CANCEL after two matches).
+//! bundled fixtures, then query studies (Study Root, STUDY level, matches through a
+//! callback), the series of one study (SERIES level, matches as a `Stream`, with a
+//! deadline and a priority), and the first two studies only (C-CANCEL after two).
 //!
 //! ```sh
 //! cargo run --example find_studies
@@ -18,9 +19,11 @@ use std::time::Duration;
 
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use pacs_net::client::{Client, Node};
+use futures::StreamExt;
+use pacs_net::client::{Client, Node, OpOptions};
 use pacs_net::config::Config;
 use pacs_net::dimse::{FindQuery, QueryKey, QueryLevel, QueryModel};
+use pacs_net::pool::Priority;
 use pacs_net::scp::{Scp, ScpConfig};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -105,6 +108,7 @@ async fn run() -> Result<(), Error> {
     )?;
 
     let study_uid = text(&studies[0], tags::STUDY_INSTANCE_UID);
+    // [guide:stream]
     let query = FindQuery::new(
         QueryModel::StudyRoot,
         QueryLevel::Series,
@@ -116,18 +120,21 @@ async fn run() -> Result<(), Error> {
             "SeriesDescription".parse()?,
         ],
     )?;
+    // No retry starts after 10 s (an attempt under way is not cut short); served first when callers queue.
+    let opts = OpOptions {
+        deadline: Some(Duration::from_secs(10)),
+        priority: Priority::High,
+    };
+    // A Stream of matches (node: Arc<Node>); dropping it early sends C-CANCEL.
+    let mut matches = std::pin::pin!(node.find_stream(query, opts));
     let mut series = Vec::new();
-    let out = node
-        .find(&query, |m| {
-            series.push(m);
-            ControlFlow::Continue(())
-        })
-        .await;
-    let outcome = out.result?;
+    while let Some(m) = matches.next().await {
+        series.push(m?); // a failure ends the stream with one Err
+    }
+    // [/guide:stream]
     println!(
-        "== C-FIND SERIES level of study {study_uid}: {} matches, final status {}",
-        outcome.matches,
-        outcome.status.hex()
+        "== C-FIND SERIES level of study {study_uid} (as a stream): {} matches",
+        series.len()
     );
     series.sort_by_key(|s| text(s, tags::SERIES_NUMBER).parse::<u32>().unwrap_or(0));
     for s in &series {

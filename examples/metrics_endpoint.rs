@@ -1,5 +1,6 @@
-//! A Prometheus `/metrics` endpoint for a long-running pacs-net client, with nothing
-//! but tokio: a hand-rolled HTTP/1.1 response around `pacs_net::metrics::render`.
+//! A Prometheus `/metrics` and a `/health` endpoint for a long-running pacs-net
+//! client, with nothing but tokio: a hand-rolled HTTP/1.1 response around
+//! `pacs_net::metrics::render` and the nodes' health.
 //!
 //! ```sh
 //! cargo run --example metrics_endpoint                       # traffic, one scrape, print, exit
@@ -7,20 +8,24 @@
 //! cargo run --example metrics_endpoint -- --serve --port 9464
 //! ```
 //!
-//! It starts the embedded SCP in-process, binds 127.0.0.1 (a free port unless
-//! `--port`), runs some traffic through the pool (C-ECHO, C-STORE of the fixtures,
-//! C-FIND), then fetches `/metrics` itself over TCP and prints it. With `--serve` it
-//! keeps serving, with a C-ECHO every 2 s so the numbers move. Exits 0 when the
-//! scrape returned the expected metrics, 1 otherwise. The regions between
-//! `// [guide:X]` and `// [/guide:X]` are quoted in docs/CONNECTION_POOLING.md.
+//! It starts the embedded SCP in-process and binds 127.0.0.1 (a free port unless
+//! `--port`). Two nodes: `MAIN_PACS` (the embedded SCP) gets some traffic through its
+//! pool (C-ECHO, C-STORE of the fixtures, C-FIND); `OFFLINE_CT` points at a loopback
+//! port nobody listens on, so its circuit opens, and it shows what a node that is down
+//! looks like. Then the example fetches `/metrics` and `/health` itself over TCP and
+//! prints them. With `--serve` it keeps serving, with a C-ECHO to `MAIN_PACS` every
+//! 2 s so the numbers move. Exits 0 when both answers hold what they should, 1
+//! otherwise. The regions between `// [guide:X]` and `// [/guide:X]` are quoted in
+//! docs/CONNECTION_POOLING.md.
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pacs_net::client::Client;
+use pacs_net::client::{Client, HealthStatus};
 use pacs_net::config::Config;
 use pacs_net::dimse::{FindQuery, QueryLevel, QueryModel};
 use pacs_net::scp::{Scp, ScpConfig};
@@ -71,12 +76,18 @@ async fn run() -> Result<(), Error> {
     let args = args()?;
     let scp = Scp::start(ScpConfig::default(), "127.0.0.1:0".parse()?).await?;
     println!("embedded SCP {} on {}", scp.ae_title(), scp.local_addr());
+    // A loopback port nobody listens on: connections are refused at once.
+    let offline_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let config = Config::from_json_str(
         &serde_json::json!({
             "nodes": {
-                "MAIN_PACS": {"ae_title": scp.ae_title(), "host": "127.0.0.1", "port": scp.port(), "pool": "main_pacs"}
+                "MAIN_PACS": {"ae_title": scp.ae_title(), "host": "127.0.0.1", "port": scp.port(), "pool": "main_pacs"},
+                "OFFLINE_CT": {"ae_title": "CT01", "host": "127.0.0.1", "port": offline_port, "pool": "modality",
+                               "retry": {"max_attempts": 1},
+                               "circuit_breaker": {"failure_threshold": 2, "open_duration_seconds": 60}}
             },
-            "network": {"connection_pools": {"main_pacs": {"min_size": 1, "max_size": 4}}}
+            "network": {"connection_pools": {"main_pacs": {"min_size": 1, "max_size": 4},
+                                             "modality": {"min_size": 0, "max_size": 1}}}
         })
         .to_string(),
     )?;
@@ -91,33 +102,42 @@ async fn run() -> Result<(), Error> {
     let addr = listener.local_addr()?;
     let server = tokio::spawn(serve(listener, client.clone()));
     // [/guide:serve]
-    println!("serving http://{addr}/metrics");
+    println!("serving http://{addr}/metrics and http://{addr}/health");
 
     traffic(&client).await?;
+    offline(&client).await?;
 
-    let (status, body) = scrape(&addr.to_string()).await?;
+    let (status, body) = get(&addr.to_string(), "/metrics").await?;
     println!("== GET /metrics -> {status}");
     print!("{body}");
     for expected in [
-        "pacs_net_pool_associations{",
-        "pacs_net_pool_created_total{",
-        "pacs_net_pool_acquisitions_total{",
-        "pacs_net_breaker_state{",
-        "pacs_net_retries_total{",
-        "node=\"MAIN_PACS\"",
+        "pacs_net_operations_total{node=\"MAIN_PACS\",ae_title=\"PACSNET_SCP\",operation=\"C-STORE\",outcome=\"success\"",
+        "pacs_net_operation_duration_seconds_bucket{",
+        "pacs_net_pool_acquire_wait_seconds_bucket{",
+        "pacs_net_pool_created_total{node=\"MAIN_PACS\"",
+        "pacs_net_breaker_state{node=\"OFFLINE_CT\",ae_title=\"CT01\"} 2",
+        "pacs_net_breaker_transitions_total{node=\"OFFLINE_CT\",ae_title=\"CT01\",state=\"open\"} 1",
+        "pacs_net_node_health{node=\"MAIN_PACS\",ae_title=\"PACSNET_SCP\"} 0",
+        "pacs_net_node_health{node=\"OFFLINE_CT\",ae_title=\"CT01\"} 2",
     ] {
         if !body.contains(expected) {
             return Err(format!("the scrape has no {expected}").into());
         }
     }
     if !status.contains("200") || !body.trim_end().ends_with("# EOF") {
-        return Err(format!("unexpected response: {status}").into());
+        return Err(format!("unexpected /metrics response: {status}").into());
     }
-    let (not_found, _) = scrape_path(&addr.to_string(), "/nope").await?;
+    let (status, body) = get(&addr.to_string(), "/health").await?;
+    println!("== GET /health -> {status}");
+    println!("{body}");
+    if !status.contains("503") || !body.contains("\"down\"") || !body.contains("\"healthy\"") {
+        return Err(format!("unexpected /health response: {status}").into());
+    }
+    let (not_found, _) = get(&addr.to_string(), "/nope").await?;
     println!("== GET /nope -> {not_found}");
 
     if args.serve {
-        println!("serving http://{addr}/metrics until Ctrl-C (a C-ECHO every 2 s)");
+        println!("serving http://{addr}/metrics and /health until Ctrl-C (a C-ECHO every 2 s)");
         // [guide:worker]
         let node = client.node("MAIN_PACS")?;
         let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -180,6 +200,26 @@ async fn traffic(client: &Client) -> Result<(), Error> {
     Ok(())
 }
 
+/// A node that is down: refused connections count against its breaker, which opens
+/// after 2; the third C-ECHO fails at once without touching the network.
+async fn offline(client: &Client) -> Result<(), Error> {
+    let node = client.node("OFFLINE_CT")?;
+    for _ in 0..3 {
+        let out = node.echo().await;
+        match out.result {
+            Ok(_) => return Err("C-ECHO to a closed port succeeded".into()),
+            Err(e) => println!("C-ECHO OFFLINE_CT ({} attempt(s)): {e}", out.attempts),
+        }
+    }
+    let health = node.health();
+    println!(
+        "OFFLINE_CT health: {} ({})",
+        health.status.as_str(),
+        health.reasons.join("; ")
+    );
+    Ok(())
+}
+
 // [guide:handler]
 /// Accepts connections until the task is aborted; one task per connection.
 async fn serve(listener: TcpListener, client: Arc<Client>) {
@@ -209,8 +249,16 @@ async fn respond(mut stream: TcpStream, client: &Client) -> std::io::Result<()> 
     let mut request_line = head.lines().next().unwrap_or_default().split_whitespace();
     let (method, path) = (request_line.next(), request_line.next());
     let (status, content_type, body) = match (method, path) {
-        (Some("GET"), Some("/metrics")) => ("200 OK", CONTENT_TYPE, pacs_net::metrics::render(&client.stats())),
-        (Some("GET"), _) => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
+        (Some("GET"), Some("/metrics")) => ("200 OK", CONTENT_TYPE, pacs_net::metrics::render(client)),
+        (Some("GET"), Some("/health")) => {
+            // healthy / degraded / down per node, with the reasons; 503 when one is down.
+            let nodes: BTreeMap<_, _> = client.stats().into_iter().map(|s| (s.node, s.health)).collect();
+            let down = nodes.values().any(|h| h.status == HealthStatus::Down);
+            let body = serde_json::to_string_pretty(&nodes).unwrap_or_default();
+            let status = if down { "503 Service Unavailable" } else { "200 OK" };
+            (status, "application/json", body)
+        }
+        (Some("GET"), _) => ("404 Not Found", "text/plain", "try /metrics or /health\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_string()),
     };
     let response = format!(
@@ -236,12 +284,8 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
-async fn scrape(addr: &str) -> Result<(String, String), Error> {
-    scrape_path(addr, "/metrics").await
-}
-
 /// A minimal HTTP/1.1 GET: the status line and the body.
-async fn scrape_path(addr: &str, path: &str) -> Result<(String, String), Error> {
+async fn get(addr: &str, path: &str) -> Result<(String, String), Error> {
     let mut stream = TcpStream::connect(addr).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
