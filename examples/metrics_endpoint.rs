@@ -92,12 +92,10 @@ async fn run() -> Result<(), Error> {
         .to_string(),
     )?;
     // [guide:serve]
-    // One Client for the whole process. Nodes are made on first use: make them all
+    // One Client for the whole process. Nodes are made on first use: start them all
     // now, so that their min_size warm-up starts at once and the first scrape shows them.
     let client = Arc::new(Client::new(config, None));
-    for name in client.config().node_names() {
-        client.node(name)?;
-    }
+    client.start_all();
     let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(serve(listener, client.clone()));
