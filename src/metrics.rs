@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::client::{Client, HealthStatus, NodeStats};
+use crate::resilience::BreakerState;
 
 type Labels = Vec<(String, String)>;
 
@@ -104,6 +105,19 @@ pub fn render_parts(telemetry: &crate::client::Telemetry, stats: &[NodeStats]) -
         "retry_budget_exhausted",
         "Retries refused by the retry budget",
     );
+    let max_size = gauge(&mut registry, "pool_max_size", "Configured maximum pool size");
+    let peak = gauge(&mut registry, "pool_peak_active", "Most associations borrowed at once");
+    let create_failures = counter(
+        &mut registry,
+        "pool_create_failures",
+        "Associations that could not be opened",
+    );
+    let breaker_calls = counter(&mut registry, "breaker_calls", "Calls let through the circuit breaker");
+    let breaker_failures = counter(
+        &mut registry,
+        "breaker_failures",
+        "Failures counted by the circuit breaker",
+    );
 
     for s in stats {
         let l: Labels = vec![("node".into(), s.node.clone()), ("ae_title".into(), s.ae_title.clone())];
@@ -113,6 +127,9 @@ pub fn render_parts(telemetry: &crate::client::Telemetry, stats: &[NodeStats]) -
         idle.get_or_create(&l).set(p.idle as f64);
         waiting.get_or_create(&l).set(p.waiting as f64);
         effective_max.get_or_create(&l).set(p.effective_max as f64);
+        max_size.get_or_create(&l).set(p.max_size as f64);
+        peak.get_or_create(&l).set(p.peak_active as f64);
+        create_failures.get_or_create(&l).inc_by(p.create_failures);
         wait_p99.get_or_create(&l).set(p.wait.p99_ms / 1000.0);
         acquisitions.get_or_create(&l).inc_by(p.acquisitions);
         timeouts.get_or_create(&l).inc_by(p.acquire_timeouts);
@@ -142,13 +159,15 @@ pub fn render_parts(telemetry: &crate::client::Telemetry, stats: &[NodeStats]) -
             destroyed.get_or_create(&lr).inc_by(n);
         }
         let b = &s.resilience;
-        let state = match format!("{:?}", b.breaker.state).to_lowercase().as_str() {
-            "open" => 2.0,
-            "halfopen" | "half_open" => 1.0,
-            _ => 0.0,
+        let state = match b.breaker.state {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
         };
         breaker_state.get_or_create(&l).set(state);
         trips.get_or_create(&l).inc_by(b.breaker.trips);
+        breaker_calls.get_or_create(&l).inc_by(b.breaker.calls);
+        breaker_failures.get_or_create(&l).inc_by(b.breaker.failures);
         rejected.get_or_create(&l).inc_by(b.breaker.rejected);
         retries.get_or_create(&l).inc_by(b.retries);
         budget.get_or_create(&l).inc_by(b.budget_exhausted);

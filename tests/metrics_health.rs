@@ -236,3 +236,52 @@ async fn dropping_the_find_stream_cancels_the_query() {
     // The association survived the cancel and is reused.
     assert!(node.echo().await.result.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_also_bounds_an_attempt_in_progress() {
+    let scp = scp_with(Behavior {
+        response_delay: Some(Duration::from_secs(3)),
+        ..Behavior::default()
+    })
+    .await;
+    let client = client_for(&scp, "");
+    let node = client.node("SCP").unwrap();
+    let started = std::time::Instant::now();
+    let out = node
+        .echo_with(&OpOptions {
+            deadline: Some(Duration::from_millis(300)),
+            ..OpOptions::default()
+        })
+        .await;
+    let err = out.result.unwrap_err().to_string();
+    assert!(err.contains("deadline"), "{err}");
+    assert_eq!(out.attempts, 1);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // The association cut off mid-operation is never reused.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(node.stats().pool.idle, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_all_creates_every_configured_node() {
+    let scp = scp_with(Behavior::default()).await;
+    let json = format!(
+        r#"{{"nodes": {{"A": {{"ae_title": "A", "host": "127.0.0.1", "port": {p}, "pool": "warm"}},
+                       "B": {{"ae_title": "B", "host": "127.0.0.1", "port": {p}}}}},
+            "network": {{"connection_pools": {{"warm": {{"min_size": 2, "max_size": 4}}}}}}}}"#,
+        p = scp.port()
+    );
+    let client = Client::new(Config::from_json_str(&json).unwrap(), None);
+    assert_eq!(client.start_all().len(), 2);
+    for _ in 0..100 {
+        if client.node("A").unwrap().stats().pool.idle == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(client.node("A").unwrap().stats().pool.idle, 2, "warmed up to min_size");
+    let text = pacs_net::metrics::render(&client);
+    assert!(text.contains("node=\"B\""), "every node in the metrics");
+    client.close(Duration::from_secs(2)).await;
+    assert_eq!(scp.stats().released, 2);
+}

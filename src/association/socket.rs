@@ -13,10 +13,18 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 
-/// Disable Nagle and ask for immediate ACKs.
+/// Disable Nagle, ask for immediate ACKs, and turn TCP keepalive on so that an idle
+/// association silently dropped by a firewall is noticed (its socket errors) before
+/// an operation is sent on it.
 pub(crate) fn tune(stream: &TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(std::time::Duration::from_secs(60))
+        .with_interval(std::time::Duration::from_secs(10));
+    if let Err(e) = SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "could not set TCP keepalive");
     }
     quickack(stream);
 }

@@ -70,7 +70,14 @@ fn stats_table(s: &NodeStats) -> String {
                 p.wait.p50_ms, p.wait.p95_ms, p.wait.p99_ms, p.wait.max_ms
             ),
         ),
-        ("breaker: state", format!("{:?}", b.breaker.state).to_lowercase()),
+        (
+            "breaker: state",
+            format!(
+                "{} ({} consecutive failures)",
+                b.breaker.state.as_str(),
+                b.breaker.consecutive_failures
+            ),
+        ),
         (
             "breaker: calls / successes / failures",
             format!("{} / {} / {}", b.breaker.calls, b.breaker.successes, b.breaker.failures),

@@ -19,6 +19,8 @@ pub enum OpError {
     Dimse(DimseError),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error("the operation did not finish within its deadline")]
+    Deadline,
     #[error("interrupted after {matches} matches: {source}")]
     Interrupted { matches: usize, source: Box<OpError> },
     #[error("DIMSE failure status {status}{}", comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
@@ -74,6 +76,7 @@ impl Classify for OpError {
             OpError::Dimse(e) => e.is_transient(),
             OpError::File(_) => false,
             OpError::Interrupted { .. } => false,
+            OpError::Deadline => false,
             OpError::Status { status, .. } => status.is_out_of_resources(),
         }
     }
@@ -89,6 +92,7 @@ impl Classify for OpError {
             OpError::Dimse(e) => e.is_transient(),
             OpError::File(_) => false,
             OpError::Interrupted { source, .. } => source.counts_for_breaker(),
+            OpError::Deadline => false,
             OpError::Status { status, .. } => status.is_out_of_resources(),
         }
     }

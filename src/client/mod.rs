@@ -79,6 +79,14 @@ impl Client {
         Ok(node)
     }
 
+    /// Create every node of the config now (pools warm up to `min_size`, the
+    /// watchdogs start, and every node shows in stats and metrics), as a long-running
+    /// service wants; the CLI creates nodes on first use instead.
+    pub fn start_all(&self) -> Vec<Arc<Node>> {
+        let names: Vec<String> = self.config.node_names().into_iter().map(String::from).collect();
+        names.iter().filter_map(|n| self.node(n).ok()).collect()
+    }
+
     /// The nodes used so far.
     pub fn nodes(&self) -> Vec<Arc<Node>> {
         self.nodes

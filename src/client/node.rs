@@ -166,12 +166,12 @@ impl Node {
             let telemetry = telemetry.clone();
             let labels = labels.clone();
             executor.breaker().on_state_change(move |name, from, to| {
-                let to_s = state_name(to);
+                let to_s = BreakerState::as_str(to);
                 telemetry.breaker_transitions.get_or_create(&Telemetry::with(&labels, "state", to_s)).inc();
                 match to {
-                    BreakerState::Open => tracing::warn!(node = %name, from = state_name(from), "circuit opened: operations fail fast until the next probe"),
+                    BreakerState::Open => tracing::warn!(node = %name, from = BreakerState::as_str(from), "circuit opened: operations fail fast until the next probe"),
                     BreakerState::HalfOpen => tracing::info!(node = %name, "circuit half-open: probing"),
-                    BreakerState::Closed => tracing::info!(node = %name, from = state_name(from), "circuit closed"),
+                    BreakerState::Closed => tracing::info!(node = %name, from = BreakerState::as_str(from), "circuit closed"),
                 }
             });
         }
@@ -319,12 +319,13 @@ impl Node {
         let started = Instant::now();
         let req = ContextRequest::verification();
         let last_status = Mutex::new(None);
+        let deadline = Self::deadline(opts);
         let out = self
             .executor
-            .run(Self::deadline(opts), |attempt| {
+            .run(deadline, |attempt| {
                 let req = &req;
                 let last_status = &last_status;
-                async move {
+                bounded(deadline, async move {
                     tracing::debug!(attempt, "C-ECHO attempt");
                     let status = on_association!(self, opts, "C-ECHO", req, |a| dimse::echo(a).await)?;
                     set(last_status, status);
@@ -333,7 +334,7 @@ impl Node {
                     } else {
                         Err(OpError::Status { status, comment: None })
                     }
-                }
+                })
             })
             .instrument(span.clone())
             .await;
@@ -431,12 +432,13 @@ impl Node {
             };
         }
         let last_status = Mutex::new(None);
+        let deadline = Self::deadline(opts);
         let out = self
             .executor
-            .run(Self::deadline(opts), |attempt| {
+            .run(deadline, |attempt| {
                 let req = &req;
                 let last_status = &last_status;
-                async move {
+                bounded(deadline, async move {
                     tracing::debug!(attempt, "C-STORE attempt");
                     let rsp = on_association!(self, opts, "C-STORE", req, |a| dimse::store(
                         a,
@@ -453,7 +455,7 @@ impl Node {
                             comment: rsp.error_comment,
                         })
                     }
-                }
+                })
             })
             .instrument(span.clone())
             .await;
@@ -496,14 +498,15 @@ impl Node {
         let last_status = Mutex::new(None);
         let delivered = AtomicUsize::new(0);
         let on_match = Mutex::new(&mut on_match);
+        let deadline = Self::deadline(opts);
         let out = self
             .executor
-            .run(Self::deadline(opts), |attempt| {
+            .run(deadline, |attempt| {
                 let req = &req;
                 let last_status = &last_status;
                 let delivered = &delivered;
                 let on_match = &on_match;
-                async move {
+                bounded(deadline, async move {
                     tracing::debug!(attempt, "C-FIND attempt");
                     let before = delivered.load(Ordering::SeqCst);
                     let res: Result<FindOutcome, OpError> = async {
@@ -539,7 +542,7 @@ impl Node {
                         }),
                         Err(e) => Err(e),
                     }
-                }
+                })
             })
             .instrument(span.clone())
             .await;
@@ -577,14 +580,6 @@ impl Node {
             }
         });
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
-    }
-}
-
-fn state_name(s: BreakerState) -> &'static str {
-    match s {
-        BreakerState::Closed => "closed",
-        BreakerState::Open => "open",
-        BreakerState::HalfOpen => "half_open",
     }
 }
 
@@ -639,6 +634,20 @@ async fn watchdog(
                 .inc();
             tracing::warn!(node = %name, kind = w.kind.as_str(), "{}", w.message);
         }
+    }
+}
+
+/// One attempt, cut off at the operation's deadline (the association it held is
+/// then in an unknown state, and is aborted by its guard).
+async fn bounded<T>(
+    deadline: Option<Instant>,
+    attempt: impl std::future::Future<Output = Result<T, OpError>>,
+) -> Result<T, OpError> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, attempt)
+            .await
+            .unwrap_or(Err(OpError::Deadline)),
+        None => attempt.await,
     }
 }
 
