@@ -342,7 +342,7 @@ impl Association {
         let max = self.inner.requestor_max_pdu_length();
         let (stream, read_buffer): (&mut TcpStream, &mut BytesMut) = AsyncAssociation::get_mut(&mut self.inner);
         socket::quickack(stream);
-        let mut reader = socket::QuickAckReader(stream);
+        let mut reader = socket::QuickAckReader::new(stream, &read_buffer[..]);
         match dicom_ul::association::read_pdu_from_wire_async(&mut reader, read_buffer, max, false).await {
             Ok(pdu) => Ok(pdu),
             Err(e) => {

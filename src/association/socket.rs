@@ -41,22 +41,59 @@ pub(crate) fn quickack(stream: &TcpStream) {
     }
 }
 
-/// Reads from the socket and re-arms `TCP_QUICKACK` after every read that returned
-/// data. A PDU may arrive in pieces: DCMTK with Nagle on writes a P-DATA-TF header
-/// (12 bytes) and then its body, and holds the body until the header is acknowledged.
-/// While a large data set is still leaving our send buffer after the last write, the
-/// kernel goes back to delayed ACKs, so the header's ACK (and with it the rest of the
-/// response) would wait for the ~40 ms delayed-ACK timer; re-arming after the read
-/// sends the pending ACK at once.
-pub(crate) struct QuickAckReader<'a>(pub(crate) &'a mut TcpStream);
+/// Reads one PDU's bytes from the socket and re-arms `TCP_QUICKACK` after every read
+/// that left the PDU incomplete. A PDU may arrive in pieces: DCMTK with Nagle on
+/// writes a P-DATA-TF header (12 bytes) and then its body, and holds the body until
+/// the header is acknowledged. While a large data set is still leaving our send
+/// buffer after the last write, the kernel goes back to delayed ACKs, so the header's
+/// ACK (and with it the rest of the response) would wait for the ~40 ms delayed-ACK
+/// timer; re-arming after the partial read sends the pending ACK at once. Once the
+/// PDU is whole nothing is re-armed, so its ACK still rides on our next request.
+pub(crate) struct QuickAckReader<'a> {
+    stream: &'a mut TcpStream,
+    /// The PDU's first 6 bytes (type, reserved, length), as far as seen.
+    head: [u8; 6],
+    /// Bytes of the PDU seen so far (more, once the next PDU's start arrives too).
+    have: u64,
+}
+
+impl<'a> QuickAckReader<'a> {
+    /// `buffered`: bytes already read from the socket, which the PDU starts with.
+    pub(crate) fn new(stream: &'a mut TcpStream, buffered: &[u8]) -> Self {
+        let mut reader = QuickAckReader {
+            stream,
+            head: [0; 6],
+            have: 0,
+        };
+        reader.saw(buffered);
+        reader
+    }
+
+    fn saw(&mut self, bytes: &[u8]) {
+        let have = self.have as usize;
+        if have < 6 {
+            let n = (6 - have).min(bytes.len());
+            self.head[have..have + n].copy_from_slice(&bytes[..n]);
+        }
+        self.have += bytes.len() as u64;
+    }
+
+    fn pdu_complete(&self) -> bool {
+        let len = u32::from_be_bytes([self.head[2], self.head[3], self.head[4], self.head[5]]);
+        self.have >= 6 && self.have >= 6 + len as u64
+    }
+}
 
 impl AsyncRead for QuickAckReader<'_> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let res = Pin::new(&mut *this.0).poll_read(cx, buf);
+        let res = Pin::new(&mut *this.stream).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            quickack(this.0);
+            this.saw(&buf.filled()[before..]);
+            if !this.pdu_complete() {
+                quickack(this.stream);
+            }
         }
         res
     }
@@ -90,15 +127,46 @@ mod tests {
         let writer = tokio::spawn(async move {
             let (mut peer, _) = listener.accept().await.unwrap();
             // A P-DATA-TF header, then its body later, as DCMTK writes them.
-            peer.write_all(&[0x04, 0, 0, 0, 0, 6, 0, 0, 0, 2, 1, 3]).await.unwrap();
+            peer.write_all(&[0x04, 0, 0, 0, 0, 8, 0, 0, 0, 4, 1, 3]).await.unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             peer.write_all(b"\x01\x02").await.unwrap();
         });
         let mut stream = TcpStream::connect(addr).await.unwrap();
         tune(&stream);
         let mut got = vec![0u8; 14];
-        QuickAckReader(&mut stream).read_exact(&mut got).await.unwrap();
-        assert_eq!(got, [0x04, 0, 0, 0, 0, 6, 0, 0, 0, 2, 1, 3, 1, 2]);
+        let mut reader = QuickAckReader::new(&mut stream, &[]);
+        reader.read_exact(&mut got[..12]).await.unwrap();
+        assert!(!reader.pdu_complete());
+        reader.read_exact(&mut got[12..]).await.unwrap();
+        assert!(reader.pdu_complete());
+        assert_eq!(got, [0x04, 0, 0, 0, 0, 8, 0, 0, 0, 4, 1, 3, 1, 2]);
         writer.await.unwrap();
+    }
+
+    #[test]
+    fn pdu_completeness_counts_bytes_already_buffered() {
+        let (std_a, _std_b) = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let b = l.accept().unwrap().0;
+            (a, b)
+        };
+        std_a.set_nonblocking(true).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let mut stream = TcpStream::from_std(std_a).unwrap();
+        // Header split inside the length field, then the 2-byte body.
+        let mut r = QuickAckReader::new(&mut stream, &[0x04, 0, 0]);
+        assert!(!r.pdu_complete());
+        r.saw(&[0, 0, 2]);
+        assert!(!r.pdu_complete());
+        r.saw(&[9, 9]);
+        assert!(r.pdu_complete());
+        // A whole PDU (and the start of the next) already buffered.
+        let r = QuickAckReader::new(&mut stream, &[0x05, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0x06]);
+        assert!(r.pdu_complete());
     }
 }
