@@ -13,7 +13,7 @@ source "$(dirname "$0")/common.sh"
 bench_init echo_vs_echoscu
 pick_python
 ECHOSCU_RUNS=${ECHOSCU_RUNS:-100}
-SCALE=$(calc "1000 / $ECHOSCU_RUNS")
+SCALE=$(python3 -c "print(f'{1000 / $ECHOSCU_RUNS:g}')")
 
 for mode in tuned stock; do
   start_storescp "$mode"
