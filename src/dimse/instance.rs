@@ -46,7 +46,10 @@ impl InstanceFile {
     pub fn open(path: &Path) -> Result<InstanceFile, FileError> {
         let file = File::open(path)?;
         let file_size = file.metadata()?.len();
-        let mut r = BufReader::with_capacity(64 * 1024, file);
+        let mut r = PosReader {
+            r: BufReader::with_capacity(64 * 1024, file),
+            pos: 0,
+        };
         let mut preamble = [0u8; 132];
         if file_size < 132 {
             return Err(FileError::NotDicom);
@@ -116,6 +119,47 @@ impl InstanceFile {
         obj.write_dataset_with_ts(&mut out, ts)
             .map_err(|e| conv(e.to_string()))?;
         Ok(out)
+    }
+}
+
+/// A buffered reader that knows its position, so that skipping a value that is
+/// already buffered and asking where it is cost no system call (`BufReader::seek`
+/// drops its buffer, and its `stream_position` asks the kernel): a small file is
+/// read once, not once per element.
+struct PosReader {
+    r: BufReader<File>,
+    pos: u64,
+}
+
+impl Read for PosReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.r.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for PosReader {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => p,
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start of the file")
+            })?,
+            SeekFrom::End(_) => {
+                self.pos = self.r.seek(to)?;
+                return Ok(self.pos);
+            }
+        };
+        let delta = i64::try_from(target as i128 - self.pos as i128)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek too far"))?;
+        self.r.seek_relative(delta)?;
+        self.pos = target;
+        Ok(target)
+    }
+
+    fn stream_position(&mut self) -> std::io::Result<u64> {
+        Ok(self.pos)
     }
 }
 
