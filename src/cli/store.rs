@@ -10,7 +10,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::client::{Client, OpError, OperationError, StoreOutcome};
+use crate::client::{open_instance, Client, OpError, OpOptions, OperationError, StoreOutcome};
 use crate::resilience::ExecError;
 
 use super::exit;
@@ -91,27 +91,41 @@ pub(super) async fn store(client: Arc<Client>, opts: StoreOpts) -> u8 {
         None
     };
     let started = Instant::now();
+    // Files are opened and checked (on the blocking pool) a few ahead of the ones
+    // being sent, so that reading the next file overlaps the current exchange.
     let mut indexed: Vec<(usize, FileResult, u64)> = futures::stream::iter(files.into_iter().enumerate())
-        .map(|(i, (path, read_error))| {
+        .map(|(i, (path, read_error))| async move {
+            let opened = match read_error {
+                Some(reason) => Err(reason),
+                None => Ok(open_instance(&path).await),
+            };
+            (i, path, opened)
+        })
+        .buffered(opts.concurrency + 2)
+        .map(|(i, path, opened)| {
             let node = node.clone();
             let bar = bar.clone();
             async move {
-                let result = match read_error {
-                    Some(reason) => FileResult {
-                        path: path.display().to_string(),
-                        sop_class_uid: None,
-                        sop_instance_uid: None,
-                        outcome: "failed",
-                        status: None,
-                        attempts: 0,
-                        error: Some(reason),
-                    },
-                    None => to_result(node.store_file(&path).await),
-                };
-                let bytes = if result.outcome != "failed" {
-                    std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
-                } else {
-                    0
+                let (result, bytes) = match opened {
+                    Err(reason) => (
+                        FileResult {
+                            path: path.display().to_string(),
+                            sop_class_uid: None,
+                            sop_instance_uid: None,
+                            outcome: "failed",
+                            status: None,
+                            attempts: 0,
+                            error: Some(reason),
+                        },
+                        0,
+                    ),
+                    Ok(opened) => {
+                        let out = node.store_opened(&path, opened, &OpOptions::default()).await;
+                        let size = out.file.as_ref().map_or(0, |f| f.file_size);
+                        let result = to_result(out);
+                        let bytes = if result.outcome != "failed" { size } else { 0 };
+                        (result, bytes)
+                    }
                 };
                 report_line(&result, bar.as_ref());
                 if let Some(bar) = &bar {

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use error::OpError;
 pub use health::{HealthStatus, LeakReport, NodeHealth};
 pub use manager::{AssociationManager, NegotiationMemory};
-pub use node::{Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
+pub use node::{open_instance, Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
 pub use telemetry::Telemetry;
 
 use crate::config::{AdHocTarget, Config, ConfigError, NodeConfig};

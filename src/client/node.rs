@@ -376,17 +376,22 @@ impl Node {
 
     /// C-STORE of one file with a deadline and priority.
     pub async fn store_file_with(&self, path: &Path, opts: &OpOptions) -> StoreOutcome {
-        let owned = path.to_path_buf();
-        let opened = tokio::task::spawn_blocking(move || InstanceFile::open(&owned)).await;
+        let opened = open_instance(path).await;
+        self.store_opened(path, opened, opts).await
+    }
+
+    /// C-STORE of a file already opened with [`open_instance`] (which a batch can do
+    /// ahead, while the previous file is on the wire); an open error is reported as
+    /// a file that was never sent.
+    pub async fn store_opened(
+        &self,
+        path: &Path,
+        opened: Result<InstanceFile, dimse::FileError>,
+        opts: &OpOptions,
+    ) -> StoreOutcome {
         let file = match opened {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => return not_sent(path, OpError::File(e)),
-            Err(e) => {
-                return not_sent(
-                    path,
-                    OpError::File(dimse::FileError::Io(std::io::Error::other(e.to_string()))),
-                )
-            }
+            Ok(f) => f,
+            Err(e) => return not_sent(path, OpError::File(e)),
         };
         let outcome = self.store_with(&file, opts).await;
         StoreOutcome {
@@ -634,6 +639,15 @@ async fn watchdog(
                 .inc();
             tracing::warn!(node = %name, kind = w.kind.as_str(), "{}", w.message);
         }
+    }
+}
+
+/// Read a file's meta group and check its structure, on the blocking pool.
+pub async fn open_instance(path: &Path) -> Result<InstanceFile, dimse::FileError> {
+    let owned = path.to_path_buf();
+    match tokio::task::spawn_blocking(move || InstanceFile::open(&owned)).await {
+        Ok(r) => r,
+        Err(e) => Err(dimse::FileError::Io(std::io::Error::other(e.to_string()))),
     }
 }
 
