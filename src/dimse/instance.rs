@@ -34,9 +34,20 @@ pub struct InstanceFile {
     /// Byte offset of the data set (just after the meta group).
     pub data_offset: u64,
     pub file_size: u64,
+    /// The data set itself, for small files: read while the file was checked, so
+    /// C-STORE sends it without opening and reading the file a second time.
+    inline: Option<std::sync::Arc<[u8]>>,
 }
 
+/// Data sets up to this size are kept in memory by [`InstanceFile::open`].
+pub const INLINE_MAX: u64 = 1 << 20;
+
 impl InstanceFile {
+    /// The data set's bytes, when the file was small enough to keep them.
+    pub fn inline_data(&self) -> Option<&[u8]> {
+        self.inline.as_deref()
+    }
+
     /// Bytes of the data set as stored.
     pub fn data_len(&self) -> u64 {
         self.file_size.saturating_sub(self.data_offset)
@@ -73,6 +84,7 @@ impl InstanceFile {
                 .ok_or_else(|| FileError::BadMeta("no Transfer Syntax UID (0002,0010)".into()))?,
             data_offset,
             file_size,
+            inline: None,
         };
         if inst.sop_class_uid.is_empty() || inst.sop_instance_uid.is_empty() || inst.transfer_syntax.is_empty() {
             return Err(FileError::BadMeta(
@@ -97,6 +109,14 @@ impl InstanceFile {
                 };
                 scanner.elements(None, 0)?;
             }
+        }
+        let mut inst = inst;
+        if inst.data_len() <= INLINE_MAX {
+            // Usually still in the reader's buffer: no further system call.
+            r.seek(SeekFrom::Start(data_offset))?;
+            let mut data = vec![0u8; inst.data_len() as usize];
+            r.read_exact(&mut data)?;
+            inst.inline = Some(data.into());
         }
         Ok(inst)
     }

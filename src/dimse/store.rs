@@ -61,7 +61,13 @@ pub async fn store(
             encode_pdata(&mut out, ctx.id, false, &bytes, true, peer_max);
             assoc.write_all(&out).await?;
         }
-        None => stream_file(assoc, file, ctx.id, peer_max, out).await?,
+        None => match file.inline_data() {
+            Some(bytes) => {
+                encode_pdata(&mut out, ctx.id, false, bytes, true, peer_max);
+                assoc.write_all(&out).await?;
+            }
+            None => stream_file(assoc, file, ctx.id, peer_max, out).await?,
+        },
     }
     let rsp = receive_response(assoc, id, field::C_STORE_RSP).await?;
     assoc.end_operation();
