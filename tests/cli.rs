@@ -4,17 +4,6 @@ mod common;
 
 use common::*;
 
-fn start_our_scp() -> (Peer, u16) {
-    let port = free_port();
-    let peer = start_peer(
-        env!("CARGO_BIN_EXE_pacs-net"),
-        &["scp", "--port", &port.to_string(), "--ae-title", "OURSCP"],
-        &[],
-        port,
-    );
-    (peer, port)
-}
-
 #[test]
 fn unknown_node_is_a_usage_error_listing_known_nodes() {
     let cfg = fixtures().join("../config/hospital.example.json");
@@ -74,7 +63,7 @@ fn connection_refused_exits_1_with_a_reason() {
 
 #[test]
 fn store_reports_every_file_and_bad_ones_do_not_stop_the_others() {
-    let (_scp, port) = start_our_scp();
+    let (_scp, port) = start_our_scp(None);
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let broken = fixtures().join("broken");
@@ -113,7 +102,7 @@ fn store_reports_every_file_and_bad_ones_do_not_stop_the_others() {
 
 #[test]
 fn no_patient_data_in_logs_at_debug_level() {
-    let (_scp, port) = start_our_scp();
+    let (_scp, port) = start_our_scp(None);
     let target = format!("OURSCP@127.0.0.1:{port}");
     let (code, _out, err) = pacs_net(&["-vv", "store", &target, fixtures().join("dicom").to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -151,7 +140,7 @@ fn no_patient_data_in_logs_at_debug_level() {
 
 #[test]
 fn stats_and_metrics_at_the_end_of_a_run() {
-    let (_scp, port) = start_our_scp();
+    let (_scp, port) = start_our_scp(None);
     let dir = tempfile::tempdir().unwrap();
     let metrics = dir.path().join("metrics.prom");
     let target = format!("OURSCP@127.0.0.1:{port}");
@@ -186,7 +175,7 @@ fn stats_and_metrics_at_the_end_of_a_run() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let (_scp, port) = start_our_scp();
+    let (_scp, port) = start_our_scp(None);
     let (code, _out, err) = pacs_net(&[
         "-vv",
         "--log-format",
@@ -205,7 +194,7 @@ fn json_logs_are_one_object_per_line() {
 
 #[test]
 fn global_options_after_the_command_and_config_from_the_environment() {
-    let (_scp, port) = start_our_scp();
+    let (_scp, port) = start_our_scp(None);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("h.json");
     std::fs::write(

@@ -106,22 +106,8 @@ fn dcmtk_scus_against_our_scp() {
     {
         return;
     }
-    let port = free_port();
     let storage = tempfile::tempdir().unwrap();
-    let _scp = start_peer(
-        env!("CARGO_BIN_EXE_pacs-net"),
-        &[
-            "scp",
-            "--port",
-            &port.to_string(),
-            "--ae-title",
-            "OURSCP",
-            "--storage",
-            storage.path().to_str().unwrap(),
-        ],
-        &[],
-        port,
-    );
+    let (_scp, port) = start_our_scp(Some(storage.path()));
     let p = port.to_string();
     let echo = std::process::Command::new("/usr/bin/echoscu")
         .args(["-aec", "OURSCP", "127.0.0.1", &p])

@@ -72,22 +72,8 @@ fn store_and_echo_to_pynetdicom_storescp() {
 #[test]
 fn pynetdicom_scus_against_our_scp() {
     let Some(py) = python() else { return };
-    let port = free_port();
     let storage = tempfile::tempdir().unwrap();
-    let _scp = start_peer(
-        env!("CARGO_BIN_EXE_pacs-net"),
-        &[
-            "scp",
-            "--port",
-            &port.to_string(),
-            "--ae-title",
-            "OURSCP",
-            "--storage",
-            storage.path().to_str().unwrap(),
-        ],
-        &[],
-        port,
-    );
+    let (_scp, port) = start_our_scp(Some(storage.path()));
     let p = port.to_string();
     let ct = fixtures().join("dicom/patient1/study1/series1/1.dcm");
     let store = Command::new(&py)

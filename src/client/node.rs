@@ -338,35 +338,37 @@ impl Node {
             })
             .instrument(span.clone())
             .await;
-        let last = take(last_status);
-        self.finish(&span, "C-ECHO", started, &out.result, out.attempts, last);
-        Outcome {
-            result: out.result,
-            attempts: out.attempts,
-            last_status: last,
-        }
+        self.finish(&span, "C-ECHO", started, out.result, out.attempts, last_status)
     }
 
+    /// End an operation: record its span fields, log and metrics, and build the
+    /// caller's outcome.
     fn finish<T>(
         &self,
         span: &tracing::Span,
         operation: &str,
         started: Instant,
-        result: &Result<T, OperationError>,
+        result: Result<T, OperationError>,
         attempts: u32,
-        last: Option<Status>,
-    ) {
+        last: Mutex<Option<Status>>,
+    ) -> Outcome<T> {
+        let last = take(last);
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         span.record("attempts", attempts);
         span.record("duration_ms", ms);
         if let Some(s) = last {
             span.record("status", s.hex().as_str());
         }
-        span.in_scope(|| match result {
+        span.in_scope(|| match &result {
             Ok(_) => tracing::debug!(attempts, duration_ms = ms, "operation succeeded"),
             Err(e) => tracing::debug!(attempts, duration_ms = ms, error = %e, "operation failed"),
         });
-        self.record(operation, started, result, last);
+        self.record(operation, started, &result, last);
+        Outcome {
+            result,
+            attempts,
+            last_status: last,
+        }
     }
 
     /// C-STORE of one file (read, checked, sent with the retry policy).
@@ -428,13 +430,14 @@ impl Node {
                 file.sop_class_uid,
                 crate::association::uids::transfer_syntax_name(&file.transfer_syntax)
             )));
-            let result = Err(ExecError::Operation(err));
-            self.finish(&span, "C-STORE", started, &result, 0, None);
-            return Outcome {
-                result,
-                attempts: 0,
-                last_status: None,
-            };
+            return self.finish(
+                &span,
+                "C-STORE",
+                started,
+                Err(ExecError::Operation(err)),
+                0,
+                Mutex::new(None),
+            );
         }
         let last_status = Mutex::new(None);
         let deadline = Self::deadline(opts);
@@ -464,13 +467,7 @@ impl Node {
             })
             .instrument(span.clone())
             .await;
-        let last = take(last_status);
-        self.finish(&span, "C-STORE", started, &out.result, out.attempts, last);
-        Outcome {
-            result: out.result,
-            attempts: out.attempts,
-            last_status: last,
-        }
+        self.finish(&span, "C-STORE", started, out.result, out.attempts, last_status)
     }
 
     /// C-FIND; `on_match` sees each match as it arrives and may stop the query
@@ -551,13 +548,7 @@ impl Node {
             })
             .instrument(span.clone())
             .await;
-        let last = take(last_status);
-        self.finish(&span, "C-FIND", started, &out.result, out.attempts, last);
-        Outcome {
-            result: out.result,
-            attempts: out.attempts,
-            last_status: last,
-        }
+        self.finish(&span, "C-FIND", started, out.result, out.attempts, last_status)
     }
 
     /// C-FIND as a stream of matches. Dropping the stream early cancels the query

@@ -127,3 +127,16 @@ pub fn http_get(port: u16, path: &str) -> String {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default()
 }
+
+/// Start `pacs-net scp` as AE title OURSCP on a free port, storing under `storage`
+/// (or in memory).
+pub fn start_our_scp(storage: Option<&Path>) -> (Peer, u16) {
+    let port = free_port();
+    let port_s = port.to_string();
+    let mut args = vec!["scp", "--port", &port_s, "--ae-title", "OURSCP"];
+    if let Some(dir) = storage.and_then(|d| d.to_str()) {
+        args.extend(["--storage", dir]);
+    }
+    let peer = start_peer(env!("CARGO_BIN_EXE_pacs-net"), &args, &[], port);
+    (peer, port)
+}
