@@ -270,6 +270,7 @@ async fn direct_pool(scp: &Scp) -> Result<(), Error> {
         host: "127.0.0.1".into(),
         port: scp.port(),
         max_pdu_length: 16_384,
+        max_send_pdu_length: 0,
         timeouts: Timeouts::default(),
     };
     let settings = PoolSettings {

@@ -23,6 +23,7 @@ fn params(scp: &Scp) -> AssociationParams {
         host: "127.0.0.1".into(),
         port: scp.port(),
         max_pdu_length: 16384,
+        max_send_pdu_length: 0,
         timeouts: Timeouts::default(),
     }
 }

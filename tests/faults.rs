@@ -101,9 +101,13 @@ async fn abort_mid_batch_is_retried_and_everything_is_stored() {
         assert!(out.outcome.result.is_ok(), "file {i}: {:?}", out.outcome.result);
         attempts.push(out.outcome.attempts);
     }
-    assert_eq!(attempts[9], 2, "the aborted store was retried once: {attempts:?}");
-    assert_eq!(attempts.iter().filter(|a| **a == 1).count(), 29);
+    // The A-ABORT came before any response on an association reused from the pool:
+    // that is the remote ending it, and the store is redone on a fresh association
+    // without counting as a failed attempt (PS3.8 gives no way to tell the two).
+    assert!(attempts.iter().all(|a| *a == 1), "{attempts:?}");
+    assert_eq!(n.stats().pool.stale_redos, 1);
     assert_eq!(scp.stats().aborted_by_us, 1);
+    assert_eq!(scp.stored().len(), files.len().min(30), "every file arrived");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

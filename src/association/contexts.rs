@@ -1,6 +1,7 @@
 //! Presentation contexts: what we propose (profiles), what the remote accepted, and
 //! how an operation finds a context it can use on an association.
 
+use super::error::AssociationError;
 use super::uids::{self, DEFAULT_STORAGE_SOP_CLASSES, UNCOMPRESSED_LE};
 
 /// DICOM allows at most 128 presentation contexts per association (odd ids 1..=255);
@@ -27,36 +28,39 @@ impl ProposedContext {
 /// The set of presentation contexts an association is negotiated with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Profile {
-    /// Verification, Patient/Study Root FIND and the common storage SOP classes,
-    /// each with Explicit and Implicit VR Little Endian.
+    /// Verification and Patient/Study Root FIND (Explicit and Implicit VR Little
+    /// Endian in one context each: we encode those data sets ourselves), and the
+    /// common storage SOP classes with Explicit VR Little Endian and Implicit VR
+    /// Little Endian each in a context of its own, so that the remote accepts both
+    /// where it can and a file goes out in its own syntax, byte for byte.
     Default,
     /// Contexts built for one SOP class / transfer syntax outside the default profile.
     Custom(Vec<ProposedContext>),
 }
 
 impl Profile {
-    /// The contexts to propose, never more than [`MAX_PRESENTATION_CONTEXTS`].
-    pub fn contexts(&self) -> Vec<ProposedContext> {
-        let mut out = match self {
+    /// The contexts to propose. More than [`MAX_PRESENTATION_CONTEXTS`] cannot be
+    /// carried by one association, and is an error rather than a silent cut.
+    pub fn contexts(&self) -> Result<Vec<ProposedContext>, AssociationError> {
+        let out = match self {
             Profile::Default => default_contexts(),
             Profile::Custom(contexts) => contexts.clone(),
         };
-        out.truncate(MAX_PRESENTATION_CONTEXTS);
-        out
+        if out.len() > MAX_PRESENTATION_CONTEXTS {
+            return Err(AssociationError::TooManyContexts(out.len()));
+        }
+        Ok(out)
     }
 
     /// A profile for storing one instance of `sop_class` encoded in `ts`: its own syntax
     /// in a context of its own (so the remote cannot prefer an uncompressed one over it),
-    /// plus the uncompressed ones we can convert to, plus Verification for validation.
+    /// then each uncompressed syntax we can convert to in a context of its own (a
+    /// compressed file cannot be converted, but if only these are accepted we can say
+    /// precisely why it cannot be sent), plus Verification for validation.
     pub fn for_instance(sop_class: &str, ts: &str) -> Profile {
         let mut contexts = vec![ProposedContext::new(sop_class, &[ts])];
-        let fallback: Vec<&str> = UNCOMPRESSED_LE.iter().copied().filter(|u| *u != ts).collect();
-        if uids::is_uncompressed(ts) && !fallback.is_empty() {
-            contexts.push(ProposedContext::new(sop_class, &fallback));
-        } else if !uids::is_uncompressed(ts) {
-            // Still propose them: if only these are accepted we can say precisely why
-            // the file cannot be sent, rather than "no context".
-            contexts.push(ProposedContext::new(sop_class, &UNCOMPRESSED_LE));
+        for u in UNCOMPRESSED_LE.iter().filter(|u| **u != ts) {
+            contexts.push(ProposedContext::new(sop_class, &[u]));
         }
         contexts.push(ProposedContext::new(uids::VERIFICATION, &UNCOMPRESSED_LE));
         Profile::Custom(contexts)
@@ -80,12 +84,14 @@ impl Profile {
 }
 
 fn default_contexts() -> Vec<ProposedContext> {
-    let mut out = Vec::with_capacity(3 + DEFAULT_STORAGE_SOP_CLASSES.len());
+    let mut out = Vec::with_capacity(3 + 2 * DEFAULT_STORAGE_SOP_CLASSES.len());
     for sop in [uids::VERIFICATION, uids::STUDY_ROOT_FIND, uids::PATIENT_ROOT_FIND] {
         out.push(ProposedContext::new(sop, &UNCOMPRESSED_LE));
     }
     for sop in DEFAULT_STORAGE_SOP_CLASSES {
-        out.push(ProposedContext::new(sop, &UNCOMPRESSED_LE));
+        for ts in UNCOMPRESSED_LE {
+            out.push(ProposedContext::new(sop, &[ts]));
+        }
     }
     out
 }
@@ -126,10 +132,11 @@ impl ContextRequest {
     }
 
     /// C-STORE of an instance of `sop_class` encoded in `ts`: its own syntax first, then
-    /// the uncompressed syntaxes it can be converted to (when it is itself uncompressed).
+    /// the uncompressed syntaxes it can be converted to (when it is itself uncompressed,
+    /// or deflated).
     pub fn store(sop_class: &str, ts: &str) -> Self {
         let mut transfer_syntaxes = vec![ts.to_string()];
-        if uids::is_uncompressed(ts) {
+        if uids::is_convertible(ts) {
             for u in UNCOMPRESSED_LE {
                 if u != ts {
                     transfer_syntaxes.push(u.to_string());
@@ -163,25 +170,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_profile_fits_in_128_contexts() {
-        let n = Profile::Default.contexts().len();
-        assert!(n <= MAX_PRESENTATION_CONTEXTS, "{n}");
-        assert!(n > 50);
+    fn default_profile_fits_in_128_contexts_one_syntax_per_storage_context() {
+        let contexts = Profile::Default.contexts().unwrap();
+        assert!(contexts.len() <= MAX_PRESENTATION_CONTEXTS, "{}", contexts.len());
+        let ct: Vec<_> = contexts
+            .iter()
+            .filter(|c| c.abstract_syntax == "1.2.840.10008.5.1.4.1.1.2")
+            .map(|c| c.transfer_syntaxes.clone())
+            .collect();
+        assert_eq!(
+            ct,
+            vec![
+                vec![uids::EXPLICIT_VR_LE.to_string()],
+                vec![uids::IMPLICIT_VR_LE.to_string()]
+            ]
+        );
     }
 
     #[test]
-    fn custom_profile_is_truncated_to_128() {
+    fn more_than_128_contexts_is_an_error_not_a_cut() {
         let many: Vec<_> = (0..200)
             .map(|i| ProposedContext::new(&format!("1.2.3.{i}"), &[uids::IMPLICIT_VR_LE]))
             .collect();
-        assert_eq!(Profile::Custom(many).contexts().len(), 128);
+        let err = Profile::Custom(many).contexts().unwrap_err().to_string();
+        assert!(err.contains("200") && err.contains("128"), "{err}");
+    }
+
+    #[test]
+    fn implicit_file_prefers_its_own_context() {
+        let req = ContextRequest::store("1.2.840.10008.5.1.4.1.1.4", uids::IMPLICIT_VR_LE);
+        let accepted = vec![
+            AcceptedContext {
+                id: 1,
+                abstract_syntax: "1.2.840.10008.5.1.4.1.1.4".into(),
+                transfer_syntax: uids::EXPLICIT_VR_LE.into(),
+            },
+            AcceptedContext {
+                id: 3,
+                abstract_syntax: "1.2.840.10008.5.1.4.1.1.4".into(),
+                transfer_syntax: uids::IMPLICIT_VR_LE.into(),
+            },
+        ];
+        assert_eq!(req.select(&accepted).map(|c| c.id), Some(3));
     }
 
     #[test]
     fn store_request_of_compressed_file_gets_its_own_profile() {
         let req = ContextRequest::store("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.5");
         assert_eq!(req.transfer_syntaxes, vec!["1.2.840.10008.1.2.5".to_string()]);
-        let contexts = req.profile.contexts();
+        let contexts = req.profile.contexts().unwrap();
         assert_eq!(contexts[0].transfer_syntaxes, vec!["1.2.840.10008.1.2.5"]);
         assert!(matches!(req.profile, Profile::Custom(_)));
     }

@@ -30,8 +30,15 @@ pub enum AssociationError {
         /// Source 3 reasons 1 and 2: the remote is at capacity.
         capacity: bool,
     },
-    #[error("association with {called_ae}: the remote accepted none of the {proposed} proposed presentation contexts")]
-    NoAcceptedContexts { called_ae: String, proposed: usize },
+    #[error("association with {called_ae}: the remote accepted none of the {proposed} proposed presentation contexts ({refusals})")]
+    NoAcceptedContexts {
+        called_ae: String,
+        proposed: usize,
+        /// The remote's reasons, counted ("2 abstract syntax not supported").
+        refusals: String,
+    },
+    #[error("{0} presentation contexts proposed: an association carries at most 128")]
+    TooManyContexts(usize),
     #[error("association aborted by the remote ({0})")]
     Aborted(String),
     #[error("connection closed by the remote")]
@@ -54,7 +61,7 @@ impl AssociationError {
             AssociationError::Rejected {
                 transient, source_code, ..
             } => *transient || *source_code == 3,
-            AssociationError::NoAcceptedContexts { .. } => false,
+            AssociationError::NoAcceptedContexts { .. } | AssociationError::TooManyContexts(_) => false,
             _ => true,
         }
     }
@@ -65,70 +72,23 @@ impl AssociationError {
     }
 }
 
-/// Translate dicom-ul's establishment error into ours, in words.
-pub(crate) fn from_ul(err: dicom_ul::association::Error, addr: &str, called_ae: &str) -> AssociationError {
-    use dicom_ul::association::Error as E;
-    use dicom_ul::pdu::{
-        AssociationRJResult, AssociationRJServiceProviderPresentationReason as P, AssociationRJSource,
-    };
-    match err {
-        E::Connect { source, .. } => AssociationError::Connect {
-            addr: addr.to_string(),
-            source,
-        },
-        E::ToAddress { source, .. } => AssociationError::Connect {
-            addr: addr.to_string(),
-            source,
-        },
-        E::Rejected { association_rj, .. } => {
-            let transient = association_rj.result == AssociationRJResult::Transient;
-            let (source_code, source_name, capacity) = match &association_rj.source {
-                AssociationRJSource::ServiceUser(_) => (1, "service user", false),
-                AssociationRJSource::ServiceProviderASCE(_) => (2, "service provider (ACSE)", false),
-                AssociationRJSource::ServiceProviderPresentation(r) => (
-                    3,
-                    "service provider (presentation)",
-                    matches!(r, P::TemporaryCongestion | P::LocalLimitExceeded),
-                ),
-            };
-            AssociationError::Rejected {
-                called_ae: called_ae.to_string(),
-                transient,
-                source_code,
-                source_name,
-                reason: association_rj.source.to_string(),
-                capacity,
-            }
+/// A PDU read error: a closed socket is the common case, said plainly; a PDU
+/// larger than we announced, or one that does not parse, is a protocol error that
+/// names the problem.
+pub(crate) fn receive_error(err: dicom_ul::pdu::ReadError, limit: u32) -> AssociationError {
+    use dicom_ul::pdu::ReadError;
+    match &err {
+        ReadError::ReadPdu { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            AssociationError::PeerClosed
         }
-        E::NoAcceptedPresentationContexts { .. } => AssociationError::NoAcceptedContexts {
-            called_ae: called_ae.to_string(),
-            proposed: 0,
-        },
-        E::Aborted { .. } => AssociationError::Aborted("during negotiation".into()),
-        E::ConnectionClosed { .. } => AssociationError::PeerClosed,
-        E::WireSend { source, .. } | E::WireRead { source, .. } => AssociationError::Io(source),
-        E::UnexpectedPdu { pdu, .. } => match *pdu {
-            dicom_ul::Pdu::AbortRQ { source } => AssociationError::Aborted(abort_source_words(&source)),
-            other => AssociationError::Protocol(format!(
-                "unexpected PDU during negotiation: {}",
-                other.short_description()
-            )),
-        },
-        E::ReceivePdu { source, .. } => receive_error(source),
-        other => AssociationError::Protocol(other.to_string()),
-    }
-}
-
-/// A PDU read error: a closed socket is the common case, said plainly.
-pub(crate) fn receive_error(err: dicom_ul::pdu::ReadError) -> AssociationError {
-    let text = err.to_string();
-    if let dicom_ul::pdu::ReadError::ReadPdu { source, .. } = &err {
-        if source.kind() == std::io::ErrorKind::UnexpectedEof {
-            return AssociationError::PeerClosed;
+        ReadError::ReadPdu { source, .. } => {
+            AssociationError::Io(std::io::Error::new(source.kind(), source.to_string()))
         }
-        return AssociationError::Io(std::io::Error::new(source.kind(), source.to_string()));
+        ReadError::PduTooLarge { pdu_length, .. } => AssociationError::Protocol(format!(
+            "malformed PDU from the remote: it declares {pdu_length} bytes, more than the maximum PDU length of {limit} we announced"
+        )),
+        _ => AssociationError::Protocol(format!("malformed PDU from the remote: {err}")),
     }
-    AssociationError::Protocol(format!("malformed PDU from the remote: {text}"))
 }
 
 pub(crate) fn abort_source_words(source: &dicom_ul::pdu::AbortRQSource) -> String {

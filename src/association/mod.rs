@@ -1,5 +1,6 @@
-//! DICOM associations on dicom-ul: establishing one (sockets, contexts, timeouts),
-//! sending and receiving PDUs on it, and ending it (A-RELEASE, or A-ABORT).
+//! DICOM associations as the requestor: establishing one (socket, negotiation,
+//! timeouts), sending and receiving PDUs on it, and ending it (A-RELEASE, or
+//! A-ABORT), over dicom-ul's PDU codec.
 //!
 //! An [`Association`] tracks whether it is in a known state: a timeout or protocol
 //! error mid-message, or an operation dropped half-way, *poisons* it, and a poisoned
@@ -7,6 +8,7 @@
 
 mod contexts;
 mod error;
+mod negotiate;
 mod socket;
 pub mod uids;
 
@@ -15,8 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use dicom_ul::association::client::ClientAssociationOptions;
-use dicom_ul::association::{AsyncAssociation, AsyncClientAssociation};
 use dicom_ul::pdu::{AbortRQSource, PDataValueType};
 use dicom_ul::Pdu;
 use tokio::io::AsyncWriteExt;
@@ -25,11 +25,20 @@ use tokio::time::{timeout, Instant};
 
 pub use contexts::{AcceptedContext, ContextRequest, Profile, ProposedContext, MAX_PRESENTATION_CONTEXTS};
 pub use error::AssociationError;
+pub use negotiate::{uid_name, ContextRefusal, RefusedContext, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 
 use crate::config::Timeouts;
 
 /// Largest PDU we announce we can receive when the config says 0 ("unlimited").
 const MAX_RECEIVE_PDU: u32 = 1 << 20;
+/// Largest PDU we send when the config does not say: peers that announce no limit
+/// (0) or a huge one still get PDUs of this size, so a data set is written in
+/// pieces, each under the DIMSE timeout, and never buffered whole. 256 KiB is
+/// where larger PDUs stopped paying on loopback (BENCHMARKS.md, "send cap").
+pub const DEFAULT_MAX_SEND_PDU: u32 = 256 * 1024;
+/// The negotiation PDUs (A-ASSOCIATE-AC/RJ) are not bound by the max PDU length;
+/// 128 contexts and user items fit well within this.
+const MAX_NEGOTIATION_PDU: u32 = 256 * 1024;
 /// A-ABORT is best effort: never wait long for the socket to take it.
 const ABORT_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -42,18 +51,40 @@ pub struct AssociationParams {
     pub called_ae: String,
     pub host: String,
     pub port: u16,
-    /// The largest PDU we accept (announced to the remote).
+    /// The largest PDU we accept (announced to the remote, and enforced); 0 = 1 MiB.
     pub max_pdu_length: u32,
+    /// The largest PDU we send, whatever the remote announces; 0 = [`DEFAULT_MAX_SEND_PDU`].
+    pub max_send_pdu_length: u32,
     pub timeouts: Timeouts,
 }
 
 impl AssociationParams {
     pub fn address(&self) -> String {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
+        socket_address(&self.host, self.port)
+    }
+
+    /// The max PDU length we announce: the configured one within what we can take.
+    fn receive_limit(&self) -> u32 {
+        match self.max_pdu_length {
+            0 => MAX_RECEIVE_PDU,
+            n => n.clamp(dicom_ul::pdu::MINIMUM_PDU_SIZE, MAX_RECEIVE_PDU),
         }
+    }
+
+    fn send_cap(&self) -> u32 {
+        match self.max_send_pdu_length {
+            0 => DEFAULT_MAX_SEND_PDU,
+            n => n.max(dicom_ul::pdu::MINIMUM_PDU_SIZE),
+        }
+    }
+}
+
+/// `host:port`, with an IPv6 address in brackets.
+pub fn socket_address(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -70,8 +101,18 @@ pub struct Pdv {
 #[derive(Debug)]
 pub struct Association {
     id: u64,
-    inner: AsyncClientAssociation<TcpStream>,
+    stream: TcpStream,
+    /// Bytes read from the socket and not yet parsed into a PDU.
+    read_buffer: BytesMut,
+    /// The max PDU length we announced: a larger PDU from the remote is an error.
+    receive_limit: u32,
+    /// The largest PDU we send (the remote's maximum within our cap).
+    send_limit: u32,
+    /// What the remote announced (0 = no limit).
+    peer_announced_max_pdu: u32,
     accepted: Vec<AcceptedContext>,
+    refused: Vec<RefusedContext>,
+    peer_implementation: (Option<String>, Option<String>),
     profile: Profile,
     timeouts: Timeouts,
     called_ae: String,
@@ -80,9 +121,13 @@ pub struct Association {
     poisoned: bool,
     /// Set while an operation is under way; still set on drop = cancelled mid-way.
     in_flight: bool,
-    /// Whether any response has arrived for the current operation (for telling a
-    /// stale reused association from a failure of the operation itself).
+    /// Whether a P-DATA arrived for the current operation (for telling a stale
+    /// reused association from a failure of the operation itself: an A-RELEASE-RQ
+    /// or A-ABORT on a just-reused association is the remote ending it while idle).
     responded: bool,
+    /// The remote asked to release: it is answered with A-RELEASE-RP when the
+    /// association is retired, not with an A-ABORT.
+    peer_release: PeerRelease,
     next_message_id: u16,
     /// PDVs received in a PDU together with the one last returned.
     pending: VecDeque<Pdv>,
@@ -94,81 +139,118 @@ impl Association {
     /// Connect, negotiate `profile`'s presentation contexts, and tune the socket.
     pub async fn establish(params: &AssociationParams, profile: &Profile) -> Result<Self, AssociationError> {
         let addr = params.address();
-        let proposed = profile.contexts();
-        let max_pdu = match params.max_pdu_length {
-            0 => MAX_RECEIVE_PDU,
-            n => n.clamp(4096, MAX_RECEIVE_PDU),
-        };
-        let mut options = ClientAssociationOptions::new()
-            .calling_ae_title(params.calling_ae.clone())
-            .called_ae_title(params.called_ae.clone())
-            .max_pdu_length(max_pdu)
-            .strict(false)
-            .connection_timeout(params.timeouts.connect);
-        for ctx in &proposed {
-            options = options.with_presentation_context(ctx.abstract_syntax.clone(), ctx.transfer_syntaxes.clone());
-        }
-        // dicom-ul bounds the connect itself (its timeout surfaces as `Timeout`, the
-        // only one it can raise here since no read timeout is set); the outer bound
-        // is the ACSE round trip.
-        let total = params.timeouts.connect + params.timeouts.acse;
-        let inner = match timeout(total, options.establish_async(addr.as_str())).await {
-            Err(_) => {
-                return Err(AssociationError::AcseTimeout {
-                    addr,
-                    after: params.timeouts.acse,
-                })
-            }
-            Ok(Err(dicom_ul::association::Error::Timeout { .. })) => {
-                return Err(AssociationError::ConnectTimeout {
-                    addr,
-                    after: params.timeouts.connect,
-                })
-            }
-            Ok(Err(e)) => {
-                let mut err = error::from_ul(e, &addr, &params.called_ae);
-                if let AssociationError::NoAcceptedContexts { proposed: p, .. } = &mut err {
-                    *p = proposed.len();
-                }
-                return Err(err);
-            }
-            Ok(Ok(inner)) => inner,
-        };
-        let accepted = inner
-            .presentation_contexts()
-            .iter()
-            .map(|pc| AcceptedContext {
-                id: pc.id,
-                abstract_syntax: trim_uid(&pc.abstract_syntax),
-                transfer_syntax: trim_uid(&pc.transfer_syntax),
-            })
-            .collect::<Vec<_>>();
+        let proposed = profile.contexts()?;
+        let receive_limit = params.receive_limit();
+        let stream = connect(&addr, params.timeouts.connect).await?;
+        socket::tune(&stream);
         let mut assoc = Association {
             id: NEXT_ASSOCIATION_ID.fetch_add(1, Ordering::Relaxed),
-            inner,
-            accepted,
+            stream,
+            read_buffer: BytesMut::with_capacity(16 * 1024),
+            receive_limit,
+            send_limit: params.send_cap(),
+            peer_announced_max_pdu: 0,
+            accepted: Vec::new(),
+            refused: Vec::new(),
+            peer_implementation: (None, None),
             profile: profile.clone(),
             timeouts: params.timeouts,
             called_ae: params.called_ae.clone(),
             poisoned: false,
             in_flight: false,
             responded: false,
+            peer_release: PeerRelease::None,
             next_message_id: 1,
             pending: VecDeque::new(),
             created_at: Instant::now(),
             write_buf: Vec::new(),
         };
-        socket::tune(assoc.inner.inner_stream());
-        tracing::debug!(
-            association = assoc.id,
-            called_ae = %assoc.called_ae,
+        let rq = negotiate::request(&params.calling_ae, &params.called_ae, &proposed, receive_limit);
+        let acse = params.timeouts.acse;
+        let exchange = async {
+            assoc.send_pdu(&rq).await?;
+            assoc.read_pdu(MAX_NEGOTIATION_PDU).await
+        };
+        let answer = match timeout(acse, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(AssociationError::AcseTimeout {
+                addr: addr.clone(),
+                after: acse,
+            }),
+        };
+        let negotiated = match answer.and_then(|pdu| negotiate::answer(pdu, &proposed, &params.called_ae)) {
+            Ok(n) => n,
+            Err(e) => {
+                // A negotiation that failed on our side (not a reject or abort from the
+                // remote) still owes the remote an A-ABORT.
+                if !matches!(e, AssociationError::Rejected { .. } | AssociationError::Aborted(_)) {
+                    assoc.abort().await;
+                }
+                return Err(e);
+            }
+        };
+        assoc.peer_announced_max_pdu = negotiated.peer_max_pdu;
+        let peer_limit = match negotiated.peer_max_pdu {
+            0 => u32::MAX,
+            n => n,
+        };
+        assoc.send_limit = assoc.send_limit.min(peer_limit);
+        assoc.accepted = negotiated.accepted;
+        assoc.refused = negotiated.refused;
+        assoc.peer_implementation = (
+            negotiated.peer_implementation_class,
+            negotiated.peer_implementation_version,
+        );
+        assoc.log_negotiation(&addr, &proposed);
+        Ok(assoc)
+    }
+
+    /// `-v`: the negotiation as DCMTK's `-v` shows it, by name. UIDs and AE titles
+    /// only; no patient data exists at this point.
+    fn log_negotiation(&self, addr: &str, proposed: &[ProposedContext]) {
+        const TARGET: &str = "pacs_net::negotiation";
+        if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+            return;
+        }
+        let peer_max = match self.peer_announced_max_pdu {
+            0 => "unlimited".to_string(),
+            n => n.to_string(),
+        };
+        tracing::info!(
+            target: TARGET,
+            association = self.id,
+            called_ae = %self.called_ae,
             %addr,
             proposed = proposed.len(),
-            accepted = assoc.accepted.len(),
-            max_pdu = assoc.peer_max_pdu(),
-            "association established"
+            accepted = self.accepted.len(),
+            peer_max_pdu = %peer_max,
+            send_max_pdu = self.send_limit,
+            our_max_pdu = self.receive_limit,
+            peer_implementation_class = self.peer_implementation.0.as_deref().unwrap_or("-"),
+            peer_implementation_version = self.peer_implementation.1.as_deref().unwrap_or("-"),
+            "association accepted"
         );
-        Ok(assoc)
+        for c in &self.accepted {
+            tracing::info!(
+                target: TARGET,
+                association = self.id,
+                id = c.id,
+                abstract_syntax = %uid_name(&c.abstract_syntax),
+                transfer_syntax = %uid_name(&c.transfer_syntax),
+                "  accepted context"
+            );
+        }
+        for c in &self.refused {
+            tracing::info!(
+                target: TARGET,
+                association = self.id,
+                id = c.id,
+                abstract_syntax = %uid_name(&c.abstract_syntax),
+                transfer_syntaxes = %c.transfer_syntaxes.iter().map(|t| uid_name(t)).collect::<Vec<_>>().join(", "),
+                reason = c.reason.as_str(),
+                "  refused context"
+            );
+        }
     }
 
     /// Process-unique id, for logs and stats.
@@ -185,14 +267,32 @@ impl Association {
         &self.accepted
     }
 
+    /// The proposed presentation contexts the remote did not accept, with its reasons.
+    pub fn refused_contexts(&self) -> &[RefusedContext] {
+        &self.refused
+    }
+
+    /// The remote's Implementation Class UID and Version Name, as announced.
+    pub fn peer_implementation(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.peer_implementation.0.as_deref(),
+            self.peer_implementation.1.as_deref(),
+        )
+    }
+
     /// The profile this association was negotiated with.
     pub fn profile(&self) -> &Profile {
         &self.profile
     }
 
-    /// The largest PDU the remote accepts (its variable field length).
+    /// The largest PDU we send: the remote's maximum (0 = none) within our send cap.
     pub fn peer_max_pdu(&self) -> u32 {
-        self.inner.acceptor_max_pdu_length()
+        self.send_limit
+    }
+
+    /// The maximum PDU length the remote announced (0 = no limit).
+    pub fn peer_announced_max_pdu(&self) -> u32 {
+        self.peer_announced_max_pdu
     }
 
     pub fn timeouts(&self) -> &Timeouts {
@@ -241,19 +341,36 @@ impl Association {
         self.in_flight = false;
     }
 
-    /// Whether any PDU arrived since the current operation began.
+    /// Whether a P-DATA arrived since the current operation began.
     pub fn has_responded(&self) -> bool {
         self.responded
     }
 
     /// Cheap, no-round-trip check that the remote has not closed the socket or sent
-    /// anything unsolicited (A-RELEASE-RQ, A-ABORT) while idle.
+    /// anything unsolicited (A-RELEASE-RQ, A-ABORT) while idle, whether those bytes
+    /// are still in the socket or already in our read buffer.
     pub fn is_alive(&mut self) -> bool {
-        !self.poisoned && socket::idle_socket_is_alive(self.inner.inner_stream())
+        if self.poisoned {
+            return false;
+        }
+        let waiting = if self.read_buffer.is_empty() {
+            match socket::peek_idle(&self.stream) {
+                socket::Idle::Quiet => return true,
+                socket::Idle::Closed => return false,
+                socket::Idle::Data(first) => first,
+            }
+        } else {
+            self.read_buffer[0]
+        };
+        // 0x05: A-RELEASE-RQ. Anything else (A-ABORT, stray data) ends it too.
+        if waiting == 0x05 {
+            self.peer_release = PeerRelease::Unread;
+        }
+        false
     }
 
     /// Write P-DATA-TF PDUs carrying `bytes` as one message part (command or data
-    /// set), fragmented to the remote's max PDU. Several PDUs are written per system
+    /// set), fragmented to the PDU size we send. Several PDUs are written per system
     /// call, so neither Nagle nor syscall overhead costs per fragment.
     pub async fn send_pdata(
         &mut self,
@@ -262,10 +379,10 @@ impl Association {
         bytes: &[u8],
         last: bool,
     ) -> Result<(), AssociationError> {
-        let peer_max = self.peer_max_pdu();
+        let max = self.peer_max_pdu();
         let mut buf = std::mem::take(&mut self.write_buf);
         buf.clear();
-        encode_pdata(&mut buf, context_id, is_command, bytes, last, peer_max);
+        encode_pdata(&mut buf, context_id, is_command, bytes, last, max);
         let res = self.write_all(&buf).await;
         self.write_buf = buf;
         res
@@ -274,8 +391,7 @@ impl Association {
     /// Write already-encoded bytes (PDUs) to the socket, within the DIMSE timeout.
     pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), AssociationError> {
         let limit = self.timeouts.dimse;
-        let stream = self.inner.inner_stream();
-        match timeout(limit, stream.write_all(bytes)).await {
+        match timeout(limit, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 self.poisoned = true;
@@ -295,16 +411,16 @@ impl Association {
             return Ok(pdv);
         }
         let limit = self.timeouts.dimse;
-        let pdu = match timeout(limit, self.receive_pdu()).await {
+        let pdu = match timeout(limit, self.read_pdu(self.receive_limit)).await {
             Ok(r) => r?,
             Err(_) => {
                 self.poisoned = true;
                 return Err(AssociationError::DimseTimeout(limit));
             }
         };
-        self.responded = true;
         match pdu {
             Pdu::PData { data } => {
+                self.responded = true;
                 let mut iter = data.into_iter().map(|v| Pdv {
                     context_id: v.presentation_context_id,
                     is_command: v.value_type == PDataValueType::Command,
@@ -323,9 +439,10 @@ impl Association {
                 Err(AssociationError::Aborted(error::abort_source_words(&source)))
             }
             Pdu::ReleaseRQ => {
-                // Answer politely; the association is over either way.
+                // The remote ends the association; it is owed an A-RELEASE-RP, which
+                // the teardown sends instead of an A-ABORT.
                 self.poisoned = true;
-                let _ = self.send_pdu(&Pdu::ReleaseRP).await;
+                self.peer_release = PeerRelease::Read;
                 Err(AssociationError::PeerReleased)
             }
             other => {
@@ -338,18 +455,23 @@ impl Association {
         }
     }
 
-    async fn receive_pdu(&mut self) -> Result<Pdu, AssociationError> {
-        let max = self.inner.requestor_max_pdu_length();
-        let (stream, read_buffer): (&mut TcpStream, &mut BytesMut) = AsyncAssociation::get_mut(&mut self.inner);
-        socket::quickack(stream);
-        let mut reader = socket::QuickAckReader::new(stream, &read_buffer[..]);
-        match dicom_ul::association::read_pdu_from_wire_async(&mut reader, read_buffer, max, false).await {
+    /// Read one whole PDU, refusing one longer than `limit` before buffering it. A
+    /// connection that closes inside a PDU is a truncated PDU, said as such.
+    async fn read_pdu(&mut self, limit: u32) -> Result<Pdu, AssociationError> {
+        socket::quickack(&self.stream);
+        let mut reader = socket::QuickAckReader::new(&mut self.stream, &self.read_buffer[..]);
+        match dicom_ul::association::read_pdu_from_wire_async(&mut reader, &mut self.read_buffer, limit, true).await {
             Ok(pdu) => Ok(pdu),
             Err(e) => {
                 self.poisoned = true;
                 Err(match e {
-                    dicom_ul::association::Error::ConnectionClosed { .. } => AssociationError::PeerClosed,
-                    dicom_ul::association::Error::ReceivePdu { source, .. } => error::receive_error(source),
+                    dicom_ul::association::Error::ConnectionClosed { .. } if self.read_buffer.is_empty() => {
+                        AssociationError::PeerClosed
+                    }
+                    dicom_ul::association::Error::ConnectionClosed { .. } => {
+                        AssociationError::Protocol(truncated_pdu(&self.read_buffer))
+                    }
+                    dicom_ul::association::Error::ReceivePdu { source, .. } => error::receive_error(source, limit),
                     other => AssociationError::Protocol(other.to_string()),
                 })
             }
@@ -366,6 +488,9 @@ impl Association {
     /// A-RELEASE-RP, then close the socket. Falls back to A-ABORT, so the socket is
     /// closed whatever happens.
     pub async fn release(mut self) {
+        if self.peer_release != PeerRelease::None {
+            return self.answer_peer_release().await;
+        }
         if self.poisoned || self.in_flight {
             return self.abort().await;
         }
@@ -374,30 +499,34 @@ impl Association {
         let outcome = timeout(limit, async {
             self.send_pdu(&Pdu::ReleaseRQ).await?;
             loop {
-                match self.receive_pdu().await? {
+                match self.read_pdu(self.receive_limit).await? {
                     Pdu::ReleaseRP => return Ok(()),
-                    // Release collision (PS3.8 9.2.8 case): answer and finish.
+                    // Release collision (PS3.8 9.2.8, Sta7 -> Sta9 -> Sta11): as the
+                    // requestor we answer first, then wait for the acceptor's RP.
                     Pdu::ReleaseRQ => {
                         self.send_pdu(&Pdu::ReleaseRP).await?;
-                        return Ok(());
+                        loop {
+                            match self.read_pdu(self.receive_limit).await? {
+                                Pdu::ReleaseRP => return Ok(()),
+                                Pdu::PData { .. } => continue,
+                                other => return Err(unexpected_in_release(&other)),
+                            }
+                        }
                     }
                     // Late data of an earlier message: ignore and keep waiting.
                     Pdu::PData { .. } => continue,
-                    Pdu::AbortRQ { .. } => return Err(AssociationError::Aborted("during release".into())),
-                    other => {
-                        return Err(AssociationError::Protocol(format!(
-                            "unexpected PDU during release: {}",
-                            other.short_description()
-                        )))
-                    }
+                    other => return Err(unexpected_in_release(&other)),
                 }
             }
         })
         .await;
         match outcome {
             Ok(Ok(())) => {
-                let _ = self.inner.inner_stream().shutdown().await;
+                let _ = self.stream.shutdown().await;
                 tracing::debug!(association = id, "association released");
+            }
+            Ok(Err(AssociationError::Aborted(_))) => {
+                tracing::debug!(association = id, "the remote aborted during release");
             }
             Ok(Err(e)) => {
                 tracing::debug!(association = id, error = %e, "release failed; aborting");
@@ -410,8 +539,39 @@ impl Association {
         }
     }
 
-    /// A-ABORT (best effort) and close the socket.
-    pub async fn abort(mut self) {
+    /// The remote asked to release (PS3.8 Sta8): answer A-RELEASE-RP and let it
+    /// close the connection (bounded by the ACSE timeout).
+    async fn answer_peer_release(mut self) {
+        let id = self.id;
+        let answered = timeout(self.timeouts.acse, async {
+            // Seen by the idle peek: the RQ itself is still to be read.
+            if self.peer_release == PeerRelease::Unread {
+                match self.read_pdu(self.receive_limit).await? {
+                    Pdu::ReleaseRQ => {}
+                    other => return Err(unexpected_in_release(&other)),
+                }
+            }
+            self.send_pdu(&Pdu::ReleaseRP).await?;
+            let _ = self.stream.shutdown().await;
+            Ok::<_, AssociationError>(())
+        })
+        .await;
+        match answered {
+            Ok(Ok(())) => tracing::debug!(association = id, "the remote released the association"),
+            _ => self.send_abort().await,
+        }
+    }
+
+    /// A-ABORT (best effort) and close the socket. A remote that asked to release
+    /// (while idle, or instead of answering) gets the A-RELEASE-RP PS3.8 expects.
+    pub async fn abort(self) {
+        if self.peer_release != PeerRelease::None {
+            return self.answer_peer_release().await;
+        }
+        self.send_abort().await
+    }
+
+    async fn send_abort(mut self) {
         let mut buf = Vec::with_capacity(16);
         if dicom_ul::pdu::write_pdu(
             &mut buf,
@@ -421,11 +581,69 @@ impl Association {
         )
         .is_ok()
         {
-            let stream = self.inner.inner_stream();
-            let _ = timeout(ABORT_WRITE_TIMEOUT, stream.write_all(&buf)).await;
-            let _ = timeout(ABORT_WRITE_TIMEOUT, stream.shutdown()).await;
+            let _ = timeout(ABORT_WRITE_TIMEOUT, self.stream.write_all(&buf)).await;
+            let _ = timeout(ABORT_WRITE_TIMEOUT, self.stream.shutdown()).await;
         }
         tracing::debug!(association = self.id, "association aborted");
+    }
+}
+
+/// Whether the remote asked to release the association, and whether its
+/// A-RELEASE-RQ has been read yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerRelease {
+    None,
+    /// Seen waiting by the idle check, not read.
+    Unread,
+    Read,
+}
+
+/// Resolve and connect within the connect timeout.
+async fn connect(addr: &str, limit: Duration) -> Result<TcpStream, AssociationError> {
+    let connecting = async {
+        let mut last = None;
+        for sa in tokio::net::lookup_host(addr).await? {
+            match TcpStream::connect(sa).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address for the host")))
+    };
+    match timeout(limit, connecting).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(source)) => Err(AssociationError::Connect {
+            addr: addr.to_string(),
+            source,
+        }),
+        Err(_) => Err(AssociationError::ConnectTimeout {
+            addr: addr.to_string(),
+            after: limit,
+        }),
+    }
+}
+
+fn truncated_pdu(buffered: &[u8]) -> String {
+    if buffered.len() >= 6 {
+        let declared = u32::from_be_bytes([buffered[2], buffered[3], buffered[4], buffered[5]]);
+        format!(
+            "truncated PDU: the remote closed the connection after {} of the {} bytes its PDU (type {:02X}H) declared",
+            buffered.len() - 6,
+            declared,
+            buffered[0]
+        )
+    } else {
+        format!(
+            "truncated PDU: the remote closed the connection inside a PDU header ({} bytes)",
+            buffered.len()
+        )
+    }
+}
+
+fn unexpected_in_release(pdu: &Pdu) -> AssociationError {
+    match pdu {
+        Pdu::AbortRQ { .. } => AssociationError::Aborted("during release".into()),
+        other => AssociationError::Protocol(format!("unexpected PDU during release: {}", other.short_description())),
     }
 }
 
@@ -463,11 +681,6 @@ fn io_error(e: std::io::Error) -> AssociationError {
         }
         _ => AssociationError::Io(e),
     }
-}
-
-fn trim_uid(uid: &str) -> String {
-    uid.trim_end_matches(|c: char| c == '\0' || c.is_whitespace())
-        .to_string()
 }
 
 #[cfg(test)]

@@ -99,17 +99,31 @@ impl AsyncRead for QuickAckReader<'_> {
     }
 }
 
-/// An idle association's socket should have nothing to read. Bytes waiting mean the
-/// remote sent A-RELEASE-RQ or A-ABORT; a zero-length read means it closed. Either
-/// way the association is stale. A non-blocking peek tells, without a round trip.
-pub(crate) fn idle_socket_is_alive(stream: &TcpStream) -> bool {
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-    match SockRef::from(stream).peek(&mut buf) {
-        Ok(0) => false,
-        Ok(_) => false,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
-        Err(_) => false,
+/// What an idle association's socket holds.
+pub(crate) enum Idle {
+    /// Nothing to read: alive as far as can be told without a round trip.
+    Quiet,
+    /// Closed or failed.
+    Closed,
+    /// Bytes are waiting (the first one given: the PDU type, e.g. 05H A-RELEASE-RQ
+    /// or 07H A-ABORT): the remote is ending the association.
+    Data(u8),
+}
+
+/// An idle association's socket should have nothing to read. A non-blocking peek
+/// tells, without a round trip and without consuming anything.
+/// (Nobody waits to read an idle association, so polling with a no-op waker
+/// disturbs no one.)
+pub(crate) fn peek_idle(stream: &TcpStream) -> Idle {
+    let mut byte = [0u8; 1];
+    let mut buf = ReadBuf::new(&mut byte);
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    match stream.poll_peek(&mut cx, &mut buf) {
+        Poll::Pending => Idle::Quiet,
+        Poll::Ready(Ok(0)) => Idle::Closed,
+        Poll::Ready(Ok(_)) => Idle::Data(byte[0]),
+        Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => Idle::Quiet,
+        Poll::Ready(Err(_)) => Idle::Closed,
     }
 }
 

@@ -21,13 +21,16 @@ pub const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
 /// in order of preference.
 pub const UNCOMPRESSED_LE: [&str; 2] = [EXPLICIT_VR_LE, IMPLICIT_VR_LE];
 
-/// Whether a transfer syntax carries native (not encapsulated) pixel data that we can
-/// re-encode into another uncompressed syntax.
+/// Whether a transfer syntax carries native (not encapsulated) pixel data, element
+/// by element as stored.
 pub fn is_uncompressed(ts: &str) -> bool {
-    matches!(
-        ts,
-        IMPLICIT_VR_LE | EXPLICIT_VR_LE | EXPLICIT_VR_BE | DEFLATED_EXPLICIT_VR_LE
-    )
+    matches!(ts, IMPLICIT_VR_LE | EXPLICIT_VR_LE | EXPLICIT_VR_BE)
+}
+
+/// Whether we can re-encode a data set in this syntax into the uncompressed ones,
+/// streaming: the uncompressed syntaxes, and Deflated Explicit VR LE (inflated).
+pub fn is_convertible(ts: &str) -> bool {
+    is_uncompressed(ts) || ts == DEFLATED_EXPLICIT_VR_LE
 }
 
 /// A short human name for a transfer syntax UID, for messages.

@@ -3,47 +3,70 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::association::{Association, AssociationError, AssociationParams, ContextRequest, Profile};
+use tokio::time::Instant;
+
+use crate::association::{Association, AssociationError, AssociationParams, ContextRequest};
 use crate::dimse;
 use crate::pool::Manager;
 
-/// What the remote said, per (abstract syntax, transfer syntax), on earlier
-/// associations: lets an operation it will certainly refuse fail at once, without
-/// negotiating a new association every time.
-#[derive(Debug, Default)]
+/// Which (abstract syntax, transfer syntax) pairs the remote refused on earlier
+/// associations because it does not support them (A-ASSOCIATE-AC results 3 and 4):
+/// an operation it will certainly refuse fails at once, without negotiating a new
+/// association every time. A refusal of the moment (results 1 and 2) is not
+/// remembered, and nothing is remembered for longer than the TTL, so a PACS that
+/// is reconfigured is tried again.
+#[derive(Debug)]
 pub struct NegotiationMemory {
-    accepted: Mutex<HashMap<(String, String), bool>>,
+    ttl: Duration,
+    refused: Mutex<HashMap<(String, String), Instant>>,
 }
 
 impl NegotiationMemory {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), bool>> {
-        self.accepted.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn new(ttl: Duration) -> Self {
+        NegotiationMemory {
+            ttl,
+            refused: Mutex::default(),
+        }
     }
 
-    fn record(&self, profile: &Profile, assoc: &Association) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
+        self.refused.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, assoc: &Association) {
+        let now = Instant::now();
         let mut map = self.lock();
-        for ctx in profile.contexts() {
+        for ctx in assoc.accepted_contexts() {
+            map.remove(&(ctx.abstract_syntax.clone(), ctx.transfer_syntax.clone()));
+        }
+        for ctx in assoc.refused_contexts() {
+            if !ctx.reason.is_capability() {
+                continue;
+            }
             for ts in &ctx.transfer_syntaxes {
-                let accepted = assoc
+                // Accepted in another context of the same association: not refused.
+                if assoc
                     .accepted_contexts()
                     .iter()
-                    .any(|a| a.abstract_syntax == ctx.abstract_syntax && &a.transfer_syntax == ts);
-                let key = (ctx.abstract_syntax.clone(), ts.clone());
-                // Once accepted, always remembered as possible: one context with several
-                // syntaxes only ever gets one of them accepted.
-                let entry = map.entry(key).or_insert(accepted);
-                *entry |= accepted;
+                    .any(|a| a.abstract_syntax == ctx.abstract_syntax && a.transfer_syntax == *ts)
+                {
+                    continue;
+                }
+                map.insert((ctx.abstract_syntax.clone(), ts.clone()), now);
             }
         }
     }
 
-    /// `Some(false)` when every syntax `req` could use was proposed before and refused.
+    /// Every syntax `req` could use was refused as unsupported within the TTL.
     pub fn known_refused(&self, req: &ContextRequest) -> bool {
-        let map = self.lock();
+        let now = Instant::now();
+        let mut map = self.lock();
+        map.retain(|_, at| now.saturating_duration_since(*at) < self.ttl);
         req.transfer_syntaxes
             .iter()
-            .all(|ts| map.get(&(req.abstract_syntax.clone(), ts.clone())) == Some(&false))
+            .all(|ts| map.contains_key(&(req.abstract_syntax.clone(), ts.clone())))
     }
 }
 
@@ -56,9 +79,14 @@ pub struct AssociationManager {
 
 impl AssociationManager {
     pub fn new(params: AssociationParams) -> Self {
+        Self::with_refusal_ttl(params, crate::config::DEFAULT_REFUSED_CONTEXT_TTL)
+    }
+
+    /// `refusal_ttl`: how long a context refused as unsupported is not proposed again.
+    pub fn with_refusal_ttl(params: AssociationParams, refusal_ttl: Duration) -> Self {
         AssociationManager {
             params,
-            memory: Arc::new(NegotiationMemory::default()),
+            memory: Arc::new(NegotiationMemory::new(refusal_ttl)),
         }
     }
 
@@ -78,7 +106,7 @@ impl Manager for AssociationManager {
 
     async fn create(&self, req: &ContextRequest) -> Result<Association, AssociationError> {
         let assoc = Association::establish(&self.params, &req.profile).await?;
-        self.memory.record(&req.profile, &assoc);
+        self.memory.record(&assoc);
         Ok(assoc)
     }
 

@@ -144,9 +144,10 @@ impl Node {
             host: config.host.clone(),
             port: config.port,
             max_pdu_length: config.max_pdu_length,
+            max_send_pdu_length: config.max_send_pdu_length,
             timeouts: config.timeouts,
         };
-        let manager = AssociationManager::new(params);
+        let manager = AssociationManager::with_refusal_ttl(params, config.refused_context_ttl);
         let pool = Pool::new(
             config.name.clone(),
             manager,

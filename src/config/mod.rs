@@ -39,6 +39,12 @@ pub const DEFAULT_MAX_PDU_LENGTH: u32 = 16_384;
 pub const MIN_PDU_LENGTH: u32 = 4_096;
 /// Largest `max_pdu_length` accepted (bytes).
 pub const MAX_PDU_LENGTH: u32 = 1_048_576;
+/// Default largest PDU we send (`max_send_pdu_length`).
+pub const DEFAULT_MAX_SEND_PDU_LENGTH: u32 = crate::association::DEFAULT_MAX_SEND_PDU;
+/// Largest `max_send_pdu_length` accepted.
+pub const MAX_SEND_PDU_LENGTH: u32 = 16 * 1_048_576;
+/// Default `refused_context_ttl_seconds`.
+pub const DEFAULT_REFUSED_CONTEXT_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A parsed, validated and merged config.
 #[derive(Debug, Clone)]
@@ -74,6 +80,12 @@ pub struct NodeConfig {
     pub pool: PoolSettings,
     /// The maximum PDU length we offer to receive (bytes).
     pub max_pdu_length: u32,
+    /// The largest PDU we send (bytes), whatever the remote announces
+    /// (`max_send_pdu_length`, default 256 KiB).
+    pub max_send_pdu_length: u32,
+    /// How long a presentation context the remote refused as unsupported is not
+    /// proposed again (`refused_context_ttl_seconds`, default 300 s).
+    pub refused_context_ttl: std::time::Duration,
     pub timeouts: Timeouts,
     pub retry: RetrySettings,
     pub breaker: BreakerSettings,
@@ -91,6 +103,8 @@ impl NodeConfig {
             pool_name: None,
             pool: PoolSettings::default(),
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
+            max_send_pdu_length: DEFAULT_MAX_SEND_PDU_LENGTH,
+            refused_context_ttl: DEFAULT_REFUSED_CONTEXT_TTL,
             timeouts: Timeouts::default(),
             retry: RetrySettings::default(),
             breaker: BreakerSettings::default(),

@@ -32,6 +32,8 @@ pub(crate) struct RawNode {
     pub port: u16,
     pub pool: Option<String>,
     pub max_pdu_length: Option<u32>,
+    pub max_send_pdu_length: Option<u32>,
+    pub refused_context_ttl_seconds: Option<u64>,
     pub timeouts: Option<RawTimeouts>,
     pub retry: Option<RawRetry>,
     pub circuit_breaker: Option<RawBreaker>,

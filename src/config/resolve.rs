@@ -14,7 +14,10 @@ use super::error::ConfigError;
 use super::raw::{RawBreaker, RawConfig, RawNode, RawPool, RawRetry, RawTimeouts};
 use super::settings::{BreakerSettings, PoolSettings, RetrySettings, Timeouts};
 use super::target::check_host;
-use super::{Config, NodeConfig, DEFAULT_LOCAL_AE_TITLE, DEFAULT_MAX_PDU_LENGTH, MAX_PDU_LENGTH, MIN_PDU_LENGTH};
+use super::{
+    Config, NodeConfig, DEFAULT_LOCAL_AE_TITLE, DEFAULT_MAX_PDU_LENGTH, DEFAULT_MAX_SEND_PDU_LENGTH,
+    DEFAULT_REFUSED_CONTEXT_TTL, MAX_PDU_LENGTH, MAX_SEND_PDU_LENGTH, MIN_PDU_LENGTH,
+};
 
 /// The sections that set one group of fields (`nodes.X.retry`, `network.retry`),
 /// with their JSON paths, most specific first.
@@ -104,6 +107,18 @@ fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeCo
         ));
     }
 
+    let max_send_pdu_length = raw.max_send_pdu_length.unwrap_or(DEFAULT_MAX_SEND_PDU_LENGTH);
+    if !(MIN_PDU_LENGTH..=MAX_SEND_PDU_LENGTH).contains(&max_send_pdu_length) {
+        return Err(ConfigError::invalid(
+            format!("{base}.max_send_pdu_length"),
+            format!("{max_send_pdu_length} is out of range; use {MIN_PDU_LENGTH} to {MAX_SEND_PDU_LENGTH} bytes"),
+        ));
+    }
+    let refused_context_ttl = raw
+        .refused_context_ttl_seconds
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(DEFAULT_REFUSED_CONTEXT_TTL);
+
     let timeouts_path = format!("{base}.timeouts");
     let mut timeout_layers = Vec::new();
     if let Some(t) = &raw.timeouts {
@@ -136,6 +151,8 @@ fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeCo
         pool_name: raw.pool.clone(),
         pool,
         max_pdu_length,
+        max_send_pdu_length,
+        refused_context_ttl,
         timeouts: merge_timeouts(&timeout_layers),
         retry: merge_retry(&retry_layers)?,
         breaker: merge_breaker(&breaker_layers),

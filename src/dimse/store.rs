@@ -206,6 +206,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: scp.port(),
             max_pdu_length: 16384,
+            max_send_pdu_length: 0,
             timeouts: Timeouts::default(),
         };
         let mut assoc = Association::establish(&params, &Profile::Default).await.unwrap();
