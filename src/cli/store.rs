@@ -45,6 +45,10 @@ struct FileResult {
     status: Option<String>,
     attempts: u32,
     error: Option<String>,
+    /// What the user should know about a file that was stored all the same (its
+    /// file meta disagreed with its data set, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 /// Input paths expanded: files as given, directories walked (sorted), and paths
@@ -116,6 +120,7 @@ pub(super) async fn store(client: Arc<Client>, opts: StoreOpts) -> u8 {
                             status: None,
                             attempts: 0,
                             error: Some(reason),
+                            note: None,
                         },
                         0,
                     ),
@@ -196,6 +201,7 @@ fn to_result(out: StoreOutcome) -> FileResult {
         status,
         attempts: out.outcome.attempts,
         error,
+        note: out.file.as_ref().and_then(|f| f.meta_mismatch.clone()),
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::association::{Association, AssociationError, AssociationParams, ContextRequest};
+use crate::association::{
+    AcceptedContext, Association, AssociationError, AssociationParams, ContextRequest, RefusedContext,
+};
 use crate::dimse;
 use crate::pool::Manager;
 
@@ -35,20 +37,19 @@ impl NegotiationMemory {
         self.refused.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn record(&self, assoc: &Association) {
+    fn record(&self, accepted: &[AcceptedContext], refused: &[RefusedContext]) {
         let now = Instant::now();
         let mut map = self.lock();
-        for ctx in assoc.accepted_contexts() {
+        for ctx in accepted {
             map.remove(&(ctx.abstract_syntax.clone(), ctx.transfer_syntax.clone()));
         }
-        for ctx in assoc.refused_contexts() {
+        for ctx in refused {
             if !ctx.reason.is_capability() {
                 continue;
             }
             for ts in &ctx.transfer_syntaxes {
                 // Accepted in another context of the same association: not refused.
-                if assoc
-                    .accepted_contexts()
+                if accepted
                     .iter()
                     .any(|a| a.abstract_syntax == ctx.abstract_syntax && a.transfer_syntax == *ts)
                 {
@@ -57,6 +58,13 @@ impl NegotiationMemory {
                 map.insert((ctx.abstract_syntax.clone(), ts.clone()), now);
             }
         }
+    }
+
+    /// This pair was refused as unsupported within the TTL.
+    pub fn is_refused(&self, abstract_syntax: &str, ts: &str) -> bool {
+        let map = self.lock();
+        map.get(&(abstract_syntax.to_string(), ts.to_string()))
+            .is_some_and(|at| at.elapsed() < self.ttl)
     }
 
     /// Every syntax `req` could use was refused as unsupported within the TTL.
@@ -106,12 +114,26 @@ impl Manager for AssociationManager {
 
     async fn create(&self, req: &ContextRequest) -> Result<Association, AssociationError> {
         let assoc = Association::establish(&self.params, &req.profile).await?;
-        self.memory.record(&assoc);
+        self.memory.record(assoc.accepted_contexts(), assoc.refused_contexts());
         Ok(assoc)
     }
 
+    /// An association fits when it has the request's first choice (a file's own
+    /// transfer syntax), or when a second choice is all this remote will give: it
+    /// refused the first as unsupported, or this very association was negotiated
+    /// for the request and still did not get it. Otherwise an idle association that
+    /// could only convert is passed over and one is negotiated that sends the file
+    /// as it is.
     fn fits(&self, res: &Association, req: &ContextRequest) -> bool {
-        res.select(req).is_some()
+        let Some(ctx) = res.select(req) else {
+            return false;
+        };
+        req.transfer_syntaxes.first() == Some(&ctx.transfer_syntax)
+            || res.profile() == &req.profile
+            || req
+                .transfer_syntaxes
+                .first()
+                .is_some_and(|ts| self.memory.is_refused(&req.abstract_syntax, ts))
     }
 
     fn is_alive(&self, res: &mut Association) -> bool {
@@ -148,5 +170,66 @@ impl Manager for AssociationManager {
 
     fn is_capacity_error(&self, err: &AssociationError) -> bool {
         err.is_capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::association::{uids, ContextRefusal};
+
+    fn refused(ts: &str, reason: ContextRefusal) -> RefusedContext {
+        RefusedContext {
+            id: 1,
+            abstract_syntax: "1.2.840.10008.5.1.4.1.1.2".into(),
+            transfer_syntaxes: vec![ts.into()],
+            reason,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_unsupported_is_remembered_and_only_for_the_ttl() {
+        let memory = NegotiationMemory::new(Duration::from_secs(300));
+        let rle = ContextRequest::store("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.5");
+        // Result 2 (no reason): a decision of the moment, not remembered.
+        memory.record(&[], &[refused("1.2.840.10008.1.2.5", ContextRefusal::NoReason)]);
+        assert!(!memory.known_refused(&rle));
+        // Result 4: remembered...
+        memory.record(
+            &[],
+            &[refused(
+                "1.2.840.10008.1.2.5",
+                ContextRefusal::TransferSyntaxesNotSupported,
+            )],
+        );
+        assert!(memory.known_refused(&rle));
+        tokio::time::advance(Duration::from_secs(299)).await;
+        assert!(memory.known_refused(&rle));
+        // ...until the TTL has passed: a reconfigured PACS is tried again.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!memory.known_refused(&rle));
+        assert!(!memory.is_refused("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.5"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_acceptance_clears_a_refusal() {
+        let memory = NegotiationMemory::new(Duration::from_secs(300));
+        memory.record(
+            &[],
+            &[refused(
+                uids::IMPLICIT_VR_LE,
+                ContextRefusal::AbstractSyntaxNotSupported,
+            )],
+        );
+        assert!(memory.is_refused("1.2.840.10008.5.1.4.1.1.2", uids::IMPLICIT_VR_LE));
+        memory.record(
+            &[AcceptedContext {
+                id: 3,
+                abstract_syntax: "1.2.840.10008.5.1.4.1.1.2".into(),
+                transfer_syntax: uids::IMPLICIT_VR_LE.into(),
+            }],
+            &[],
+        );
+        assert!(!memory.is_refused("1.2.840.10008.5.1.4.1.1.2", uids::IMPLICIT_VR_LE));
     }
 }

@@ -1,7 +1,10 @@
-//! DICOM Part 10 files as C-STORE sees them: the file meta group (SOP class and
-//! instance, transfer syntax), where the data set starts, and a structural check of
-//! the data set that walks element headers without reading values, so a truncated
-//! file is refused before anything is sent and a 1 GiB file costs no memory.
+//! DICOM Part 10 files as C-STORE sees them: the file meta group (transfer syntax),
+//! where the data set starts, and one structural walk of the data set that checks
+//! every element header against the transfer syntax without reading values (so a
+//! truncated or mis-encoded file is refused before anything is sent, and a 1 GiB
+//! file costs no memory) and reads the data set's own SOP Class and Instance UIDs,
+//! which are what the C-STORE command carries (as DCMTK's storescu and pynetdicom
+//! do): a receiving SCP checks the data set, not the file meta.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -22,15 +25,24 @@ pub enum FileError {
     Truncated(String),
     #[error("cannot convert the data set to {to}: {reason}")]
     Convert { to: String, reason: String },
+    #[error("the data set has no {0}: it cannot be stored")]
+    MissingUid(&'static str),
+    #[error("the data set does not match its transfer syntax {ts}: {reason}")]
+    WrongSyntax { ts: String, reason: String },
 }
 
 /// What C-STORE needs to know about a file, without loading its data set.
 #[derive(Debug, Clone)]
 pub struct InstanceFile {
     pub path: PathBuf,
+    /// SOP Class UID (0008,0016) of the data set.
     pub sop_class_uid: String,
+    /// SOP Instance UID (0008,0018) of the data set.
     pub sop_instance_uid: String,
     pub transfer_syntax: String,
+    /// Set when the file meta's Media Storage SOP Class / Instance UID
+    /// (0002,0002)/(0002,0003) differ from the data set's: the data set's are sent.
+    pub meta_mismatch: Option<String>,
     /// Byte offset of the data set (just after the meta group).
     pub data_offset: u64,
     pub file_size: u64,
@@ -71,46 +83,34 @@ impl InstanceFile {
         }
         let meta = read_meta(&mut r, file_size)?;
         let data_offset = r.stream_position()?;
-        let inst = InstanceFile {
+        let transfer_syntax = meta
+            .transfer_syntax
+            .filter(|ts| !ts.is_empty())
+            .ok_or_else(|| FileError::BadMeta("no Transfer Syntax UID (0002,0010)".into()))?;
+        if file_size <= data_offset {
+            return Err(FileError::Truncated("no data set after the meta group".into()));
+        }
+        let walk = walk_data_set(&mut r, data_offset, file_size, &transfer_syntax)?;
+        let sop_class_uid = walk
+            .sop_class
+            .ok_or(FileError::MissingUid("SOP Class UID (0008,0016)"))?;
+        let sop_instance_uid = walk
+            .sop_instance
+            .ok_or(FileError::MissingUid("SOP Instance UID (0008,0018)"))?;
+        let meta_mismatch = mismatch_note(
+            (meta.sop_class.as_deref(), &sop_class_uid),
+            (meta.sop_instance.as_deref(), &sop_instance_uid),
+        );
+        let mut inst = InstanceFile {
             path: path.to_path_buf(),
-            sop_class_uid: meta
-                .sop_class
-                .ok_or_else(|| FileError::BadMeta("no Media Storage SOP Class UID (0002,0002)".into()))?,
-            sop_instance_uid: meta
-                .sop_instance
-                .ok_or_else(|| FileError::BadMeta("no Media Storage SOP Instance UID (0002,0003)".into()))?,
-            transfer_syntax: meta
-                .transfer_syntax
-                .ok_or_else(|| FileError::BadMeta("no Transfer Syntax UID (0002,0010)".into()))?,
+            sop_class_uid,
+            sop_instance_uid,
+            transfer_syntax,
+            meta_mismatch,
             data_offset,
             file_size,
             inline: None,
         };
-        if inst.sop_class_uid.is_empty() || inst.sop_instance_uid.is_empty() || inst.transfer_syntax.is_empty() {
-            return Err(FileError::BadMeta(
-                "empty SOP class, SOP instance or transfer syntax UID".into(),
-            ));
-        }
-        if inst.data_len() == 0 {
-            return Err(FileError::Truncated("no data set after the meta group".into()));
-        }
-        match inst.transfer_syntax.as_str() {
-            // Deflated data sets can only be checked by inflating them; the remote will.
-            uids::DEFLATED_EXPLICIT_VR_LE => {}
-            ts => {
-                let explicit = ts != uids::IMPLICIT_VR_LE;
-                let big_endian = ts == uids::EXPLICIT_VR_BE;
-                let mut scanner = Scanner {
-                    r: &mut r,
-                    pos: data_offset,
-                    size: file_size,
-                    explicit,
-                    big_endian,
-                };
-                scanner.elements(None, 0)?;
-            }
-        }
-        let mut inst = inst;
         if inst.data_len() <= INLINE_MAX {
             // Usually still in the reader's buffer: no further system call.
             r.seek(SeekFrom::Start(data_offset))?;
@@ -121,24 +121,15 @@ impl InstanceFile {
         Ok(inst)
     }
 
-    /// The data set re-encoded in another (uncompressed) transfer syntax. Loads the
-    /// whole file: only used when the remote did not accept the file's own syntax.
-    pub fn convert(&self, to_ts: &str) -> Result<Vec<u8>, FileError> {
-        use dicom_encoding::TransferSyntaxIndex;
-        let conv = |reason: String| FileError::Convert {
-            to: uids::transfer_syntax_name(to_ts),
-            reason,
-        };
-        let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
-            .get(to_ts)
-            .ok_or_else(|| conv("unknown transfer syntax".into()))?;
-        let obj = dicom_object::OpenFileOptions::new()
-            .open_file(&self.path)
-            .map_err(|e| conv(e.to_string()))?;
-        let mut out = Vec::with_capacity(self.data_len() as usize);
-        obj.write_dataset_with_ts(&mut out, ts)
-            .map_err(|e| conv(e.to_string()))?;
-        Ok(out)
+    /// The data set as stored, from its first byte (blocking I/O): the inline copy
+    /// or the file.
+    pub fn data_reader(&self) -> Result<Box<dyn Read + Send>, FileError> {
+        if let Some(data) = &self.inline {
+            return Ok(Box::new(std::io::Cursor::new(data.clone())));
+        }
+        let mut f = File::open(&self.path)?;
+        f.seek(SeekFrom::Start(self.data_offset))?;
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, f).take(self.data_len())))
     }
 }
 
@@ -254,30 +245,228 @@ fn has_long_length(vr: [u8; 2]) -> bool {
     )
 }
 
-const UNDEFINED: u32 = 0xFFFF_FFFF;
-const MAX_DEPTH: u32 = 64;
-
-/// Walks element headers, seeking over values.
-struct Scanner<'a, R> {
-    r: &'a mut R,
-    pos: u64,
-    size: u64,
-    explicit: bool,
-    big_endian: bool,
+/// What the structural walk learnt.
+#[derive(Debug, Default)]
+struct Walk {
+    sop_class: Option<String>,
+    sop_instance: Option<String>,
 }
 
-impl<R: Read + Seek> Scanner<'_, R> {
+/// "file meta says SOP Instance UID 1.2.3, the data set 1.2.4: sent the data set's".
+fn mismatch_note(class: (Option<&str>, &str), instance: (Option<&str>, &str)) -> Option<String> {
+    let mut parts = Vec::new();
+    for (name, (meta, data)) in [("SOP Class UID", class), ("SOP Instance UID", instance)] {
+        if let Some(meta) = meta.filter(|m| !m.is_empty() && *m != data) {
+            parts.push(format!("{name} {meta} in the file meta, {data} in the data set"));
+        }
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "file meta disagrees with the data set ({}); sent the data set's",
+            parts.join("; ")
+        )
+    })
+}
+
+/// Walk the data set at `data_offset` in `ts` (inflating a deflated one).
+fn walk_data_set(r: &mut PosReader, data_offset: u64, file_size: u64, ts: &str) -> Result<Walk, FileError> {
+    let syntax = Syntax::of(ts).unwrap_or(Syntax::EXPLICIT_LE);
+    if ts == uids::DEFLATED_EXPLICIT_VR_LE {
+        r.seek(SeekFrom::Start(data_offset))?;
+        let inflated = crate::dimse::transcode::Inflate::new(r.by_ref().take(file_size - data_offset));
+        let mut src = StreamSource {
+            r: std::io::BufReader::with_capacity(64 * 1024, inflated),
+            pos: 0,
+        };
+        let mut scanner = Scanner::new(&mut src, syntax, ts);
+        scanner.elements(None, 0)?;
+        return Ok(scanner.walk);
+    }
+    let mut src = FileSource {
+        r,
+        pos: data_offset,
+        size: file_size,
+    };
+    let mut scanner = Scanner::new(&mut src, syntax, ts);
+    scanner.elements(None, 0)?;
+    Ok(scanner.walk)
+}
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+const MAX_DEPTH: u32 = 64;
+/// A SOP Class or Instance UID longer than this is not read as one.
+const MAX_UID_BYTES: u32 = 128;
+
+use crate::dimse::transcode::Syntax;
+
+/// Where the walk reads from: a file (values skipped by seeking) or an inflated
+/// stream (values skipped by reading).
+trait Source {
+    fn pos(&self) -> u64;
+    /// Exactly `buf.len()` bytes; the end of the data set inside them is truncation.
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), FileError>;
+    fn skip(&mut self, len: u64, tag: (u16, u16)) -> Result<(), FileError>;
+    /// At the end of the data set (between elements).
+    fn at_end(&mut self) -> Result<bool, FileError>;
+}
+
+fn cut_value(tag: (u16, u16), len: u64, pos: u64, left: Option<u64>) -> FileError {
+    let left = left.map(|l| format!(", but the data set has {l}")).unwrap_or_default();
+    FileError::Truncated(format!(
+        "element ({:04X},{:04X}) needs {len} bytes at offset {pos}{left}",
+        tag.0, tag.1
+    ))
+}
+
+struct FileSource<'a> {
+    r: &'a mut PosReader,
+    pos: u64,
+    size: u64,
+}
+
+impl Source for FileSource<'_> {
+    fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), FileError> {
+        if self.pos + buf.len() as u64 > self.size {
+            return Err(FileError::Truncated(format!(
+                "file ends inside an element header at byte {}",
+                self.pos
+            )));
+        }
+        self.r.read_exact(buf)?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    fn skip(&mut self, len: u64, tag: (u16, u16)) -> Result<(), FileError> {
+        if self.pos + len > self.size {
+            return Err(cut_value(tag, len, self.pos, Some(self.size - self.pos)));
+        }
+        self.r.seek(SeekFrom::Current(len as i64))?;
+        self.pos += len;
+        Ok(())
+    }
+
+    fn at_end(&mut self) -> Result<bool, FileError> {
+        Ok(self.pos >= self.size)
+    }
+}
+
+struct StreamSource<R> {
+    r: std::io::BufReader<R>,
+    pos: u64,
+}
+
+impl<R: Read> Source for StreamSource<R> {
+    fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), FileError> {
+        self.r.read_exact(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => FileError::Truncated(format!(
+                "the data set ends inside an element header at byte {}",
+                self.pos
+            )),
+            _ => FileError::Truncated(format!("cannot inflate the data set: {e}")),
+        })?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    fn skip(&mut self, len: u64, tag: (u16, u16)) -> Result<(), FileError> {
+        let n = std::io::copy(&mut self.r.by_ref().take(len), &mut std::io::sink())
+            .map_err(|e| FileError::Truncated(format!("cannot inflate the data set: {e}")))?;
+        if n < len {
+            return Err(cut_value(tag, len, self.pos, Some(n)));
+        }
+        self.pos += len;
+        Ok(())
+    }
+
+    fn at_end(&mut self) -> Result<bool, FileError> {
+        use std::io::BufRead;
+        let buf = self
+            .r
+            .fill_buf()
+            .map_err(|e| FileError::Truncated(format!("cannot inflate the data set: {e}")))?;
+        Ok(buf.is_empty())
+    }
+}
+
+/// The value representations of PS3.5 6.2: an explicit VR data set with anything
+/// else in a VR field is not in the syntax it claims (an implicit VR body under an
+/// explicit VR transfer syntax, say).
+pub(crate) fn is_known_vr(vr: [u8; 2]) -> bool {
+    matches!(
+        &vr,
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FD"
+            | b"FL"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SQ"
+            | b"SS"
+            | b"ST"
+            | b"SV"
+            | b"TM"
+            | b"UC"
+            | b"UI"
+            | b"UL"
+            | b"UN"
+            | b"UR"
+            | b"US"
+            | b"UT"
+            | b"UV"
+    )
+}
+
+/// Walks element headers, skipping values, and reads the two SOP UIDs.
+struct Scanner<'a, S> {
+    src: &'a mut S,
+    explicit: bool,
+    big_endian: bool,
+    ts: &'a str,
+    walk: Walk,
+}
+
+impl<'a, S: Source> Scanner<'a, S> {
+    fn new(src: &'a mut S, syntax: Syntax, ts: &'a str) -> Self {
+        Scanner {
+            src,
+            explicit: syntax.explicit,
+            big_endian: syntax.big_endian,
+            ts,
+            walk: Walk::default(),
+        }
+    }
+
     fn truncated<T>(&self, what: String) -> Result<T, FileError> {
         Err(FileError::Truncated(what))
     }
 
     fn read<const N: usize>(&mut self) -> Result<[u8; N], FileError> {
         let mut b = [0u8; N];
-        if self.pos + N as u64 > self.size {
-            return self.truncated(format!("file ends inside an element header at byte {}", self.pos));
-        }
-        self.r.read_exact(&mut b)?;
-        self.pos += N as u64;
+        self.src.read_exact(&mut b)?;
         Ok(b)
     }
 
@@ -302,31 +491,36 @@ impl<R: Read + Seek> Scanner<'_, R> {
         Ok((self.u16([b[0], b[1]]), self.u16([b[2], b[3]])))
     }
 
-    fn skip(&mut self, len: u64, tag: (u16, u16)) -> Result<(), FileError> {
-        if self.pos + len > self.size {
-            return self.truncated(format!(
-                "element ({:04X},{:04X}) needs {len} bytes at offset {}, but the file has {}",
-                tag.0,
-                tag.1,
-                self.pos,
-                self.size - self.pos
-            ));
+    /// A top-level SOP UID: read instead of skipped.
+    fn read_uid(&mut self, tag: (u16, u16), len: u32) -> Result<(), FileError> {
+        let mut v = vec![0u8; len as usize];
+        self.src
+            .read_exact(&mut v)
+            .map_err(|_| cut_value(tag, len as u64, self.src.pos(), None))?;
+        let uid = String::from_utf8_lossy(&v)
+            .trim_end_matches(['\0', ' '])
+            .trim()
+            .to_string();
+        if !uid.is_empty() {
+            if tag.1 == 0x0016 {
+                self.walk.sop_class = Some(uid);
+            } else {
+                self.walk.sop_instance = Some(uid);
+            }
         }
-        self.r.seek(SeekFrom::Current(len as i64))?;
-        self.pos += len;
         Ok(())
     }
 
     /// Elements until `end` (a defined-length item), an item delimiter (undefined
-    /// length item, `end` None and depth > 0), or the end of the file (depth 0).
+    /// length item, `end` None and depth > 0), or the end of the data set (depth 0).
     fn elements(&mut self, end: Option<u64>, depth: u32) -> Result<(), FileError> {
         if depth > MAX_DEPTH {
             return self.truncated("sequences nested too deep".into());
         }
         loop {
             match end {
-                Some(e) if self.pos >= e => return Ok(()),
-                None if depth == 0 && self.pos == self.size => return Ok(()),
+                Some(e) if self.src.pos() >= e => return Ok(()),
+                None if depth == 0 && self.src.at_end()? => return Ok(()),
                 _ => {}
             }
             let tag = self.tag()?;
@@ -335,11 +529,24 @@ impl<R: Read + Seek> Scanner<'_, R> {
                 return if depth > 0 && end.is_none() {
                     Ok(())
                 } else {
-                    self.truncated(format!("unexpected item delimiter at byte {}", self.pos - 8))
+                    self.truncated(format!("unexpected item delimiter at byte {}", self.src.pos() - 8))
                 };
             }
             let (len, undefined_is_sequence, items_implicit) = if self.explicit && tag.0 != 0xFFFE {
                 let vr = self.read::<2>()?;
+                if !is_known_vr(vr) {
+                    return Err(FileError::WrongSyntax {
+                        ts: uids::transfer_syntax_name(self.ts),
+                        reason: format!(
+                            "element ({:04X},{:04X}) at byte {} has no valid VR (found bytes {:02X} {:02X})",
+                            tag.0,
+                            tag.1,
+                            self.src.pos() - 6,
+                            vr[0],
+                            vr[1]
+                        ),
+                    });
+                }
                 if has_long_length(vr) {
                     self.read::<2>()?;
                     let l = self.read::<4>()?;
@@ -360,15 +567,18 @@ impl<R: Read + Seek> Scanner<'_, R> {
                         tag.0, tag.1
                     ));
                 }
-                let saved = self.explicit;
+                let saved = (self.explicit, self.big_endian);
                 if items_implicit {
                     self.explicit = false;
+                    self.big_endian = false;
                 }
                 let res = self.items(depth + 1);
-                self.explicit = saved;
+                (self.explicit, self.big_endian) = saved;
                 res?;
+            } else if depth == 0 && tag.0 == 0x0008 && matches!(tag.1, 0x0016 | 0x0018) && len <= MAX_UID_BYTES {
+                self.read_uid(tag, len)?;
             } else {
-                self.skip(len as u64, tag)?;
+                self.src.skip(len as u64, tag)?;
             }
         }
     }
@@ -383,13 +593,13 @@ impl<R: Read + Seek> Scanner<'_, R> {
             match tag {
                 (0xFFFE, 0xE0DD) => return Ok(()),
                 (0xFFFE, 0xE000) if len == UNDEFINED => self.elements(None, depth)?,
-                (0xFFFE, 0xE000) => self.skip(len as u64, tag)?,
+                (0xFFFE, 0xE000) => self.src.skip(len as u64, tag)?,
                 _ => {
                     return self.truncated(format!(
                         "expected an item, found ({:04X},{:04X}) at byte {}",
                         tag.0,
                         tag.1,
-                        self.pos - 8
+                        self.src.pos() - 8
                     ))
                 }
             }

@@ -12,6 +12,7 @@ mod message;
 pub mod query;
 pub mod status;
 mod store;
+pub mod transcode;
 
 pub use command::Priority;
 pub use echo::echo;

@@ -2,8 +2,11 @@
 //!
 //! When the remote accepted the file's own transfer syntax the data set is streamed
 //! from disk as it is stored, never decoded: memory stays bounded whatever the size.
-//! Otherwise an uncompressed data set is re-encoded in an accepted uncompressed
-//! syntax; a compressed one cannot be, and fails saying which syntax was refused.
+//! Otherwise an uncompressed (or deflated) data set is converted, element by element
+//! as it is sent ([`super::transcode`]), into an accepted uncompressed syntax; a
+//! compressed one cannot be, and fails saying which syntax was refused. Either way
+//! the data set goes out in chunks of whole PDUs, each written under the DIMSE
+//! timeout, so progress (not the size of the file) is what the timeout bounds.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -39,16 +42,6 @@ pub async fn store(
     let req = ContextRequest::store(&file.sop_class_uid, &file.transfer_syntax);
     let ctx = assoc.select(&req).cloned().ok_or_else(|| no_context(assoc, file))?;
     let converted = ctx.transfer_syntax != file.transfer_syntax;
-    let converted_bytes = if converted {
-        let f = file.clone();
-        let to = ctx.transfer_syntax.clone();
-        let bytes = tokio::task::spawn_blocking(move || f.convert(&to))
-            .await
-            .map_err(|e| DimseError::Encode(e.to_string()))??;
-        Some(bytes)
-    } else {
-        None
-    };
 
     assoc.begin_operation();
     let id = assoc.next_message_id();
@@ -56,12 +49,13 @@ pub async fn store(
     let peer_max = assoc.peer_max_pdu();
     let mut out = Vec::with_capacity(STREAM_CHUNK + STREAM_CHUNK / 64 + 256);
     encode_pdata(&mut out, ctx.id, true, &command, true, peer_max);
-    match converted_bytes {
-        Some(bytes) => {
-            encode_pdata(&mut out, ctx.id, false, &bytes, true, peer_max);
-            assoc.write_all(&out).await?;
-        }
-        None => match file.inline_data() {
+    match converted {
+        true => stream_converted(assoc, file, &ctx.transfer_syntax, ctx.id, peer_max, out).await?,
+        false => match file.inline_data() {
+            Some(bytes) if pad_deflated(file) => {
+                encode_pdata(&mut out, ctx.id, false, &[bytes, &[0]].concat(), true, peer_max);
+                assoc.write_all(&out).await?;
+            }
             Some(bytes) => {
                 encode_pdata(&mut out, ctx.id, false, bytes, true, peer_max);
                 assoc.write_all(&out).await?;
@@ -90,7 +84,7 @@ fn no_context(assoc: &Association, file: &InstanceFile) -> DimseError {
         .collect();
     if class_accepted.is_empty() {
         DimseError::NoContext(format!("the remote did not accept SOP class {}", file.sop_class_uid))
-    } else if !uids::is_uncompressed(&file.transfer_syntax) {
+    } else if !uids::is_convertible(&file.transfer_syntax) {
         DimseError::NoContext(format!(
             "the remote did not accept {} for SOP class {}, and a compressed data set cannot be converted (accepted: {})",
             uids::transfer_syntax_name(&file.transfer_syntax),
@@ -104,6 +98,145 @@ fn no_context(assoc: &Association, file: &InstanceFile) -> DimseError {
             uids::transfer_syntax_name(&file.transfer_syntax),
             class_accepted.join(", ")
         ))
+    }
+}
+
+/// A deflated data set of odd length goes out with one trailing zero byte (PS3.5
+/// A.5: the deflated stream is padded to even length; DCMTK refuses odd fragments).
+fn pad_deflated(file: &InstanceFile) -> bool {
+    file.transfer_syntax == uids::DEFLATED_EXPLICIT_VR_LE && file.data_len() % 2 == 1
+}
+
+/// Chunk size: whole PDVs of `peer_max`, about `STREAM_CHUNK` bytes.
+fn chunk_len(peer_max: u32) -> usize {
+    let per_pdv = (peer_max as usize).saturating_sub(6).max(1);
+    (STREAM_CHUNK / per_pdv).max(1) * per_pdv
+}
+
+/// Send the data set converted to `to_ts` as it is read: a blocking task converts
+/// into chunks (two in flight at most), and each chunk is written as soon as the
+/// next one exists (the last one carries the "last fragment" bit).
+async fn stream_converted(
+    assoc: &mut Association,
+    file: &InstanceFile,
+    to_ts: &str,
+    ctx: u8,
+    peer_max: u32,
+    mut out: Vec<u8>,
+) -> Result<(), DimseError> {
+    let from_ts = file.transfer_syntax.clone();
+    let to = super::transcode::Syntax::of(to_ts).ok_or_else(|| FileError::Convert {
+        to: uids::transfer_syntax_name(to_ts),
+        reason: "unknown transfer syntax".into(),
+    })?;
+    let chunk = chunk_len(peer_max);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    let reader = file.data_reader()?;
+    let converter = tokio::task::spawn_blocking(move || {
+        let sink = ChunkSink {
+            tx,
+            buf: Vec::with_capacity(chunk),
+            chunk,
+        };
+        if from_ts == uids::DEFLATED_EXPLICIT_VR_LE {
+            let from = super::transcode::Syntax::EXPLICIT_LE;
+            super::transcode::transcode(super::transcode::Inflate::new(reader), from, to, sink)
+        } else {
+            let from = super::transcode::Syntax::of(&from_ts).unwrap_or(super::transcode::Syntax::EXPLICIT_LE);
+            super::transcode::transcode(reader, from, to, sink)
+        }
+    });
+    let mut held: Option<Vec<u8>> = None;
+    let mut sent_any = false;
+    loop {
+        let next = rx.recv().await;
+        let last = next.is_none();
+        if let Some(prev) = held.take() {
+            if last {
+                // Only a complete conversion may end the message.
+                match converter.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        assoc.poison();
+                        return Err(e.into());
+                    }
+                    Err(e) => {
+                        assoc.poison();
+                        return Err(FileError::Io(std::io::Error::other(e.to_string())).into());
+                    }
+                }
+                encode_pdata(&mut out, ctx, false, &prev, true, peer_max);
+                assoc.write_all(&out).await?;
+                return Ok(());
+            }
+            encode_pdata(&mut out, ctx, false, &prev, false, peer_max);
+            assoc.write_all(&out).await?;
+            out.clear();
+            sent_any = true;
+        }
+        match next {
+            Some(c) => held = Some(c),
+            None => {
+                // Nothing came out at all: the conversion failed before its first
+                // chunk (the command may still be unsent), or the data set is empty.
+                let res = converter.await;
+                if sent_any {
+                    assoc.poison();
+                }
+                if !sent_any && !matches!(res, Ok(Ok(()))) {
+                    // Nothing of the message left: the association is as it was.
+                    assoc.end_operation();
+                }
+                return match res {
+                    Ok(Ok(())) => {
+                        encode_pdata(&mut out, ctx, false, &[], true, peer_max);
+                        assoc.write_all(&out).await?;
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(e) => Err(FileError::Io(std::io::Error::other(e.to_string())).into()),
+                };
+            }
+        }
+    }
+}
+
+/// The converter's output: whole chunks handed to the sending task.
+struct ChunkSink {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+    chunk: usize,
+}
+
+impl ChunkSink {
+    fn send(&mut self) -> std::io::Result<()> {
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
+        self.tx
+            .blocking_send(full)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the C-STORE was abandoned"))
+    }
+}
+
+impl std::io::Write for ChunkSink {
+    fn write(&mut self, mut data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len();
+        while !data.is_empty() {
+            let room = self.chunk - self.buf.len();
+            let take = room.min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == self.chunk {
+                self.send()?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        Ok(())
     }
 }
 
@@ -122,8 +255,7 @@ async fn stream_file(
 ) -> Result<(), DimseError> {
     let total = file.data_len();
     // Round chunks to whole PDVs so only the last PDU of the data set is short.
-    let per_pdv = (peer_max as usize).saturating_sub(6).max(1);
-    let chunk_len = ((STREAM_CHUNK / per_pdv).max(1) * per_pdv) as u64;
+    let chunk_len = chunk_len(peer_max) as u64;
     let path = file.path.clone();
     let offset = file.data_offset;
     let first = chunk_len.min(total) as usize;
@@ -153,10 +285,13 @@ async fn stream_file(
             }
         };
         remaining -= chunk.len() as u64;
+        let mut chunk = chunk;
         if remaining > 0 {
             let mut next = std::mem::take(&mut spare);
             next.resize(chunk_len.min(remaining) as usize, 0);
             pending = Some(tokio::task::spawn_blocking(move || read_chunk(f, next)));
+        } else if pad_deflated(file) {
+            chunk.push(0);
         }
         encode_pdata(&mut out, ctx, false, &chunk, remaining == 0, peer_max);
         assoc
