@@ -14,6 +14,9 @@
 //!   the Pixel Data element is then written frame by frame, so memory stays at one
 //!   frame whatever the size.
 //!
+//! With `BENCH_TS=implicit` in the environment, both are written in Implicit VR
+//! Little Endian instead.
+//!
 //! UIDs are derived from the fixtures' private root (`ROOT.9.SET....`, SET defaults
 //! to 1), so two sets generated with different SETs never share a UID. Every file
 //! is read back (up to Pixel Data) as a self-check.
@@ -36,6 +39,12 @@ const ROOT: &str = "1.2.826.0.1.3680043.10.1234";
 const IMPLEMENTATION_CLASS_UID: &str = "1.2.826.0.1.3680043.10.1234.0.1";
 const IMPLEMENTATION_VERSION_NAME: &str = "PACSNET_BENCH_1";
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+
+/// `BENCH_TS=implicit`: Implicit VR Little Endian files.
+fn implicit() -> bool {
+    std::env::var("BENCH_TS").as_deref() == Ok("implicit")
+}
 const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
 const MF_GRAYSCALE_WORD_SC: &str = "1.2.840.10008.5.1.4.1.1.7.3";
 
@@ -122,7 +131,7 @@ fn fill_frame(buf: &mut [u16], columns: usize, seed: u64) {
 fn with_meta(obj: InMemDicomObject) -> Result<FileDicomObject<InMemDicomObject>> {
     Ok(obj.with_meta(
         FileMetaTableBuilder::new()
-            .transfer_syntax(EXPLICIT_VR_LE)
+            .transfer_syntax(if implicit() { IMPLICIT_VR_LE } else { EXPLICIT_VR_LE })
             .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
             .implementation_version_name(IMPLEMENTATION_VERSION_NAME),
     )?)
@@ -225,7 +234,11 @@ fn multiframe(path: &Path, bytes: u64, set: u64) -> Result<()> {
     let file = with_meta(o)?;
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     file.write_all(&mut w)?;
-    w.write_all(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0])?;
+    if implicit() {
+        w.write_all(&[0xE0, 0x7F, 0x10, 0x00])?;
+    } else {
+        w.write_all(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0])?;
+    }
     w.write_all(&pixel_len32.to_le_bytes())?;
     let mut frame = vec![0u16; MF_SIDE as usize * MF_SIDE as usize];
     let mut raw = vec![0u8; MF_FRAME_BYTES as usize];
@@ -241,7 +254,7 @@ fn multiframe(path: &Path, bytes: u64, set: u64) -> Result<()> {
     self_check(path, &uid)?;
     let size = fs::metadata(path)?.len();
     let header = size - pixel_len;
-    if header > 64 * 1024 {
+    if header > 64 * 1024 || (implicit() && header < 8) {
         return Err(format!("unexpected header size {header}").into());
     }
     println!(
