@@ -477,7 +477,6 @@ async fn a_peer_announcing_no_limit_gets_capped_pdus() {
 #[test]
 fn pydicom_sample_files_arrive_as_they_are_at_pynetdicom() {
     let Some(py) = python_with_pydicom() else { return };
-    let data = pydicom_data_dir(&py);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("received");
     let port = free_port();
@@ -488,43 +487,23 @@ fn pydicom_sample_files_arrive_as_they_are_at_pynetdicom() {
         &[],
         port,
     );
-    let report = dir.path().join("report.json");
-    let target = format!("PYSTORE@127.0.0.1:{port}");
-    let (code, stdout, stderr) = pacs_net(&[
-        "store",
-        &target,
-        data.join("test_files").to_str().unwrap(),
-        data.join("charset_files").to_str().unwrap(),
-        "--concurrency",
-        "1",
-        "--no-progress",
-        "--report",
-        report.to_str().unwrap(),
-    ]);
-    assert!(code == 0 || code == 1, "{stdout}{stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let (code, output, samples) = store_pydicom_set(&py, &format!("PYSTORE@127.0.0.1:{port}"), dir.path());
+    assert!(code == 0 || code == 1, "{output}");
     let received: Vec<Vec<String>> = std::fs::read_to_string(out.join("received.tsv"))
         .unwrap()
         .lines()
         .map(|l| l.split('\t').map(String::from).collect())
         .collect();
-    let paths: Vec<&str> = json["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["path"].as_str().unwrap())
-        .collect();
-    let without_uids = files_without_sop_uids(&py, &paths);
     let mut next = received.iter();
     let mut stored = 0;
-    for r in json["results"].as_array().unwrap() {
-        let path = PathBuf::from(r["path"].as_str().unwrap());
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let is_part10 = std::fs::read(&path)
-            .map(|b| b.len() > 132 && &b[128..132] == b"DICM")
-            .unwrap_or(false);
-        let expect = expected_refusal(&name, is_part10, without_uids.contains(r["path"].as_str().unwrap()));
-        match expect {
+    for SampleResult {
+        path,
+        name,
+        result: r,
+        refusal,
+    } in &samples
+    {
+        match refusal {
             None => {
                 assert_eq!(r["outcome"], "stored", "{name}: {r}");
                 let row = next.next().unwrap_or_else(|| panic!("{name} never arrived"));
@@ -533,10 +512,10 @@ fn pydicom_sample_files_arrive_as_they_are_at_pynetdicom() {
                     r["sop_instance_uid"].as_str().unwrap(),
                     "{name}: the data set's UID"
                 );
-                let file = InstanceFile::open(&path).unwrap();
+                let file = InstanceFile::open(path).unwrap();
                 assert_eq!(row[3], file.transfer_syntax, "{name}: sent in its own syntax");
                 let got = std::fs::read(out.join(format!("{:05}.bin", row[0].parse::<u32>().unwrap()))).unwrap();
-                let mut sent = data_set_bytes(&path);
+                let mut sent = data_set_bytes(path);
                 if file.transfer_syntax == uids::DEFLATED_EXPLICIT_VR_LE && sent.len() % 2 == 1 {
                     sent.push(0); // PS3.5 A.5 padding of a deflated stream
                 }
@@ -553,6 +532,55 @@ fn pydicom_sample_files_arrive_as_they_are_at_pynetdicom() {
     }
     assert!(next.next().is_none(), "nothing else arrived");
     assert!(stored >= 150, "{stored} files stored");
+}
+
+/// One file's result in a `store --report` over pydicom's set, with what it must be.
+struct SampleResult {
+    path: PathBuf,
+    name: String,
+    result: serde_json::Value,
+    /// Why it must be refused; None: it must be stored.
+    refusal: Option<&'static str>,
+}
+
+/// `pacs-net store` of pydicom's test_files and charset_files to `target`, one file
+/// at a time (so instances arrive in report order), with the expectation for each.
+fn store_pydicom_set(py: &Path, target: &str, dir: &Path) -> (i32, String, Vec<SampleResult>) {
+    let data = pydicom_data_dir(py);
+    let report = dir.join("report.json");
+    let (code, stdout, stderr) = pacs_net(&[
+        "store",
+        target,
+        data.join("test_files").to_str().unwrap(),
+        data.join("charset_files").to_str().unwrap(),
+        "--concurrency",
+        "1",
+        "--no-progress",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let results = json["results"].as_array().unwrap().clone();
+    let paths: Vec<&str> = results.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    let without_uids = files_without_sop_uids(py, &paths);
+    let samples = results
+        .iter()
+        .map(|r| {
+            let path = PathBuf::from(r["path"].as_str().unwrap());
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let is_part10 = std::fs::read(&path)
+                .map(|b| b.len() > 132 && &b[128..132] == b"DICM")
+                .unwrap_or(false);
+            let refusal = expected_refusal(&name, is_part10, without_uids.contains(r["path"].as_str().unwrap()));
+            SampleResult {
+                path,
+                name,
+                result: r.clone(),
+                refusal,
+            }
+        })
+        .collect();
+    (code, format!("{stdout}{stderr}"), samples)
 }
 
 /// Why a file of pydicom's set must be refused, or None if it must be stored.
@@ -591,21 +619,7 @@ for p in sys.argv[1:]:
 }
 
 fn python_with_pydicom() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
-    let p = std::env::var_os("PACS_NET_PYTHON").map(PathBuf::from).unwrap_or(p);
-    let ok = std::process::Command::new(&p)
-        .args(["-c", "import pynetdicom, pydicom"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        return Some(p);
-    }
-    if std::env::var("PACS_NET_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("pynetdicom/pydicom not installed (target/pyenv or PACS_NET_PYTHON) and PACS_NET_REQUIRE_PEERS=1");
-    }
-    eprintln!("SKIPPED: pynetdicom/pydicom not installed");
-    None
+    python_with(&["pynetdicom", "pydicom"])
 }
 
 fn pydicom_data_dir(py: &Path) -> PathBuf {
@@ -629,7 +643,6 @@ fn pydicom_sample_files_to_dcmtk_storescp() {
         return;
     }
     let Some(py) = python_with_pydicom() else { return };
-    let data = pydicom_data_dir(&py);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("received");
     std::fs::create_dir_all(&out).unwrap();
@@ -648,34 +661,17 @@ fn pydicom_sample_files_to_dcmtk_storescp() {
         &[],
         port,
     );
-    let report = dir.path().join("report.json");
-    let target = format!("STORESCP@127.0.0.1:{port}");
-    let (code, stdout, stderr) = pacs_net(&[
-        "store",
-        &target,
-        data.join("test_files").to_str().unwrap(),
-        data.join("charset_files").to_str().unwrap(),
-        "--no-progress",
-        "--report",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 1, "the refused files fail the run: {stdout}{stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let paths: Vec<&str> = json["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["path"].as_str().unwrap())
-        .collect();
-    let without_uids = files_without_sop_uids(&py, &paths);
+    let (code, output, samples) = store_pydicom_set(&py, &format!("STORESCP@127.0.0.1:{port}"), dir.path());
+    assert_eq!(code, 1, "the refused files fail the run: {output}");
     let (mut stored, mut implicit_sent, mut rle_dose) = (0, 0, 0);
-    for r in json["results"].as_array().unwrap() {
-        let path = PathBuf::from(r["path"].as_str().unwrap());
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let is_part10 = std::fs::read(&path)
-            .map(|b| b.len() > 132 && &b[128..132] == b"DICM")
-            .unwrap_or(false);
-        match expected_refusal(&name, is_part10, without_uids.contains(r["path"].as_str().unwrap())) {
+    for SampleResult {
+        path,
+        name,
+        result: r,
+        refusal,
+    } in &samples
+    {
+        match refusal {
             Some(reason) => {
                 assert_eq!(r["outcome"], "failed", "{name}: {r}");
                 assert!(r["error"].as_str().unwrap().contains(reason), "{name}: {r}");
@@ -688,7 +684,7 @@ fn pydicom_sample_files_to_dcmtk_storescp() {
             None => {
                 assert_eq!(r["outcome"], "stored", "{name}: {r}");
                 stored += 1;
-                if InstanceFile::open(&path).unwrap().transfer_syntax == uids::IMPLICIT_VR_LE {
+                if InstanceFile::open(path).unwrap().transfer_syntax == uids::IMPLICIT_VR_LE {
                     implicit_sent += 1;
                 }
             }

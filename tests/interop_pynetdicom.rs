@@ -11,25 +11,7 @@ use std::process::Command;
 use common::*;
 
 fn python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("PACS_NET_PYTHON").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python")),
-    ];
-    for p in candidates.into_iter().flatten() {
-        let ok = Command::new(&p)
-            .args(["-c", "import pynetdicom"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if ok {
-            return Some(p);
-        }
-    }
-    if std::env::var("PACS_NET_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("pynetdicom is not installed (target/pyenv or PACS_NET_PYTHON) and PACS_NET_REQUIRE_PEERS=1");
-    }
-    eprintln!("SKIPPED: pynetdicom is not installed (set PACS_NET_PYTHON)");
-    None
+    python_with(&["pynetdicom"])
 }
 
 #[test]

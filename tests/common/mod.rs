@@ -140,3 +140,32 @@ pub fn start_our_scp(storage: Option<&Path>) -> (Peer, u16) {
     let peer = start_peer(env!("CARGO_BIN_EXE_pacs-net"), &args, &[], port);
     (peer, port)
 }
+
+/// A python that can import `modules`: `PACS_NET_PYTHON`, else the venv CI makes
+/// under target/pyenv. None (and `SKIPPED` on stderr) when there is none, unless
+/// `PACS_NET_REQUIRE_PEERS=1`, which makes that a failure.
+pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("PACS_NET_PYTHON").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python")),
+    ];
+    let import = format!("import {}", modules.join(", "));
+    for p in candidates.into_iter().flatten() {
+        let ok = std::process::Command::new(&p)
+            .args(["-c", &import])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(p);
+        }
+    }
+    if std::env::var("PACS_NET_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!(
+            "{} not installed (target/pyenv or PACS_NET_PYTHON) and PACS_NET_REQUIRE_PEERS=1",
+            modules.join(", ")
+        );
+    }
+    eprintln!("SKIPPED: {} not installed (set PACS_NET_PYTHON)", modules.join(", "));
+    None
+}
