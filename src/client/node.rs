@@ -169,7 +169,7 @@ impl Node {
                 let to_s = BreakerState::as_str(to);
                 telemetry.breaker_transitions.get_or_create(&Telemetry::with(&labels, "state", to_s)).inc();
                 match to {
-                    BreakerState::Open => tracing::warn!(node = %name, from = BreakerState::as_str(from), "circuit opened: operations fail fast until the next probe"),
+                    BreakerState::Open => tracing::warn!(node = %name, from = BreakerState::as_str(from), "circuit opened for {name}: operations fail fast until the next probe"),
                     BreakerState::HalfOpen => tracing::info!(node = %name, "circuit half-open: probing"),
                     BreakerState::Closed => tracing::info!(node = %name, from = BreakerState::as_str(from), "circuit closed"),
                 }
