@@ -82,3 +82,26 @@ impl tracing::field::Visit for Message {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::directives;
+
+    #[test]
+    fn verbosity_maps_to_the_negotiation_and_dimse_trace_targets() {
+        assert_eq!(directives(0, false), "warn");
+        assert_eq!(directives(0, true), "error");
+        let v = directives(1, false);
+        assert!(
+            v.contains("pacs_net::negotiation=info") && !v.contains("dimse_trace"),
+            "{v}"
+        );
+        let vv = directives(2, false);
+        assert!(
+            vv.contains("pacs_net::negotiation=info")
+                && vv.contains("pacs_net::dimse_trace=debug")
+                && vv.contains("pacs_net=debug"),
+            "{vv}"
+        );
+    }
+}
