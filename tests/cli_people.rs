@@ -502,3 +502,45 @@ fn one_file_is_one_file_and_failures_have_their_colon() {
         "{err}"
     );
 }
+
+// 5. A stock storescp (no --fork) takes one association at a time.
+
+#[test]
+fn store_with_concurrency_4_queues_on_the_one_association_storescp_takes() {
+    if !peer_available("/usr/bin/storescp") {
+        return;
+    }
+    let port = free_port();
+    let port_s = port.to_string();
+    let _storescp = start_peer(
+        "/usr/bin/storescp",
+        &["--ignore", "--aetitle", "STORESCP", &port_s],
+        &[],
+        port,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let one = fixtures().join("dicom/patient1/study1/series1/1.dcm");
+    for i in 0..20 {
+        std::fs::copy(&one, dir.path().join(format!("{i:02}.dcm"))).unwrap();
+    }
+    let (code, out, err) = pacs_net(&[
+        "store",
+        &format!("STORESCP@127.0.0.1:{port}"),
+        dir.path().to_str().unwrap(),
+        "--concurrency",
+        "4",
+        "--stats",
+        "--stats-format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("20 files: 20 stored"), "{out}");
+    let stats = json_after(&err, '[');
+    let node = &stats[0];
+    assert_eq!(node["resilience"]["failures"], 0, "no attempt failed: {err}");
+    assert_eq!(node["resilience"]["retries"], 0, "nothing was retried: {err}");
+    assert_eq!(node["pool"]["created"], 1, "{err}");
+    assert_eq!(node["health"]["status"], "degraded", "{err}");
+    let reasons = node["health"]["reasons"].to_string();
+    assert!(reasons.contains("remote limited the pool"), "{reasons}");
+}
