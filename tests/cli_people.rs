@@ -544,3 +544,10 @@ fn store_with_concurrency_4_queues_on_the_one_association_storescp_takes() {
     let reasons = node["health"]["reasons"].to_string();
     assert!(reasons.contains("remote limited the pool"), "{reasons}");
 }
+
+#[test]
+fn a_bad_query_value_is_not_echoed_in_the_error() {
+    let (code, _o, err) = pacs_net(&["find", &dead_target(), "-k", "PatientBirthDate=19800214x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("PatientBirthDate") && !err.contains("19800214"), "{err}");
+}

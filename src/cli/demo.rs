@@ -173,12 +173,12 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
         }
     }
 
-    client.close(Duration::from_secs(5)).await;
     println!("== pool and breaker statistics");
     print!(
         "{}",
         super::output::render_stats(&client.stats(), super::args::StatsFormat::Table)
     );
+    client.close(Duration::from_secs(5)).await;
     let s = scp.stats();
     println!(
         "== SCP saw {} association(s), {} released, {} aborted; {} echoes, {} stores, {} finds",

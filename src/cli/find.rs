@@ -85,11 +85,15 @@ pub(super) fn build_query(opts: &FindOpts) -> Result<FindQuery, String> {
     }
     let mut keys = Vec::with_capacity(opts.keys.len());
     for k in &opts.keys {
-        let key: QueryKey = k.parse().map_err(|e: QueryError| format!("-k {k}: {e}"))?;
+        // Errors name the key, never its value (which may be patient data).
+        let keyword = k.split_once('=').map_or(k.as_str(), |(key, _)| key);
+        let key: QueryKey = k.parse().map_err(|e: QueryError| match e {
+            QueryError::BadValue { key, vr, .. } => format!("-k {keyword}: the value does not fit {key} (VR {vr})"),
+            other => format!("-k {keyword}: {other}"),
+        })?;
         check_value(&key).map_err(|why| {
             format!(
-                "-k {k}: `{}` does not fit {} {} (VR {}): {why}",
-                key.value,
+                "-k {keyword}: the value does not fit {} {} (VR {}): {why}",
                 name(key.tag),
                 key.tag,
                 key.vr
@@ -98,7 +102,10 @@ pub(super) fn build_query(opts: &FindOpts) -> Result<FindQuery, String> {
         keys.push(key);
     }
     let query = FindQuery::new(model, level, keys).map_err(|e| e.to_string())?;
-    query.identifier().map_err(|e| e.to_string())?;
+    query.identifier().map_err(|e| match e {
+        QueryError::BadValue { key, vr, .. } => format!("-k {key}: the value does not fit its VR {vr}"),
+        other => other.to_string(),
+    })?;
     Ok(query)
 }
 

@@ -353,7 +353,8 @@ impl Node {
         last: Mutex<Option<Status>>,
     ) -> Outcome<T> {
         let last = take(last);
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        // Rounded to the microsecond: logs are read by people too.
+        let ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
         span.record("attempts", attempts);
         span.record("duration_ms", ms);
         if let Some(s) = last {
