@@ -551,3 +551,84 @@ fn a_bad_query_value_is_not_echoed_in_the_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("PatientBirthDate") && !err.contains("19800214"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_second_ctrl_c_aborts_at_once() {
+    // A PACS so slow that the store in flight cannot finish on its own soon.
+    let port = free_port();
+    let port_s = port.to_string();
+    let _scp = start_peer(
+        env!("CARGO_BIN_EXE_pacs-net"),
+        &[
+            "scp",
+            "--port",
+            &port_s,
+            "--ae-title",
+            "OURSCP",
+            "--response-delay-ms",
+            "60000",
+        ],
+        &[],
+        port,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pacs-net"))
+        .args([
+            "-vv",
+            "store",
+            &format!("OURSCP@127.0.0.1:{port}"),
+            fixtures().join("dicom").to_str().unwrap(),
+        ])
+        .env_remove("PACS_NET_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut wait_for = |what: &str| loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "pacs-net ended before {what}");
+        if line.contains(what) {
+            break;
+        }
+    };
+    let sigint = |pid: u32| {
+        assert!(Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    wait_for("sent C-STORE-RQ");
+    sigint(child.id());
+    wait_for("interrupted: finishing the operations in flight");
+    sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(out.stdout.is_empty(), "aborted: no summary");
+}
+
+#[cfg(unix)]
+#[test]
+fn error_labels_are_coloured_on_a_terminal_unless_no_color() {
+    if !Path::new("/usr/bin/script").exists() {
+        eprintln!("SKIPPED: no /usr/bin/script to give pacs-net a terminal");
+        return;
+    }
+    let run = |no_color: bool| {
+        let cmd = format!("{} echo {}", env!("CARGO_BIN_EXE_pacs-net"), dead_target());
+        let mut c = Command::new("/usr/bin/script");
+        c.args(["-qec", &cmd, "/dev/null"]).stdin(Stdio::null());
+        c.env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+    };
+    let coloured = run(false);
+    assert!(coloured.contains("\x1b[1;31merror:\x1b[0m"), "{coloured:?}");
+    let plain = run(true);
+    assert!(plain.contains("error: ") && !plain.contains('\x1b'), "{plain:?}");
+}

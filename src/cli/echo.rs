@@ -11,13 +11,22 @@ use crate::client::Client;
 use super::failure::{self, plural};
 use super::{error_line, exit};
 
-pub(super) async fn echo(client: Arc<Client>, target: String, count: u64, concurrency: usize) -> u8 {
+pub(super) async fn echo(
+    client: Arc<Client>,
+    target: String,
+    count: u64,
+    concurrency: usize,
+    interrupt: super::Interrupt,
+) -> u8 {
     let node = match client.node(&target) {
         Ok(n) => n,
         Err(e) => return super::target_error(e),
     };
     let started = Instant::now();
+    let stop = interrupt.clone();
+    // After Ctrl-C no echo is started; the ones in flight finish.
     let mut results = futures::stream::iter(1..=count)
+        .take_while(move |_| futures::future::ready(!stop.is_set()))
         .map(|i| {
             let node = node.clone();
             async move {
@@ -83,7 +92,9 @@ pub(super) async fn echo(client: Arc<Client>, target: String, count: u64, concur
             ms(latencies[latencies.len() - 1]),
         );
     }
-    if failed > 0 {
+    if interrupt.is_set() {
+        exit::INTERRUPTED
+    } else if failed > 0 {
         exit::FAILED
     } else {
         exit::OK

@@ -68,13 +68,18 @@ pub(crate) struct Interrupt {
 }
 
 impl Interrupt {
-    /// Installs the handler on the current runtime.
-    fn install() -> Interrupt {
+    /// Installs the handler on the current runtime. Not `graceful` (a command with
+    /// nothing to finish cleanly), the first Ctrl-C ends the process at once.
+    fn install(graceful: bool) -> Interrupt {
         let interrupt = Interrupt::default();
         let i = interrupt.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_err() {
                 return;
+            }
+            if !graceful {
+                eprintln!("interrupted");
+                std::process::exit(i32::from(exit::INTERRUPTED));
             }
             i.flag.store(true, Ordering::SeqCst);
             eprintln!("interrupted: finishing the operations in flight (Ctrl-C again to abort at once)");
@@ -124,8 +129,8 @@ async fn run(cli: Cli) -> u8 {
             concurrency,
             ref run,
         } => {
-            with_client(&cli, run, |client, _| {
-                echo::echo(client, target.clone(), count, concurrency as usize)
+            with_client(&cli, run, true, |client, interrupt| {
+                echo::echo(client, target.clone(), count, concurrency as usize, interrupt)
             })
             .await
         }
@@ -151,7 +156,10 @@ async fn run(cli: Cli) -> u8 {
                 report: report.clone(),
                 progress: !no_progress,
             };
-            with_client(&cli, run, |client, interrupt| store::store(client, opts, interrupt)).await
+            with_client(&cli, run, true, |client, interrupt| {
+                store::store(client, opts, interrupt)
+            })
+            .await
         }
         Command::Find {
             ref target,
@@ -178,7 +186,7 @@ async fn run(cli: Cli) -> u8 {
                     return exit::USAGE;
                 }
             };
-            with_client(&cli, run, |client, _| find::find(client, opts, query)).await
+            with_client(&cli, run, false, |client, _| find::find(client, opts, query)).await
         }
     }
 }
@@ -186,7 +194,7 @@ async fn run(cli: Cli) -> u8 {
 /// Load the config, build the client, run `f`, then print stats (taken before the
 /// pools close, on stderr), close the pools (A-RELEASE, so the PACS sees releases,
 /// not aborts) and write the metrics.
-async fn with_client<F, Fut>(cli: &Cli, run: &RunOpts, f: F) -> u8
+async fn with_client<F, Fut>(cli: &Cli, run: &RunOpts, graceful: bool, f: F) -> u8
 where
     F: FnOnce(Arc<Client>, Interrupt) -> Fut,
     Fut: std::future::Future<Output = u8>,
@@ -209,7 +217,7 @@ where
         quick_unreachable: true,
     };
     let client = Arc::new(Client::new(config, cli.calling_ae.clone()).with_overrides(overrides));
-    let interrupt = Interrupt::install();
+    let interrupt = Interrupt::install(graceful);
     let code = f(client.clone(), interrupt).await;
     if run.stats {
         output::print_stats(&client.stats(), run.stats_format);
