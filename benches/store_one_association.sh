@@ -29,16 +29,16 @@ for c in 1 4; do
 done
 extra=()
 if [ -n "${PACS_NET_BASELINE:-}" ]; then
-  extra=(-n "baseline --concurrency 4" "$PACS_NET_BASELINE store $target $SMALL --no-progress --concurrency 4")
+  extra=(-n "baseline concurrency 4" "$PACS_NET_BASELINE store $target $SMALL --no-progress --concurrency 4")
 fi
 log "hyperfine"
 hf store-one-association \
-  -n "--concurrency 1" "$PACS_NET store $target $SMALL --no-progress --concurrency 1" \
-  -n "--concurrency 4" "$PACS_NET store $target $SMALL --no-progress --concurrency 4" "${extra[@]}"
+  -n "concurrency 1" "$PACS_NET store $target $SMALL --no-progress --concurrency 1" \
+  -n "concurrency 4" "$PACS_NET store $target $SMALL --no-progress --concurrency 4" "${extra[@]}"
 stop_pid "$SCP_PID"
 
-c1=$(hf_stat store-one-association "--concurrency 1" mean) s1=$(hf_stat store-one-association "--concurrency 1" stddev)
-c4=$(hf_stat store-one-association "--concurrency 4" mean) s4=$(hf_stat store-one-association "--concurrency 4" stddev)
+c1=$(hf_stat store-one-association "concurrency 1" mean) s1=$(hf_stat store-one-association "concurrency 1" stddev)
+c4=$(hf_stat store-one-association "concurrency 4" mean) s4=$(hf_stat store-one-association "concurrency 4" stddev)
 r=$(calc "$c4 / $c1")
 printf '\n| files | peer | --concurrency 1 mean ± sd | --concurrency 4 mean ± sd | c4 / c1 |\n|---|---|---|---|---|\n'
 printf '| %s × 40 KB | storescp (no --fork) | %.3f ± %.3f s | %.3f ± %.3f s | %.3f× |\n' "$FILES" "$c1" "$s1" "$c4" "$s4" "$r"
