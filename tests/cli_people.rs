@@ -96,6 +96,23 @@ fn a_timeout_says_which_timeout_expired_and_the_total_time() {
         "{err}"
     );
     assert!(err.contains("gave up after 2 attempts in"), "{err}");
+    // One attempt: the time spent all the same.
+    let (code, _out, err) = pacs_net(&[
+        "echo",
+        &format!("SILENT@127.0.0.1:{port}"),
+        "--acse-timeout-ms",
+        "100",
+        "--connect-timeout-ms",
+        "100",
+        "--attempts",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("ACSE timeout (100 ms, --acse-timeout-ms) expired"),
+        "{err}"
+    );
+    assert!(err.contains("; gave up after ") && err.contains(" ms"), "{err}");
     drop(silent);
 }
 

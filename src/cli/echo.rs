@@ -78,6 +78,9 @@ pub(super) async fn echo(
             .copied()
             .unwrap_or_default()
     };
+    if interrupt.is_set() {
+        eprintln!("interrupted after {} of {count} C-ECHOs", latencies.len() + failed);
+    }
     if latencies.is_empty() {
         // No result: nothing on stdout.
         eprintln!("C-ECHO {target}: 0 of {count} succeeded in {}", failure::secs(wall));

@@ -63,6 +63,9 @@ pub fn describe(e: &OperationError, attempts: u32, elapsed: Duration) -> String 
         ExecError::Operation(last) if is_timeout(last) && attempts > 1 => {
             format!("{}; gave up after {}", op_error(last), spent())
         }
+        ExecError::Operation(last) if is_timeout(last) => {
+            format!("{}; gave up after {}", op_error(last), secs(elapsed))
+        }
         ExecError::Operation(last) => op_error(last),
         ExecError::CircuitOpen { open, last } => {
             let mut s = format!(
