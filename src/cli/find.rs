@@ -277,3 +277,44 @@ pub(super) fn csv_field(s: &str) -> String {
         s.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fits(k: &str) -> bool {
+        check_value(&k.parse::<QueryKey>().unwrap()).is_ok()
+    }
+
+    #[test]
+    fn query_values_are_checked_against_their_vr() {
+        for ok in [
+            "Rows=512",
+            "StudyDate=20240101",
+            "StudyDate=20240101-20241231",
+            "StudyDate=-20241231",
+            "StudyTime=1200-1300",
+            "StudyInstanceUID=1.2.3\\1.2.4",
+            "SeriesNumber=3",
+            "PatientAge=045Y",
+            "PatientName=DOE*",
+            "Modality=CT",
+            "Rows=",
+        ] {
+            assert!(fits(ok), "{ok}");
+        }
+        for bad in [
+            "Rows=abc",
+            "Rows=70000",
+            "StudyDate=yesterday",
+            "StudyDate=2024*",
+            "StudyDate=-",
+            "StudyTime=12h",
+            "StudyInstanceUID=1.2.x",
+            "SeriesNumber=three",
+            "PatientAge=45",
+        ] {
+            assert!(!fits(bad), "{bad}");
+        }
+    }
+}
