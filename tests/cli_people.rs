@@ -649,3 +649,50 @@ fn error_labels_are_coloured_on_a_terminal_unless_no_color() {
     let plain = run(true);
     assert!(plain.contains("error: ") && !plain.contains('\x1b'), "{plain:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn the_progress_bar_rate_is_a_whole_number_of_files_per_second() {
+    if !Path::new("/usr/bin/script").exists() {
+        eprintln!("SKIPPED: no /usr/bin/script to give pacs-net a terminal");
+        return;
+    }
+    // A PACS slow enough for the bar to be drawn a few times.
+    let port = free_port();
+    let port_s = port.to_string();
+    let _scp = start_peer(
+        env!("CARGO_BIN_EXE_pacs-net"),
+        &[
+            "scp",
+            "--port",
+            &port_s,
+            "--ae-title",
+            "OURSCP",
+            "--response-delay-ms",
+            "100",
+        ],
+        &[],
+        port,
+    );
+    let cmd = format!(
+        "{} store OURSCP@127.0.0.1:{port} {}",
+        env!("CARGO_BIN_EXE_pacs-net"),
+        fixtures().join("dicom").display()
+    );
+    let out = Command::new("/usr/bin/script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("13 files: 13 stored"), "{text:?}");
+    let rates: Vec<&str> = text
+        .split(" files/s")
+        .filter_map(|before| before.rsplit(' ').next())
+        .collect();
+    assert!(text.contains(" files/s"), "the bar was drawn: {text:?}");
+    for rate in &rates[..rates.len() - 1] {
+        assert!(rate.parse::<u64>().is_ok(), "rate {rate:?} in {text:?}");
+    }
+}
