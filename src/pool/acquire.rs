@@ -291,7 +291,7 @@ impl<M: Manager> Inner<M> {
             return Ok(Begin::Ready(grant));
         }
         if let Some(max_waiters) = self.settings.max_waiters {
-            if st.waiters.len() >= max_waiters {
+            if st.waiters.count(|w| !w.handoff_only) >= max_waiters {
                 st.counts.rejected_waiters += 1;
                 debug!(pool = %self.name, max_waiters, "too many waiters: rejecting");
                 return Err(PoolError::TooManyWaiters {
