@@ -108,28 +108,25 @@ fn spawn_creation<M: Manager>(
             _ = abandoned => None,
         };
         let created = match created {
-            Some(Some(created)) => Some(created),
-            // No creation permit within the acquire timeout.
-            Some(None) => {
+            Some(Some(created)) => created,
+            // Nothing created: no permit within the acquire timeout, the pool is
+            // closing, or nobody wants it any more.
+            not_created => {
+                {
+                    let mut st = pool.lock();
+                    race.finished.store(true, Ordering::SeqCst);
+                    if race.overtaken.load(Ordering::SeqCst) {
+                        st.unanswered_opens = st.unanswered_opens.saturating_sub(1);
+                    }
+                }
+                // The reservation's guard frees the slot.
                 drop(slot);
-                race.finished.store(true, Ordering::SeqCst);
-                let _ = tx.send(Finished::TimedOut);
+                let _ = tx.send(match not_created {
+                    Some(None) => Finished::TimedOut,
+                    _ => Finished::Closed,
+                });
                 return;
             }
-            None => None,
-        };
-        let Some(created) = created else {
-            {
-                let mut st = pool.lock();
-                race.finished.store(true, Ordering::SeqCst);
-                if race.overtaken.load(Ordering::SeqCst) {
-                    st.unanswered_opens = st.unanswered_opens.saturating_sub(1);
-                }
-            }
-            // The reservation's guard frees the slot.
-            drop(slot);
-            let _ = tx.send(Finished::Closed);
-            return;
         };
         let now = Instant::now();
         let mut doomed = Vec::new();
@@ -164,10 +161,9 @@ fn spawn_creation<M: Manager>(
             pool.abandon(Grant::Resource(entry));
         }
     };
-    if !spawn(task) {
-        // No runtime: nothing was created; the slot and permit guards were dropped
-        // with the future.
-    }
+    // Without a runtime the task is dropped unrun: its slot guard frees the slot,
+    // and the caller, its channel closed, reports the pool as gone.
+    spawn(task);
 }
 
 enum Begin<M: Manager> {
