@@ -73,8 +73,19 @@ impl Interrupt {
     fn install(graceful: bool) -> Interrupt {
         let interrupt = Interrupt::default();
         let i = interrupt.clone();
+        // Registered now, not when the task first runs: a Ctrl-C right after start
+        // is not lost.
+        #[cfg(unix)]
+        let mut sigint = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            Ok(s) => s,
+            Err(_) => return interrupt,
+        };
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_err() {
+            #[cfg(unix)]
+            let first = sigint.recv().await.is_some();
+            #[cfg(not(unix))]
+            let first = tokio::signal::ctrl_c().await.is_ok();
+            if !first {
                 return;
             }
             if !graceful {
@@ -83,7 +94,11 @@ impl Interrupt {
             }
             i.flag.store(true, Ordering::SeqCst);
             eprintln!("interrupted: finishing the operations in flight (Ctrl-C again to abort at once)");
-            if tokio::signal::ctrl_c().await.is_ok() {
+            #[cfg(unix)]
+            let second = sigint.recv().await.is_some();
+            #[cfg(not(unix))]
+            let second = tokio::signal::ctrl_c().await.is_ok();
+            if second {
                 eprintln!("aborted");
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
