@@ -154,10 +154,12 @@ fn stats_and_metrics_at_the_end_of_a_run() {
         metrics.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("health") && out.contains("healthy"), "{out}");
+    // Statistics go to stderr: stdout stays the one result.
+    assert!(!out.contains("health"), "{out}");
+    assert!(err.contains("health") && err.contains("healthy"), "{err}");
     assert!(
-        out.contains("pool: created / create failures") && out.contains("breaker: state"),
-        "{out}"
+        err.contains("pool: created / create failures") && err.contains("breaker: state"),
+        "{err}"
     );
     let text = std::fs::read_to_string(&metrics).unwrap();
     assert!(text.contains("pacs_net_operations_total{"), "{text}");
@@ -167,7 +169,8 @@ fn stats_and_metrics_at_the_end_of_a_run() {
     );
     let (code, out, err) = pacs_net(&["echo", &target, "--stats", "--stats-format", "json"]);
     assert_eq!(code, 0, "{err}");
-    let json: serde_json::Value = serde_json::from_str(&out[out.find('[').unwrap()..]).unwrap();
+    assert!(out.starts_with("C-ECHO "), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&err[err.find('[').unwrap()..]).unwrap();
     assert_eq!(json[0]["node"], target);
     assert_eq!(json[0]["health"]["status"], "healthy");
     assert!(json[0]["pool"]["wait"]["p99_ms"].is_number());

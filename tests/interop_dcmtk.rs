@@ -90,8 +90,9 @@ fn echo_dcmtk_storescp_over_one_pooled_association() {
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("20 of 20 succeeded"), "{stdout}");
-    let json_start = stdout.find('[').unwrap();
-    let stats: serde_json::Value = serde_json::from_str(&stdout[json_start..]).unwrap();
+    // Statistics go to stderr: stdout stays the one result.
+    let json_start = stderr.find('[').unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&stderr[json_start..]).unwrap();
     assert_eq!(
         stats[0]["pool"]["created"], 1,
         "20 echoes reuse one association: {stats}"

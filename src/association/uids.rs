@@ -10,6 +10,9 @@ pub const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 /// Explicit VR Big Endian (retired, still found in archives).
 pub const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 
+/// Media Storage Directory Storage: a DICOMDIR.
+pub const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
+
 /// Verification SOP Class (C-ECHO).
 pub const VERIFICATION: &str = "1.2.840.10008.1.1";
 /// Patient Root Query/Retrieve Information Model - FIND.

@@ -4,15 +4,40 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Examples and exit codes, shown at the end of `pacs-net --help`.
+const AFTER_HELP: &str = "\
+Examples:
+  pacs-net echo ORTHANC@127.0.0.1:4242 --count 10
+  pacs-net -c hospital.json store MAIN_PACS /data/study --concurrency 4 --report report.json
+  pacs-net find ORTHANC@127.0.0.1:4242 -k PatientID=PNT-0001 -k PatientName -k StudyDate
+  pacs-net find MAIN_PACS --level series -k StudyInstanceUID=1.2.3 -k Modality --format csv
+  pacs-net config check hospital.json
+  pacs-net demo
+
+TARGET is a node name from the config (-c FILE or PACS_NET_CONFIG), or AET@HOST:PORT.
+Results go to stdout; failures, warnings, statistics and logs go to stderr.
+
+Exit codes:
+  0    every operation succeeded (a DIMSE warning counts as success, and is reported)
+  1    at least one operation failed (refused, rejected, aborted, circuit open,
+       timeout, DIMSE failure status, unreadable or non-DICOM file, no input files)
+  2    usage or configuration error (bad flags, invalid config, unknown node,
+       invalid AE title, a query value that does not fit its VR, unwritable report)
+  130  interrupted by Ctrl-C (after the summary and the partial report)";
+
+const NETWORK_HELP: &str = "\
+Exit codes: 0 all succeeded, 1 at least one failed, 2 usage or configuration error, 130 Ctrl-C.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pacs-net",
     version,
     about = "Pooled, resilient DICOM C-ECHO / C-STORE / C-FIND",
-    propagate_version = true
+    propagate_version = true,
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Hospital JSON config.
+    /// Hospital JSON config (without it, TARGET must be AET@HOST:PORT).
     #[arg(
         short = 'c',
         long = "config",
@@ -21,13 +46,13 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub config: Option<PathBuf>,
-    /// Our own AE title (overrides the config's local_ae_title).
+    /// Our own AE title (overrides the config's local_ae_title; default PACSNET).
     #[arg(long = "calling-ae", global = true, value_name = "AET")]
     pub calling_ae: Option<String>,
-    /// More logs (-v info, -vv debug, -vvv trace).
+    /// More logs: -v association negotiation, -vv every DIMSE message and debug logs, -vvv trace.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Errors only.
+    /// Errors only (no warnings).
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Log line format.
@@ -39,57 +64,123 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Lines for people.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatsFormat {
+    /// A readable table per node.
     Table,
+    /// One JSON array, one object per node.
     Json,
+    /// A header line, then one row per node.
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FindFormat {
+    /// Aligned columns, in the order of the -k keys.
     Table,
+    /// The DICOM JSON model (PS3.18 F.2): one array of objects.
     Json,
+    /// A header line of keywords, then one row per match.
     Csv,
 }
 
-/// Options shared by echo, store and find.
+/// `--count`: a whole number of at least 1, said plainly.
+fn at_least_one(s: &str) -> Result<u64, String> {
+    let n: u64 = s.trim().parse().map_err(|_| format!("`{s}` is not a whole number"))?;
+    if n == 0 {
+        return Err("must be at least 1".to_string());
+    }
+    Ok(n)
+}
+
+/// `--concurrency`: 1 to 1024.
+fn concurrency(s: &str) -> Result<u64, String> {
+    let n = at_least_one(s)?;
+    if n > 1024 {
+        return Err("must be at most 1024".to_string());
+    }
+    Ok(n)
+}
+
+/// `--attempts`: 1 (no retry) to 100.
+fn attempts(s: &str) -> Result<u32, String> {
+    let n = at_least_one(s)?;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= 100)
+        .ok_or_else(|| "must be at most 100".to_string())
+}
+
+/// Timeouts in milliseconds: 1 ms to 1 day.
+fn millis(s: &str) -> Result<u64, String> {
+    let n = at_least_one(s)?;
+    if n > 86_400_000 {
+        return Err("must be at most 86400000 (one day)".to_string());
+    }
+    Ok(n)
+}
+
+/// Options shared by every network command (echo, store, find).
 #[derive(Debug, Args, Clone)]
 pub struct RunOpts {
-    /// Print pool and breaker statistics of each node used, at the end.
+    /// Print pool and breaker statistics of each node used, at the end, on stderr.
     #[arg(long)]
     pub stats: bool,
-    #[arg(long = "stats-format", value_enum, default_value_t = StatsFormat::Table)]
+    /// Format of --stats.
+    #[arg(long = "stats-format", value_enum, default_value_t = StatsFormat::Table, value_name = "FORMAT")]
     pub stats_format: StatsFormat,
     /// Write the Prometheus text exposition of the run's metrics to FILE at the end.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Attempts per operation for this run (overrides the retry policy's max_attempts; 1 = no retry).
+    #[arg(long, value_name = "N", value_parser = attempts)]
+    pub attempts: Option<u32>,
+    /// TCP connect timeout for this run, in milliseconds (overrides the node's connect_ms).
+    #[arg(long = "connect-timeout-ms", value_name = "MS", value_parser = millis)]
+    pub connect_timeout_ms: Option<u64>,
+    /// Association negotiation (A-ASSOCIATE / A-RELEASE) timeout, in milliseconds (overrides acse_ms).
+    #[arg(long = "acse-timeout-ms", value_name = "MS", value_parser = millis)]
+    pub acse_timeout_ms: Option<u64>,
+    /// Timeout for each DIMSE response, in milliseconds (overrides dimse_ms).
+    #[arg(long = "dimse-timeout-ms", value_name = "MS", value_parser = millis)]
+    pub dimse_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// C-ECHO a node N times through its pool.
+    /// C-ECHO a node N times through its pool; prints a latency summary.
+    #[command(after_help = "Example:\n  pacs-net echo ORTHANC@127.0.0.1:4242 --count 100 --concurrency 4\n\n".to_string() + NETWORK_HELP)]
     Echo {
         /// Node name from the config, or AET@HOST:PORT.
         target: String,
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Number of C-ECHOs to send (at least 1).
+        #[arg(long, default_value_t = 1, value_name = "N", value_parser = at_least_one)]
         count: u64,
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        /// C-ECHOs in flight at once (1 to 1024).
+        #[arg(long, default_value_t = 1, value_name = "C", value_parser = concurrency)]
         concurrency: u64,
         #[command(flatten)]
         run: RunOpts,
     },
-    /// C-STORE every DICOM file under the PATHs (directories are walked recursively).
+    /// C-STORE every DICOM file under the PATHs (directories are walked recursively;
+    /// a DICOMDIR is skipped).
+    #[command(after_help = "Examples:\n  pacs-net store ORTHANC@127.0.0.1:4242 /media/cdrom --report report.json\n  pacs-net -c hospital.json store MAIN_PACS ct/ mr/ --concurrency 4\n\n".to_string() + NETWORK_HELP)]
     Store {
+        /// Node name from the config, or AET@HOST:PORT.
         target: String,
+        /// Files or folders to send (folders are walked recursively).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        /// Files sent at once, each on its own pooled association (1 to 1024).
+        #[arg(long, default_value_t = 1, value_name = "C", value_parser = concurrency)]
         concurrency: u64,
-        /// Write a JSON report of every file's outcome.
+        /// Write a JSON report of every file's outcome (checked before anything is sent).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
         /// No progress bar, even on a terminal.
@@ -98,51 +189,104 @@ pub enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
-    /// C-FIND.
+    /// C-FIND: query a node, print the matches.
+    #[command(after_help = "Examples:\n  pacs-net find ORTHANC@127.0.0.1:4242 -k PatientID=PNT-0001 -k PatientName -k StudyDate\n  pacs-net find MAIN_PACS --model patient --level patient -k PatientName=DOE* -k PatientID\n  pacs-net find MAIN_PACS --level series -k StudyInstanceUID=1.2.3 -k Modality --format json\n\n".to_string() + NETWORK_HELP)]
     Find {
+        /// Node name from the config, or AET@HOST:PORT.
         target: String,
         /// Query/Retrieve information model.
         #[arg(long, default_value = "study", value_parser = ["study", "patient"])]
         model: String,
-        /// Query/Retrieve level.
+        /// Query/Retrieve level (patient needs --model patient).
         #[arg(long, default_value = "study", value_parser = ["patient", "study", "series", "image"])]
         level: String,
         /// KEY[=VALUE]: a keyword (PatientName) or a tag (0010,0010); no value = return it.
+        /// Columns are printed in the order of the keys.
         #[arg(short = 'k', long = "key", value_name = "KEY[=VALUE]")]
         keys: Vec<String>,
-        #[arg(long, value_enum, default_value_t = FindFormat::Table)]
+        /// Output format of the matches (stdout).
+        #[arg(long, value_enum, default_value_t = FindFormat::Table, value_name = "FORMAT")]
         format: FindFormat,
         /// Stop after N matches (sends C-CANCEL).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_name = "N", value_parser = at_least_one)]
         limit: Option<u64>,
         #[command(flatten)]
         run: RunOpts,
     },
-    /// Config file commands.
+    /// Config file commands: check, schema.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
     /// Run the embedded SCP (Verification, Storage, C-FIND) until Ctrl-C.
     Scp {
+        /// TCP port to listen on.
         #[arg(long, default_value_t = 11112)]
         port: u16,
-        #[arg(long = "ae-title", default_value = "PACSNET_SCP")]
+        /// Our AE title as an SCP.
+        #[arg(long = "ae-title", default_value = "PACSNET_SCP", value_name = "AET")]
         ae_title: String,
         /// Write received instances under DIR (default: keep them in memory).
         #[arg(long, value_name = "DIR")]
         storage: Option<PathBuf>,
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1")]
+        #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
         bind: String,
+        /// Wait this long before every DIMSE response (a slow PACS; for tests and demos).
+        #[arg(long = "response-delay-ms", value_name = "MS", hide = true)]
+        response_delay_ms: Option<u64>,
     },
     /// Start the embedded SCP on a free loopback port and run echo, store and find
     /// against it through the pool.
     Demo,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Example:\n  pacs-net completions bash > /etc/bash_completion.d/pacs-net")]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate a config and print its nodes, pools, retry and breaker settings.
-    Check { file: PathBuf },
+    /// Validate a config and print its nodes, pools, retry and breaker settings
+    /// (exit 0, or 2 with the JSON path of the first error).
+    Check {
+        /// The config to check (default: -c FILE, or PACS_NET_CONFIG).
+        file: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the hospital config (for editors to validate it).
+    #[command(after_help = "Example:\n  pacs-net config schema > pacs-net.schema.json")]
+    Schema,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument and option of every command has help text.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "pacs-net", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+        super::Cli::command().debug_assert();
+    }
 }

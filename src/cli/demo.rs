@@ -13,7 +13,13 @@ use crate::scp::{Scp, ScpConfig};
 
 use super::exit;
 
-pub(super) async fn scp(port: u16, ae_title: &str, storage: Option<PathBuf>, bind: &str) -> u8 {
+pub(super) async fn scp(
+    port: u16,
+    ae_title: &str,
+    storage: Option<PathBuf>,
+    bind: &str,
+    response_delay: Option<Duration>,
+) -> u8 {
     if let Err(reason) = config::validate_ae_title(ae_title) {
         eprintln!("error: --ae-title {ae_title:?}: {reason}");
         return exit::USAGE;
@@ -28,7 +34,10 @@ pub(super) async fn scp(port: u16, ae_title: &str, storage: Option<PathBuf>, bin
     let cfg = ScpConfig {
         ae_title: ae_title.to_string(),
         storage_dir: storage,
-        ..ScpConfig::default()
+        behavior: crate::scp::Behavior {
+            response_delay,
+            ..Default::default()
+        },
     };
     let scp = match Scp::start(cfg, addr).await {
         Ok(s) => s,
@@ -164,9 +173,12 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
         }
     }
 
-    client.close(Duration::from_secs(5)).await;
     println!("== pool and breaker statistics");
-    super::output::print_stats(&client.stats(), super::args::StatsFormat::Table);
+    print!(
+        "{}",
+        super::output::render_stats(&client.stats(), super::args::StatsFormat::Table)
+    );
+    client.close(Duration::from_secs(5)).await;
     let s = scp.stats();
     println!(
         "== SCP saw {} association(s), {} released, {} aborted; {} echoes, {} stores, {} finds",

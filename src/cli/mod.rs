@@ -4,20 +4,24 @@
 mod args;
 mod demo;
 mod echo;
+mod failure;
 mod find;
+mod logging;
 mod output;
 mod store;
+mod style;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 pub use args::Cli;
-use args::{Command, ConfigCommand, LogFormat, RunOpts};
+use args::{Command, ConfigCommand, RunOpts};
 
-use crate::client::Client;
+use crate::client::{Client, RunOverrides};
 use crate::config::{self, Config};
 
 /// How long `close` waits for busy associations before aborting them.
@@ -28,16 +32,25 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
+    pub const INTERRUPTED: u8 = 130;
 }
+
+/// `error: ...` on stderr, the label coloured like clap's on a terminal.
+macro_rules! error_line {
+    ($($arg:tt)*) => {
+        eprintln!("{}{}", $crate::cli::style::error_label(), format_args!($($arg)*))
+    };
+}
+pub(crate) use error_line;
 
 /// Parse arguments and run; the whole binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
+    logging::init(cli.verbose, cli.quiet, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            error_line!("cannot start the async runtime: {e}");
             return ExitCode::from(exit::FAILED);
         }
     };
@@ -47,40 +60,83 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_logging(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
-    let level = if cli.quiet {
-        "error"
-    } else {
-        match cli.verbose {
-            0 => "warn",
-            1 => "info",
-            2 => "debug",
-            _ => "trace",
-        }
-    };
-    let filter = EnvFilter::try_from_env("PACS_NET_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(true);
-    let _ = match cli.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
-    };
+/// Ctrl-C (SIGINT): the first asks the running command to stop starting new
+/// operations and finish cleanly; a second aborts at once (exit 130).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Interrupt {
+    flag: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Installs the handler on the current runtime. Not `graceful` (a command with
+    /// nothing to finish cleanly), the first Ctrl-C ends the process at once.
+    fn install(graceful: bool) -> Interrupt {
+        let interrupt = Interrupt::default();
+        let i = interrupt.clone();
+        // Registered now, not when the task first runs: a Ctrl-C right after start
+        // is not lost.
+        #[cfg(unix)]
+        let mut sigint = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            Ok(s) => s,
+            Err(_) => return interrupt,
+        };
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            let first = sigint.recv().await.is_some();
+            #[cfg(not(unix))]
+            let first = tokio::signal::ctrl_c().await.is_ok();
+            if !first {
+                return;
+            }
+            if !graceful {
+                eprintln!("interrupted");
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+            i.flag.store(true, Ordering::SeqCst);
+            eprintln!("interrupted: finishing the operations in flight (Ctrl-C again to abort at once)");
+            #[cfg(unix)]
+            let second = sigint.recv().await.is_some();
+            #[cfg(not(unix))]
+            let second = tokio::signal::ctrl_c().await.is_ok();
+            if second {
+                eprintln!("aborted");
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+        });
+        interrupt
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
 }
 
 async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { ref file },
-        } => config_check(file),
+        } => config_check(file.as_deref().or(cli.config.as_deref())),
+        Command::Config {
+            command: ConfigCommand::Schema,
+        } => {
+            println!("{}", config::json_schema());
+            exit::OK
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "pacs-net", &mut std::io::stdout());
+            exit::OK
+        }
         Command::Scp {
             port,
             ref ae_title,
             ref storage,
             ref bind,
-        } => demo::scp(port, ae_title, storage.clone(), bind).await,
+            response_delay_ms,
+        } => {
+            let delay = response_delay_ms.map(Duration::from_millis);
+            demo::scp(port, ae_title, storage.clone(), bind, delay).await
+        }
         Command::Demo => demo::demo(cli.calling_ae.clone()).await,
         Command::Echo {
             ref target,
@@ -88,8 +144,8 @@ async fn run(cli: Cli) -> u8 {
             concurrency,
             ref run,
         } => {
-            with_client(&cli, run, |client| {
-                echo::echo(client, target.clone(), count, concurrency as usize)
+            with_client(&cli, run, true, |client, interrupt| {
+                echo::echo(client, target.clone(), count, concurrency as usize, interrupt)
             })
             .await
         }
@@ -101,6 +157,13 @@ async fn run(cli: Cli) -> u8 {
             no_progress,
             ref run,
         } => {
+            // A report that cannot be written is found before anything is sent.
+            if let Some(path) = report {
+                if let Err(e) = store::check_report_path(path) {
+                    error_line!("--report {}: {e}", path.display());
+                    return exit::USAGE;
+                }
+            }
             let opts = store::StoreOpts {
                 target: target.clone(),
                 paths: paths.clone(),
@@ -108,7 +171,10 @@ async fn run(cli: Cli) -> u8 {
                 report: report.clone(),
                 progress: !no_progress,
             };
-            with_client(&cli, run, |client| store::store(client, opts)).await
+            with_client(&cli, run, true, |client, interrupt| {
+                store::store(client, opts, interrupt)
+            })
+            .await
         }
         Command::Find {
             ref target,
@@ -127,16 +193,25 @@ async fn run(cli: Cli) -> u8 {
                 format,
                 limit,
             };
-            with_client(&cli, run, |client| find::find(client, opts)).await
+            // Keys and values are checked before anything is sent.
+            let query = match find::build_query(&opts) {
+                Ok(q) => q,
+                Err(e) => {
+                    error_line!("{e}");
+                    return exit::USAGE;
+                }
+            };
+            with_client(&cli, run, false, |client, _| find::find(client, opts, query)).await
         }
     }
 }
 
-/// Load the config, build the client, run `f`, then print stats / write metrics and
-/// close the pools (A-RELEASE, so the PACS sees releases, not aborts).
-async fn with_client<F, Fut>(cli: &Cli, run: &RunOpts, f: F) -> u8
+/// Load the config, build the client, run `f`, then print stats (taken before the
+/// pools close, on stderr), close the pools (A-RELEASE, so the PACS sees releases,
+/// not aborts) and write the metrics.
+async fn with_client<F, Fut>(cli: &Cli, run: &RunOpts, graceful: bool, f: F) -> u8
 where
-    F: FnOnce(Arc<Client>) -> Fut,
+    F: FnOnce(Arc<Client>, Interrupt) -> Fut,
     Fut: std::future::Future<Output = u8>,
 {
     let config = match load_config(cli) {
@@ -145,19 +220,27 @@ where
     };
     if let Some(ae) = &cli.calling_ae {
         if let Err(reason) = config::validate_ae_title(ae) {
-            eprintln!("error: --calling-ae {ae:?}: {reason}");
+            error_line!("--calling-ae {ae:?}: {reason}");
             return exit::USAGE;
         }
     }
-    let client = Arc::new(Client::new(config, cli.calling_ae.clone()));
-    let code = f(client.clone()).await;
-    client.close(CLOSE_TIMEOUT).await;
+    let overrides = RunOverrides {
+        max_attempts: run.attempts,
+        connect_timeout: run.connect_timeout_ms.map(Duration::from_millis),
+        acse_timeout: run.acse_timeout_ms.map(Duration::from_millis),
+        dimse_timeout: run.dimse_timeout_ms.map(Duration::from_millis),
+        quick_unreachable: true,
+    };
+    let client = Arc::new(Client::new(config, cli.calling_ae.clone()).with_overrides(overrides));
+    let interrupt = Interrupt::install(graceful);
+    let code = f(client.clone(), interrupt).await;
     if run.stats {
         output::print_stats(&client.stats(), run.stats_format);
     }
+    client.close(CLOSE_TIMEOUT).await;
     if let Some(path) = &run.metrics {
         if let Err(e) = std::fs::write(path, crate::metrics::render(&client)) {
-            eprintln!("error: cannot write metrics to {}: {e}", path.display());
+            error_line!("cannot write metrics to {}: {e}", path.display());
             return exit::FAILED.max(code);
         }
     }
@@ -167,24 +250,25 @@ where
 fn load_config(cli: &Cli) -> Result<Config, u8> {
     match &cli.config {
         Some(path) => Config::load(path).map_err(|e| {
-            eprintln!("error: {e}");
+            error_line!("{e}");
             exit::USAGE
         }),
-        None => Config::from_json_str("{}").map_err(|e| {
-            eprintln!("error: {e}");
-            exit::USAGE
-        }),
+        None => Ok(Config::default()),
     }
 }
 
-fn config_check(file: &std::path::Path) -> u8 {
+fn config_check(file: Option<&std::path::Path>) -> u8 {
+    let Some(file) = file else {
+        error_line!("config check needs a FILE (or -c FILE, or PACS_NET_CONFIG)");
+        return exit::USAGE;
+    };
     match Config::load(file) {
         Ok(config) => {
             print!("{}", config.describe());
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            error_line!("{e}");
             exit::USAGE
         }
     }
@@ -192,6 +276,6 @@ fn config_check(file: &std::path::Path) -> u8 {
 
 /// A usage error about TARGET (unknown node, bad AET@HOST:PORT): exit 2.
 fn target_error(e: crate::client::TargetError) -> u8 {
-    eprintln!("error: {e}");
+    error_line!("{e}");
     exit::USAGE
 }

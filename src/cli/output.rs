@@ -1,22 +1,115 @@
-//! Printing node statistics: a readable table, JSON, and the Prometheus text
-//! exposition.
+//! Printing node statistics (on stderr, so that stdout stays one parseable
+//! result): a readable table, JSON, or CSV with one row per node.
 
 use crate::client::NodeStats;
 
 use super::args::StatsFormat;
 
 pub(super) fn print_stats(stats: &[NodeStats], format: StatsFormat) {
+    eprint!("{}", render_stats(stats, format));
+}
+
+pub(super) fn render_stats(stats: &[NodeStats], format: StatsFormat) -> String {
     match format {
         StatsFormat::Json => match serde_json::to_string_pretty(stats) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("error: cannot encode stats: {e}"),
+            Ok(s) => format!("{s}\n"),
+            Err(e) => format!("error: cannot encode stats: {e}\n"),
         },
-        StatsFormat::Table => {
-            for s in stats {
-                print!("{}", stats_table(s));
-            }
-        }
+        StatsFormat::Table => stats.iter().map(stats_table).collect(),
+        StatsFormat::Csv => stats_csv(stats),
     }
+}
+
+/// CSV: a header, then one row per node.
+fn stats_csv(stats: &[NodeStats]) -> String {
+    const HEADER: &[&str] = &[
+        "node",
+        "ae_title",
+        "address",
+        "health",
+        "health_reasons",
+        "pool_total",
+        "pool_active",
+        "pool_idle",
+        "pool_waiting",
+        "pool_opening",
+        "pool_max_size",
+        "pool_effective_max",
+        "pool_acquisitions",
+        "pool_releases",
+        "pool_acquire_timeouts",
+        "pool_created",
+        "pool_create_failures",
+        "pool_validations",
+        "pool_validation_failures",
+        "pool_stale_redos",
+        "pool_peak_active",
+        "acquire_wait_p50_ms",
+        "acquire_wait_p95_ms",
+        "acquire_wait_p99_ms",
+        "acquire_wait_max_ms",
+        "breaker_state",
+        "breaker_consecutive_failures",
+        "breaker_calls",
+        "breaker_successes",
+        "breaker_failures",
+        "breaker_rejected",
+        "breaker_trips",
+        "retries",
+        "retry_budget_exhausted",
+        "leak_suspects",
+    ];
+    let mut out = HEADER.join(",");
+    out.push('\n');
+    for s in stats {
+        let p = &s.pool;
+        let b = &s.resilience;
+        let row: Vec<String> = vec![
+            s.node.clone(),
+            s.ae_title.clone(),
+            s.address.clone(),
+            s.health.status.as_str().to_string(),
+            s.health.reasons.join("; "),
+            p.total.to_string(),
+            p.active.to_string(),
+            p.idle.to_string(),
+            p.waiting.to_string(),
+            p.opening.to_string(),
+            p.max_size.to_string(),
+            p.effective_max.to_string(),
+            p.acquisitions.to_string(),
+            p.releases.to_string(),
+            p.acquire_timeouts.to_string(),
+            p.created.to_string(),
+            p.create_failures.to_string(),
+            p.validations.to_string(),
+            p.validation_failures.to_string(),
+            p.stale_redos.to_string(),
+            p.peak_active.to_string(),
+            format!("{:.3}", p.wait.p50_ms),
+            format!("{:.3}", p.wait.p95_ms),
+            format!("{:.3}", p.wait.p99_ms),
+            format!("{:.3}", p.wait.max_ms),
+            b.breaker.state.as_str().to_string(),
+            b.breaker.consecutive_failures.to_string(),
+            b.breaker.calls.to_string(),
+            b.breaker.successes.to_string(),
+            b.breaker.failures.to_string(),
+            b.breaker.rejected.to_string(),
+            b.breaker.trips.to_string(),
+            b.retries.to_string(),
+            b.budget_exhausted.to_string(),
+            p.leak_suspects.to_string(),
+        ];
+        out.push_str(
+            &row.iter()
+                .map(|f| super::find::csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push('\n');
+    }
+    out
 }
 
 fn stats_table(s: &NodeStats) -> String {

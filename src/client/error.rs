@@ -96,4 +96,26 @@ impl Classify for OpError {
             OpError::Status { status, .. } => status.is_out_of_resources(),
         }
     }
+
+    /// Connection refused, or a host name that does not resolve.
+    fn is_unreachable(&self) -> bool {
+        match self {
+            OpError::Association(AssociationError::Connect { source, .. }) => {
+                source.kind() == std::io::ErrorKind::ConnectionRefused || is_unknown_host(source)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether a connect error says the host name did not resolve (the resolver's
+/// words differ by platform; the kind is not specific).
+pub fn is_unknown_host(e: &std::io::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("lookup address")
+        || text.contains("name or service not known")
+        || text.contains("no such host")
+        || text.contains("nodename nor servname")
+        || text.contains("temporary failure in name resolution")
+        || text.contains("no address associated")
 }

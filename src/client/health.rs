@@ -105,6 +105,11 @@ pub fn assess(pool: &PoolStats, breaker: &BreakerStats, leaks: Vec<LeakReport>) 
             "remote limited the pool to {} of {} associations",
             pool.effective_max, pool.max_size
         ));
+    } else if pool.unanswered_opens > 0 && pool.total > 0 {
+        degrade(format!(
+            "remote limited the pool: {} association request(s) unanswered while {} open association(s) served every operation (a peer that takes one association at a time?)",
+            pool.unanswered_opens, pool.total
+        ));
     }
     if !leaks.is_empty() {
         degrade(format!("{} associations held past the leak threshold", leaks.len()));
@@ -278,6 +283,8 @@ mod tests {
             peak_active: active,
             wait: WaitStats::default(),
             leak_suspects: 0,
+            remote_limited: 0,
+            unanswered_opens: 0,
         }
     }
 

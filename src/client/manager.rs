@@ -171,6 +171,26 @@ impl Manager for AssociationManager {
     fn is_capacity_error(&self, err: &AssociationError) -> bool {
         err.is_capacity()
     }
+
+    /// A stock `storescp` (no `--fork`) takes one association at a time: the next
+    /// connection waits in its backlog, unanswered, until the ACSE timeout; others
+    /// refuse, reset, close or reject the extra one.
+    fn is_limit_symptom(&self, err: &AssociationError) -> bool {
+        use std::io::ErrorKind;
+        match err {
+            AssociationError::Connect { source, .. } => matches!(
+                source.kind(),
+                ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+            ),
+            AssociationError::Rejected { .. } => err.is_transient(),
+            AssociationError::ConnectTimeout { .. }
+            | AssociationError::AcseTimeout { .. }
+            | AssociationError::Aborted(_)
+            | AssociationError::PeerClosed
+            | AssociationError::Io(_) => true,
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]

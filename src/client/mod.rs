@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use error::OpError;
+pub use error::{is_unknown_host, OpError};
 pub use health::{HealthStatus, LeakReport, NodeHealth};
 pub use manager::{AssociationManager, NegotiationMemory};
 pub use node::{open_instance, Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
@@ -36,6 +36,37 @@ pub struct Client {
     calling_ae: String,
     nodes: Mutex<BTreeMap<String, Arc<Node>>>,
     telemetry: Telemetry,
+    overrides: RunOverrides,
+}
+
+/// Settings one run overrides on every node it uses (the CLI's `--attempts`,
+/// `--connect-timeout-ms`, `--acse-timeout-ms`, `--dimse-timeout-ms`), and whether
+/// an unreachable node gets one quick retry at most (one-shot commands).
+#[derive(Debug, Clone, Default)]
+pub struct RunOverrides {
+    pub max_attempts: Option<u32>,
+    pub connect_timeout: Option<Duration>,
+    pub acse_timeout: Option<Duration>,
+    pub dimse_timeout: Option<Duration>,
+    /// See [`crate::resilience::Executor::set_quick_unreachable`].
+    pub quick_unreachable: bool,
+}
+
+impl RunOverrides {
+    fn apply(&self, config: &mut NodeConfig) {
+        if let Some(n) = self.max_attempts {
+            config.retry.max_attempts = n.max(1);
+        }
+        if let Some(t) = self.connect_timeout {
+            config.timeouts.connect = t;
+        }
+        if let Some(t) = self.acse_timeout {
+            config.timeouts.acse = t;
+        }
+        if let Some(t) = self.dimse_timeout {
+            config.timeouts.dimse = t;
+        }
+    }
 }
 
 impl Client {
@@ -47,7 +78,15 @@ impl Client {
             calling_ae,
             nodes: Mutex::new(BTreeMap::new()),
             telemetry: Telemetry::default(),
+            overrides: RunOverrides::default(),
         }
+    }
+
+    /// The same client, with settings overridden for this run on every node it
+    /// creates.
+    pub fn with_overrides(mut self, overrides: RunOverrides) -> Client {
+        self.overrides = overrides;
+        self
     }
 
     pub fn calling_ae(&self) -> &str {
@@ -64,7 +103,7 @@ impl Client {
         if let Some(n) = nodes.get(target) {
             return Ok(n.clone());
         }
-        let config: NodeConfig = match self.config.node(target) {
+        let mut config: NodeConfig = match self.config.node(target) {
             Some(c) => c.clone(),
             None if target.contains('@') => NodeConfig::ad_hoc(&target.parse::<AdHocTarget>()?),
             None => {
@@ -74,7 +113,9 @@ impl Client {
                 })
             }
         };
+        self.overrides.apply(&mut config);
         let node = Arc::new(Node::with_telemetry(config, &self.calling_ae, self.telemetry.clone()));
+        node.executor().set_quick_unreachable(self.overrides.quick_unreachable);
         nodes.insert(target.to_string(), node.clone());
         Ok(node)
     }

@@ -170,7 +170,7 @@ impl Node {
                 let to_s = BreakerState::as_str(to);
                 telemetry.breaker_transitions.get_or_create(&Telemetry::with(&labels, "state", to_s)).inc();
                 match to {
-                    BreakerState::Open => tracing::warn!(node = %name, from = BreakerState::as_str(from), "circuit opened: operations fail fast until the next probe"),
+                    BreakerState::Open => tracing::warn!(node = %name, from = BreakerState::as_str(from), "circuit opened for {name}: operations fail fast until the next probe"),
                     BreakerState::HalfOpen => tracing::info!(node = %name, "circuit half-open: probing"),
                     BreakerState::Closed => tracing::info!(node = %name, from = BreakerState::as_str(from), "circuit closed"),
                 }
@@ -354,7 +354,8 @@ impl Node {
         last: Mutex<Option<Status>>,
     ) -> Outcome<T> {
         let last = take(last);
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        // Rounded to the microsecond: logs are read by people too.
+        let ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
         span.record("attempts", attempts);
         span.record("duration_ms", ms);
         if let Some(s) = last {

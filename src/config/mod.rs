@@ -112,6 +112,15 @@ impl NodeConfig {
     }
 }
 
+/// The JSON Schema (draft 2020-12) of the hospital config, generated from the very
+/// structs the parser reads (so it cannot drift from what is accepted), for editors
+/// to validate and complete a config.
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(raw::RawConfig);
+    schema.insert("title".into(), "pacs-net hospital config".into());
+    serde_json::to_string_pretty(&schema).unwrap_or_else(|_| "{}".to_string())
+}
+
 impl Config {
     /// Parses, validates and merges a config given as JSON text.
     pub fn from_json_str(text: &str) -> Result<Config, ConfigError> {

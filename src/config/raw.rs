@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::settings::RetryStrategy;
 
 /// The whole file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a JSON object (the pacs-net config)")]
 pub(crate) struct RawConfig {
     pub local_ae_title: Option<String>,
@@ -24,7 +25,7 @@ pub(crate) struct RawConfig {
 }
 
 /// One entry of `nodes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a JSON object (a node)")]
 pub(crate) struct RawNode {
     pub ae_title: String,
@@ -40,7 +41,7 @@ pub(crate) struct RawNode {
 }
 
 /// `network`: defaults shared by every node, and the named pools.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a JSON object (network defaults)")]
 pub(crate) struct RawNetwork {
     #[serde(default, deserialize_with = "unique_map")]
@@ -51,7 +52,7 @@ pub(crate) struct RawNetwork {
 }
 
 /// `network.connection_pools.<name>`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a JSON object (a connection pool)")]
 pub(crate) struct RawPool {
     pub min_size: Option<usize>,
@@ -71,7 +72,7 @@ pub(crate) struct RawPool {
 }
 
 /// `timeouts` (network-wide or per node).
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a JSON object (timeouts)")]
 pub(crate) struct RawTimeouts {
     pub connect_ms: Option<u64>,
@@ -80,7 +81,7 @@ pub(crate) struct RawTimeouts {
 }
 
 /// `retry` (network-wide or per node).
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a JSON object (a retry policy)")]
 pub(crate) struct RawRetry {
     pub max_attempts: Option<u32>,
@@ -94,7 +95,7 @@ pub(crate) struct RawRetry {
 }
 
 /// `circuit_breaker` (network-wide or per node).
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a JSON object (a circuit breaker)")]
 pub(crate) struct RawBreaker {
     pub failure_threshold: Option<u32>,
@@ -104,7 +105,7 @@ pub(crate) struct RawBreaker {
 }
 
 /// `retry.strategy`, spelled as in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum RawStrategy {
     Fixed,

@@ -43,6 +43,28 @@ pub mod tag {
     pub const MOVE_ORIGINATOR_MESSAGE_ID: u16 = 0x1031;
 }
 
+/// The name of a Command Field value (PS3.7 E.1-1).
+pub fn command_name(field: u16) -> &'static str {
+    match field {
+        0x0001 => "C-STORE-RQ",
+        0x8001 => "C-STORE-RSP",
+        0x0010 => "C-GET-RQ",
+        0x8010 => "C-GET-RSP",
+        0x0020 => "C-FIND-RQ",
+        0x8020 => "C-FIND-RSP",
+        0x0021 => "C-MOVE-RQ",
+        0x8021 => "C-MOVE-RSP",
+        0x0030 => "C-ECHO-RQ",
+        0x8030 => "C-ECHO-RSP",
+        0x0100 => "N-EVENT-REPORT-RQ",
+        0x8100 => "N-EVENT-REPORT-RSP",
+        0x0130 => "N-ACTION-RQ",
+        0x8130 => "N-ACTION-RSP",
+        0x0FFF => "C-CANCEL-RQ",
+        _ => "unknown command",
+    }
+}
+
 /// DIMSE priority (0000,0700).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Priority {
@@ -106,7 +128,33 @@ impl Command {
         for (e, v) in self.elements.iter().filter(|(e, _)| **e != tag::GROUP_LENGTH) {
             push_element(&mut out, *e, v);
         }
+        self.trace("sent", out.len());
         out
+    }
+
+    /// `-vv`: one line per DIMSE command set (command, message ID, status), never
+    /// any data set content.
+    fn trace(&self, direction: &'static str, bytes: usize) {
+        if !tracing::enabled!(target: "pacs_net::dimse_trace", tracing::Level::DEBUG) {
+            return;
+        }
+        let command = self.command_field().map_or("?", command_name);
+        let status = self.status().map(|s| format!("{s:04X}"));
+        tracing::debug!(
+            target: "pacs_net::dimse_trace",
+            direction,
+            command,
+            message_id = self.message_id().or(self.responded_to()),
+            status = status.as_deref(),
+            data_set = self.has_data_set(),
+            bytes,
+            "{direction} {command}{}{}",
+            self.message_id()
+                .or(self.responded_to())
+                .map(|id| format!(" message ID {id}"))
+                .unwrap_or_default(),
+            status.as_deref().map(|s| format!(" status {s}")).unwrap_or_default(),
+        );
     }
 
     /// Decode a command set; elements outside group 0000 are an error.
@@ -132,7 +180,9 @@ impl Command {
             elements.insert(element, value.to_vec());
             pos = start + len;
         }
-        Ok(Command { elements })
+        let command = Command { elements };
+        command.trace("received", bytes.len());
+        Ok(command)
     }
 
     pub fn u16(&self, element: u16) -> Option<u16> {

@@ -27,6 +27,10 @@ pub enum FileError {
     Convert { to: String, reason: String },
     #[error("the data set has no {0}: it cannot be stored")]
     MissingUid(&'static str),
+    /// A DICOMDIR (Media Storage Directory Storage in the file meta): an index of a
+    /// medium, not an instance to store.
+    #[error("a DICOMDIR (Media Storage Directory), not an instance")]
+    MediaDirectory,
     #[error("the data set does not match its transfer syntax {ts}: {reason}")]
     WrongSyntax { ts: String, reason: String },
 }
@@ -87,6 +91,9 @@ impl InstanceFile {
             .transfer_syntax
             .filter(|ts| !ts.is_empty())
             .ok_or_else(|| FileError::BadMeta("no Transfer Syntax UID (0002,0010)".into()))?;
+        if meta.sop_class.as_deref() == Some(uids::MEDIA_STORAGE_DIRECTORY) {
+            return Err(FileError::MediaDirectory);
+        }
         if file_size <= data_offset {
             return Err(FileError::Truncated("no data set after the meta group".into()));
         }

@@ -7,6 +7,7 @@
 //! `acquire_timeout`; creation and validation are bounded by the manager's own
 //! timeouts, because cancelling them half-way would waste a connection being set up.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +17,154 @@ use tracing::debug;
 
 use super::error::PoolError;
 use super::guard::Pooled;
-use super::inner::{deadline, Doomed, Grant, Inner, Phase, State, Waiter};
+use super::inner::{deadline, spawn, Doomed, Grant, Inner, Phase, State, Waiter};
 use super::manager::Manager;
 use super::slots::{timeout_error, Reservation, WaitTicket, Waited};
 use super::stats::{Counters, Reason};
 use super::waiters::Priority;
+
+/// What [`Inner::create`] came to.
+enum Created<M: Manager> {
+    Ready(Pooled<M>),
+    /// The remote took no more while others were open: wait for one of those.
+    Requeue,
+}
+
+/// How a creation task ended, for the caller that may still be waiting for it.
+enum Finished<M: Manager> {
+    /// Already counted as borrowed by the caller.
+    Created(super::inner::Entry<M::Resource>),
+    Failed {
+        error: M::Error,
+        limited: bool,
+    },
+    /// No creation permit (`max_concurrent_opens`) within the acquire timeout.
+    TimedOut,
+    Closed,
+}
+
+/// The caller's end of its creation task: dropped (the caller cancelled) with a
+/// new resource in it, the resource goes back to the pool.
+struct CreationRx<M: Manager> {
+    pool: Arc<Inner<M>>,
+    rx: oneshot::Receiver<Finished<M>>,
+}
+
+impl<M: Manager> Drop for CreationRx<M> {
+    fn drop(&mut self) {
+        if let Ok(Finished::Created(entry)) = self.rx.try_recv() {
+            self.pool.abandon(Grant::Resource(entry));
+        }
+    }
+}
+
+/// Shared by a caller and its creation task, changed under the pool lock.
+#[derive(Default)]
+struct Race {
+    /// The caller took a resource given back instead.
+    overtaken: AtomicBool,
+    /// The creation task has accounted for its outcome.
+    finished: AtomicBool,
+}
+
+/// Runs `manager.create` in a task of its own (abandoned when the pool closes),
+/// adopts the outcome under the lock, and hands it to the caller, or, if the
+/// caller went away or was served otherwise, to the pool.
+fn spawn_creation<M: Manager>(
+    pool: Arc<Inner<M>>,
+    slot: Reservation<M>,
+    req: M::Request,
+    race: Arc<Race>,
+    deadline: Instant,
+    mut tx: oneshot::Sender<Finished<M>>,
+) {
+    let task = async move {
+        let mut closing = pool.closing.subscribe();
+        let creation = async {
+            // Throttled by `max_concurrent_opens`; a caller served by an open
+            // resource while this waited for its turn needs no creation at all.
+            let Ok(Ok(permit)) = timeout_at(deadline, pool.opens.acquire()).await else {
+                return Some(None);
+            };
+            if race.overtaken.load(Ordering::SeqCst) {
+                return None;
+            }
+            let created = pool.manager.create(&req).await;
+            drop(permit);
+            Some(Some(created))
+        };
+        // A caller that went away (cancelled, timed out) without being served
+        // otherwise takes its creation with it; one served by an open resource
+        // lets it finish, for the pool.
+        let abandoned = async {
+            tx.closed().await;
+            if race.overtaken.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+        };
+        let created = tokio::select! {
+            created = creation => created,
+            _ = closing.wait_for(|closing| *closing) => None,
+            _ = abandoned => None,
+        };
+        let created = match created {
+            Some(Some(created)) => created,
+            // Nothing created: no permit within the acquire timeout, the pool is
+            // closing, or nobody wants it any more.
+            not_created => {
+                {
+                    let mut st = pool.lock();
+                    race.finished.store(true, Ordering::SeqCst);
+                    if race.overtaken.load(Ordering::SeqCst) {
+                        st.unanswered_opens = st.unanswered_opens.saturating_sub(1);
+                    }
+                }
+                // The reservation's guard frees the slot.
+                drop(slot);
+                let _ = tx.send(match not_created {
+                    Some(None) => Finished::TimedOut,
+                    _ => Finished::Closed,
+                });
+                return;
+            }
+        };
+        let now = Instant::now();
+        let mut doomed = Vec::new();
+        let finished = {
+            let mut st = pool.lock();
+            let limited = match &created {
+                // Only while another one is open is there one to queue on.
+                Err(e) => st.total() > 0 && (pool.manager.is_capacity_error(e) || pool.manager.is_limit_symptom(e)),
+                Ok(_) => false,
+            };
+            let finished = match pool.adopt(&mut st, slot, created, now, &mut doomed) {
+                Ok(Some(mut entry)) => {
+                    st.borrow_started(&mut entry, now);
+                    Finished::Created(entry)
+                }
+                Ok(None) => Finished::Closed,
+                Err(error) => {
+                    debug!(pool = %pool.name, error = %error, "creation failed");
+                    Finished::Failed { error, limited }
+                }
+            };
+            race.finished.store(true, Ordering::SeqCst);
+            if race.overtaken.load(Ordering::SeqCst) {
+                st.unanswered_opens = st.unanswered_opens.saturating_sub(1);
+            }
+            pool.settle(&mut st, now, &mut doomed);
+            finished
+        };
+        pool.run(doomed);
+        // Nobody waiting for it any more: a new resource goes to the pool.
+        if let Err(Finished::Created(entry)) = tx.send(finished) {
+            pool.abandon(Grant::Resource(entry));
+        }
+    };
+    // Without a runtime the task is dropped unrun: its slot guard frees the slot,
+    // and the caller, its channel closed, reports the pool as gone.
+    spawn(task);
+}
 
 enum Begin<M: Manager> {
     Ready(Grant<M::Resource>),
@@ -64,12 +208,18 @@ impl<M: Manager> Inner<M> {
                 }
                 Grant::Create => {
                     let slot = Reservation::new(self.clone());
-                    return self.create(slot, req, start, deadline).await;
+                    match self.create(slot, req, priority, fresh, start, deadline).await? {
+                        Created::Ready(pooled) => return Ok(pooled),
+                        Created::Requeue => {}
+                    }
                 }
                 Grant::Evict(entry) => {
                     let slot = Reservation::new(self.clone());
                     self.manager.close(entry.res).await;
-                    return self.create(slot, req, start, deadline).await;
+                    match self.create(slot, req, priority, fresh, start, deadline).await? {
+                        Created::Ready(pooled) => return Ok(pooled),
+                        Created::Requeue => {}
+                    }
                 }
             }
             now = Instant::now();
@@ -137,7 +287,7 @@ impl<M: Manager> Inner<M> {
             return Ok(Begin::Ready(grant));
         }
         if let Some(max_waiters) = self.settings.max_waiters {
-            if st.waiters.len() >= max_waiters {
+            if st.waiters.count(|w| !w.handoff_only) >= max_waiters {
                 st.counts.rejected_waiters += 1;
                 debug!(pool = %self.name, max_waiters, "too many waiters: rejecting");
                 return Err(PoolError::TooManyWaiters {
@@ -150,6 +300,7 @@ impl<M: Manager> Inner<M> {
         let waiter = Waiter {
             req: req.clone(),
             fresh,
+            handoff_only: false,
             tx,
         };
         let id = st.waiters.push(priority, start, waiter);
@@ -180,43 +331,98 @@ impl<M: Manager> Inner<M> {
         }
     }
 
+    /// Creates a resource in the reserved slot. The creation runs in a task of its
+    /// own while the caller also queues for a resource someone gives back (unless
+    /// it wants a fresh one): whichever comes first serves it. A remote that takes
+    /// one association at a time (a stock `storescp`) leaves the extra request
+    /// unanswered until the first association ends; its callers are served by the
+    /// open one meanwhile instead of waiting for a timeout, and the creation, left
+    /// to finish in the background, is abandoned when the pool closes. A creation
+    /// that fails in a way that says the remote took no more while others were open
+    /// (see [`Manager::is_limit_symptom`]) lowers the cap, and its caller queues
+    /// again ([`Created::Requeue`]) instead of failing.
     async fn create(
         self: &Arc<Self>,
         slot: Reservation<M>,
         req: &M::Request,
+        priority: Priority,
+        fresh: bool,
         start: Instant,
         deadline: Instant,
-    ) -> Result<Pooled<M>, PoolError<M::Error>> {
-        let permit = match timeout_at(deadline, self.opens.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            // The semaphore is never closed; treat it as the pool being gone.
-            Ok(Err(_)) => return Err(self.closed()),
-            Err(_) => return Err(self.timed_out(start)),
-        };
-        let created = self.manager.create(req).await;
-        drop(permit);
-        let now = Instant::now();
-        let mut doomed = Vec::new();
-        let outcome = {
-            let mut st = self.lock();
-            let outcome = match self.adopt(&mut st, slot, created, now, &mut doomed) {
-                Ok(Some(mut entry)) => {
-                    st.borrow_started(&mut entry, now);
-                    Ok(entry)
-                }
-                Ok(None) => Err(self.closed()),
-                Err(err) => {
-                    debug!(pool = %self.name, error = %err, "creation failed");
-                    Err(PoolError::Create(err))
+    ) -> Result<Created<M>, PoolError<M::Error>> {
+        let race = Arc::new(Race::default());
+        let (tx, rx) = oneshot::channel();
+        let mut rx = CreationRx { pool: self.clone(), rx };
+        spawn_creation(self.clone(), slot, req.clone(), race.clone(), deadline, tx);
+        let mut ticket = (!fresh).then(|| self.handoff_ticket(req, priority, start));
+        loop {
+            let handoff = async {
+                match ticket.as_mut() {
+                    Some(t) => t.wait(deadline).await,
+                    None => std::future::pending().await,
                 }
             };
-            self.settle(&mut st, now, &mut doomed);
-            outcome
+            tokio::select! {
+                created = &mut rx.rx => {
+                    drop(ticket);
+                    return match created {
+                        Ok(Finished::Created(entry)) => {
+                            Counters::bump(&self.counters.acquisitions);
+                            Ok(Created::Ready(Pooled::new(self.clone(), entry, false)))
+                        }
+                        Ok(Finished::Failed { error, limited: true }) => {
+                            debug!(pool = %self.name, error = %error, "the remote took no more: queueing on the open ones");
+                            Ok(Created::Requeue)
+                        }
+                        Ok(Finished::Failed { error, limited: false }) => Err(PoolError::Create(error)),
+                        Ok(Finished::TimedOut) => Err(self.timed_out(start)),
+                        Ok(Finished::Closed) | Err(_) => Err(self.closed()),
+                    };
+                }
+                waited = handoff => match waited {
+                    Waited::Granted(Grant::Resource(entry)) => {
+                        self.overtaken(&race, &mut rx);
+                        Counters::bump(&self.counters.acquisitions);
+                        return Ok(Created::Ready(Pooled::new(self.clone(), entry, true)));
+                    }
+                    // Never sent to a hand-off waiter; give it back and wait for ours.
+                    Waited::Granted(other) => {
+                        self.abandon(other);
+                        ticket = None;
+                    }
+                    Waited::Closed | Waited::TimedOut(_) => ticket = None,
+                },
+            }
+        }
+    }
+
+    /// A place in the queue served only by resources given back.
+    fn handoff_ticket(self: &Arc<Self>, req: &M::Request, priority: Priority, start: Instant) -> WaitTicket<M> {
+        let (tx, rx) = oneshot::channel();
+        let waiter = Waiter {
+            req: req.clone(),
+            fresh: false,
+            handoff_only: true,
+            tx,
         };
-        self.run(doomed);
-        let entry = outcome?;
-        Counters::bump(&self.counters.acquisitions);
-        Ok(Pooled::new(self.clone(), entry, false))
+        let id = self.lock().waiters.push(priority, start, waiter);
+        WaitTicket::new(self.clone(), id, priority, start, rx)
+    }
+
+    /// The caller was served by an open resource before its creation finished: the
+    /// creation goes on in the background (counted as unanswered until it ends); if
+    /// it had just finished, its resource goes back to the pool.
+    fn overtaken(self: &Arc<Self>, race: &Race, rx: &mut CreationRx<M>) {
+        {
+            let mut st = self.lock();
+            if !race.finished.load(Ordering::SeqCst) {
+                race.overtaken.store(true, Ordering::SeqCst);
+                st.unanswered_opens += 1;
+            }
+        }
+        if let Ok(Finished::Created(entry)) = rx.rx.try_recv() {
+            self.abandon(Grant::Resource(entry));
+        }
     }
 
     fn timed_out(&self, start: Instant) -> PoolError<M::Error> {

@@ -54,6 +54,9 @@ pub(super) struct Waiter<M: Manager> {
     pub req: M::Request,
     /// Wants a newly created resource (see `acquire_fresh`): never given an idle one.
     pub fresh: bool,
+    /// A caller whose own creation is under way: only served a resource someone
+    /// gives back (`put_back`), never a slot to create in (`dispatch` skips it).
+    pub handoff_only: bool,
     pub tx: oneshot::Sender<Grant<M::Resource>>,
 }
 
@@ -107,6 +110,11 @@ pub(super) struct State<M: Manager> {
     pub borrows: Option<HashMap<u64, Borrow>>,
     pub counts: Counts,
     pub waits: WaitWindow,
+    /// Creations that failed in a way that says the remote would not take one more
+    /// while others were open (the cap was lowered).
+    pub remote_limited: u64,
+    /// Creations still under way whose caller was served an open resource first.
+    pub unanswered_opens: usize,
 }
 
 impl<M: Manager> State<M> {
@@ -161,6 +169,8 @@ pub(super) struct Inner<M: Manager> {
     pub opens: Semaphore,
     /// Signalled whenever a slot is freed while the pool is closing.
     pub drained: Notify,
+    /// Set by `close`: creations racing a hand-off are abandoned.
+    pub closing: tokio::sync::watch::Sender<bool>,
     pub counters: Counters,
 }
 
@@ -184,6 +194,8 @@ impl<M: Manager> Inner<M> {
             borrows: settings.leak_threshold.map(|_| HashMap::new()),
             counts: Counts::default(),
             waits: WaitWindow::new(),
+            remote_limited: 0,
+            unanswered_opens: 0,
         };
         Inner {
             name,
@@ -193,6 +205,7 @@ impl<M: Manager> Inner<M> {
             state: Mutex::new(state),
             opens: Semaphore::new(opens),
             drained: Notify::new(),
+            closing: tokio::sync::watch::Sender::new(false),
             counters: Counters::default(),
         }
     }
@@ -348,7 +361,7 @@ impl<M: Manager> Inner<M> {
 
     /// Serves waiters, best first, while there is something to give them.
     fn dispatch(&self, st: &mut State<M>, now: Instant, doomed: &mut Doomed<M::Resource>) {
-        while let Some(position) = st.waiters.best(now, |_| true) {
+        while let Some(position) = st.waiters.best(now, |w| !w.handoff_only) {
             let Some(queued) = st.waiters.take(position) else {
                 return;
             };
@@ -543,6 +556,15 @@ impl<M: Manager> Inner<M> {
                     warn!(pool = %self.name, effective_max = cap, error = %err, "remote at capacity: lowering the pool's effective max");
                     st.effective_max = cap;
                     st.capacity_mark = now;
+                } else if st.total() > 0 && self.manager.is_limit_symptom(&err) {
+                    // Another one is open and works: the remote would not take one more.
+                    let cap = st.total().clamp(1, st.max_size);
+                    if cap < st.effective_max {
+                        warn!(pool = %self.name, effective_max = cap, error = %err, "the remote took no more associations while {cap} were open: lowering the pool's effective max");
+                    }
+                    st.effective_max = cap.min(st.effective_max);
+                    st.capacity_mark = now;
+                    st.remote_limited += 1;
                 }
                 return Err(err);
             }

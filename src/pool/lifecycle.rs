@@ -44,6 +44,8 @@ impl<M: Manager> Inner<M> {
     /// borrowed after that is aborted when it comes back.
     pub(super) async fn close(self: &Arc<Self>, busy_timeout: Duration) {
         let deadline = deadline(Instant::now(), busy_timeout);
+        // Creations racing a hand-off are abandoned, not waited for.
+        self.closing.send_replace(true);
         let mut doomed = Vec::new();
         let waiters = {
             let mut st = self.lock();

@@ -45,4 +45,14 @@ pub trait Manager: Send + Sync + 'static {
     fn is_capacity_error(&self, _err: &Self::Error) -> bool {
         false
     }
+
+    /// Could this creation error be the remote refusing one more resource without
+    /// saying so (a refused or reset connection, a connection closed or aborted, a
+    /// request never answered)? Seen while another resource to the same remote is
+    /// open, the pool takes it as the remote's limit: it lowers its effective
+    /// maximum to what is open, like a capacity error, and queues the caller on the
+    /// open ones instead of failing it.
+    fn is_limit_symptom(&self, err: &Self::Error) -> bool {
+        self.is_capacity_error(err)
+    }
 }

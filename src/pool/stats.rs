@@ -54,6 +54,12 @@ pub struct PoolStats {
     pub wait: WaitStats,
     /// Borrows held longer than `leak_threshold` right now.
     pub leak_suspects: usize,
+    /// Creations that failed (refused, reset, closed, rejected, unanswered) while
+    /// other resources to the remote were open: the remote limited the pool.
+    pub remote_limited: u64,
+    /// Creations still unanswered whose callers were served by an open resource
+    /// meanwhile (a remote that takes one association at a time leaves them so).
+    pub unanswered_opens: usize,
 }
 
 /// Resources retired, by reason.
@@ -236,7 +242,8 @@ impl<M: Manager> Inner<M> {
                 total: st.total(),
                 active: st.active,
                 idle: st.idle.len(),
-                waiting: st.waiters.len(),
+                // Callers whose own creation is under way are not counted as waiting.
+                waiting: st.waiters.count(|w| !w.handoff_only),
                 opening: st.opening,
                 closing: st.closing,
                 effective_max: st.effective_max,
@@ -254,6 +261,8 @@ impl<M: Manager> Inner<M> {
                 peak_active: c.peak_active,
                 wait: WaitStats::default(),
                 leak_suspects: self.suspects(&st, now).count(),
+                remote_limited: st.remote_limited,
+                unanswered_opens: st.unanswered_opens,
             };
             (stats, st.waits.samples().to_vec())
         };

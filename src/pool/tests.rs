@@ -40,6 +40,9 @@ struct Remote {
     capacity: AtomicUsize,
     create_delay_ms: AtomicU64,
     validate_delay_ms: AtomicU64,
+    /// Like a stock `storescp`: a new one is not answered while one is open (after
+    /// 10 s: `Refused`, as an ACSE timeout would be).
+    one_at_a_time: std::sync::atomic::AtomicBool,
     dead: Mutex<HashSet<u64>>,
     broken: Mutex<HashSet<u64>>,
 }
@@ -101,6 +104,15 @@ impl Manager for Fake {
         if delay > 0 {
             sleep(Duration::from_millis(delay)).await;
         }
+        if remote.one_at_a_time.load(Ordering::SeqCst) {
+            let since = tokio::time::Instant::now();
+            while remote.live() > 0 {
+                if since.elapsed() >= secs(10) {
+                    return Err(FakeError::Refused);
+                }
+                sleep(ms(1)).await;
+            }
+        }
         let failing = remote.fail_creates.load(Ordering::SeqCst);
         if failing > 0 {
             remote.fail_creates.store(failing - 1, Ordering::SeqCst);
@@ -155,6 +167,10 @@ impl Manager for Fake {
 
     fn is_capacity_error(&self, err: &FakeError) -> bool {
         matches!(err, FakeError::Capacity)
+    }
+
+    fn is_limit_symptom(&self, err: &FakeError) -> bool {
+        matches!(err, FakeError::Capacity | FakeError::Refused)
     }
 }
 
@@ -508,9 +524,11 @@ async fn a_capacity_error_lowers_the_cap_which_then_recovers() {
     remote.capacity.store(2, Ordering::SeqCst);
     let _a = pool.acquire(&1).await.unwrap();
     let _b = pool.acquire(&1).await.unwrap();
-    let err = pool.acquire(&1).await.unwrap_err();
-    assert!(matches!(err, PoolError::Create(FakeError::Capacity)));
+    // The remote says it is full while two are open: the caller queues on those
+    // instead of failing.
+    assert!(timeout(ms(100), pool.acquire(&1)).await.is_err());
     assert_eq!(pool.stats().effective_max, 2);
+    assert_eq!(pool.stats().remote_limited, 0, "a capacity error is not counted twice");
     // At the lowered cap, a caller waits instead of hammering the remote.
     assert!(timeout(ms(100), pool.acquire(&1)).await.is_err());
     assert_eq!(pool.stats().create_failures, 1);
@@ -990,4 +1008,67 @@ fn pool_futures_and_guards_are_send() {
     assert_send(&pool.acquire(&request));
     assert_send(&pool.acquire_fresh(&request));
     assert_send(&pool.close(Duration::ZERO));
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_queue_on_the_open_resource_of_a_remote_that_takes_one_at_a_time() {
+    let (pool, remote) = new_pool(settings(4));
+    remote.one_at_a_time.store(true, Ordering::SeqCst);
+    remote.create_delay_ms.store(1, Ordering::SeqCst);
+    let start = tokio::time::Instant::now();
+    let tasks: Vec<JoinHandle<()>> = (0..4)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    let guard = pool.acquire(&1).await.unwrap();
+                    sleep(ms(2)).await;
+                    drop(guard);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 20 borrows of 2 ms one after the other, not a 10 s timeout per extra caller.
+    assert!(start.elapsed() < ms(200), "{:?}", start.elapsed());
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.total, stats.created, stats.acquisitions),
+        (1, 1, 20),
+        "{stats:?}"
+    );
+    assert!(stats.unanswered_opens >= 1, "{stats:?}");
+    // Closing abandons the unanswered creations instead of waiting for them.
+    pool.close(secs(1)).await;
+    assert!(start.elapsed() < ms(300), "{:?}", start.elapsed());
+    settle().await;
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.opening, stats.unanswered_opens, remote.live()),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_while_one_is_open_lowers_the_cap_and_the_caller_waits_for_it() {
+    let (pool, remote) = new_pool(settings(4));
+    let first = pool.acquire(&1).await.unwrap();
+    remote.fail_creates.store(1, Ordering::SeqCst);
+    let second = spawn_acquire(&pool, 1, Priority::Normal);
+    settle().await;
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.effective_max, stats.remote_limited, stats.waiting),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    assert!(!second.is_finished(), "queued, not failed");
+    drop(first);
+    let second = second.await.unwrap().unwrap();
+    assert!(second.is_reused());
+    drop(second);
+    assert_quiet(&pool, &remote);
 }

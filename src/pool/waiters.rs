@@ -135,6 +135,11 @@ impl<T> WaiterQueue<T> {
         }
     }
 
+    /// How many waiters `f` accepts.
+    pub fn count(&self, mut f: impl FnMut(&T) -> bool) -> usize {
+        self.lanes.iter().flatten().filter(|q| f(&q.item)).count()
+    }
+
     pub fn drain(&mut self) -> Vec<T> {
         self.len = 0;
         self.lanes

@@ -15,6 +15,15 @@ pub trait Classify {
     /// Whether this failure is evidence that the node is unhealthy, and so
     /// counts towards opening its circuit breaker.
     fn counts_for_breaker(&self) -> bool;
+
+    /// Whether the node could not be reached at all (connection refused, host
+    /// name that does not resolve): with [`Executor::set_quick_unreachable`]
+    /// (one-shot commands), such a failure gets one quick retry at most.
+    ///
+    /// [`Executor::set_quick_unreachable`]: super::Executor::set_quick_unreachable
+    fn is_unreachable(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Classify + ?Sized> Classify for &T {
@@ -25,6 +34,10 @@ impl<T: Classify + ?Sized> Classify for &T {
     fn counts_for_breaker(&self) -> bool {
         (**self).counts_for_breaker()
     }
+
+    fn is_unreachable(&self) -> bool {
+        (**self).is_unreachable()
+    }
 }
 
 impl<T: Classify + ?Sized> Classify for Box<T> {
@@ -34,5 +47,9 @@ impl<T: Classify + ?Sized> Classify for Box<T> {
 
     fn counts_for_breaker(&self) -> bool {
         (**self).counts_for_breaker()
+    }
+
+    fn is_unreachable(&self) -> bool {
+        (**self).is_unreachable()
     }
 }

@@ -26,7 +26,8 @@
 //! and a half-open probe slot it held is freed.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
@@ -113,7 +114,12 @@ pub struct Executor {
     retries: AtomicU64,
     budget_exhausted: AtomicU64,
     deadline_exceeded: AtomicU64,
+    /// See [`Executor::set_quick_unreachable`].
+    quick_unreachable: AtomicBool,
 }
+
+/// The delay before the one retry of an unreachable node, in quick mode.
+pub const QUICK_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 impl Executor {
     /// An executor for node `name`; the budget comes from the retry settings'
@@ -127,7 +133,17 @@ impl Executor {
             retries: AtomicU64::new(0),
             budget_exhausted: AtomicU64::new(0),
             deadline_exceeded: AtomicU64::new(0),
+            quick_unreachable: AtomicBool::new(false),
         }
+    }
+
+    /// For one-shot commands (the CLI): a node that cannot be reached at all
+    /// ([`Classify::is_unreachable`]: connection refused, unknown host) is worth
+    /// one quick retry (after [`QUICK_RETRY_DELAY`]) at most, not the policy's
+    /// back-off: a person is waiting, and a PACS that refuses now will most
+    /// likely refuse a second later too. Other failures follow the policy.
+    pub fn set_quick_unreachable(&self, on: bool) {
+        self.quick_unreachable.store(on, Ordering::Relaxed);
     }
 
     pub fn name(&self) -> &str {
@@ -198,14 +214,15 @@ impl Executor {
                 tracing::debug!(node = %self.name, attempt, counted, reason = "permanent error", "giving up");
                 return fail(attempt, ExecError::Operation(error));
             }
-            if attempt >= max_attempts {
-                tracing::warn!(node = %self.name, attempt, counted, reason = "attempts exhausted", "giving up");
+            let quick = self.quick_unreachable.load(Ordering::Relaxed) && error.is_unreachable();
+            if attempt >= max_attempts || (quick && attempt >= 2) {
+                tracing::info!(node = %self.name, attempt, counted, reason = "attempts exhausted", "giving up");
                 return fail(attempt, ExecError::Operation(error));
             }
             // Checked before sleeping: a retry the breaker would refuse is not
             // worth waiting for, and is never made while the circuit is open.
             if let Err(open) = self.breaker.reject_if_open() {
-                tracing::warn!(node = %self.name, attempt, counted, reason = "circuit open", "not retrying");
+                tracing::info!(node = %self.name, attempt, counted, reason = "circuit open", "not retrying");
                 return fail(
                     attempt,
                     ExecError::CircuitOpen {
@@ -214,12 +231,16 @@ impl Executor {
                     },
                 );
             }
-            let delay = self.policy.delay(attempt);
+            let delay = if quick {
+                self.policy.delay(attempt).min(QUICK_RETRY_DELAY)
+            } else {
+                self.policy.delay(attempt)
+            };
             if let Some(deadline) = deadline {
                 // The retry must start before the deadline, so never sleep up to or past it.
                 if Instant::now().checked_add(delay).is_none_or(|at| at >= deadline) {
                     self.deadline_exceeded.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(node = %self.name, attempt, delay_ms = delay.as_millis() as u64, reason = "deadline", "not retrying");
+                    tracing::info!(node = %self.name, attempt, delay_ms = delay.as_millis() as u64, reason = "deadline", "not retrying");
                     return fail(
                         attempt,
                         ExecError::DeadlineExceeded {
@@ -231,7 +252,7 @@ impl Executor {
             }
             if !self.budget.try_withdraw() {
                 self.budget_exhausted.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(node = %self.name, attempt, reason = "retry budget exhausted", "not retrying");
+                tracing::info!(node = %self.name, attempt, reason = "retry budget exhausted", "not retrying");
                 return fail(
                     attempt,
                     ExecError::BudgetExhausted {

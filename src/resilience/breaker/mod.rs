@@ -297,11 +297,7 @@ impl CircuitBreaker {
     /// Logs a state change and calls the hooks; the caller has released the lock.
     fn notify(&self, change: Change) {
         let Some((from, to)) = change else { return };
-        if to == BreakerState::Open {
-            tracing::warn!(node = %self.name, %from, %to, "circuit breaker state change");
-        } else {
-            tracing::info!(node = %self.name, %from, %to, "circuit breaker state change");
-        }
+        tracing::info!(node = %self.name, %from, %to, "circuit breaker state change");
         // Clone the hooks out so none runs under the hooks lock either (a hook
         // may register another hook).
         let hooks: Vec<Hook> = self.hooks.read().unwrap_or_else(|p| p.into_inner()).clone();
