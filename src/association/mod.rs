@@ -392,7 +392,16 @@ impl Association {
     pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), AssociationError> {
         let limit = self.timeouts.dimse;
         match timeout(limit, self.stream.write_all(bytes)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                tracing::debug!(
+                    target: "pacs_net::dimse_trace",
+                    association = self.id,
+                    bytes = bytes.len(),
+                    max_pdu = self.send_limit,
+                    "sent PDUs"
+                );
+                Ok(())
+            }
             Ok(Err(e)) => {
                 self.poisoned = true;
                 Err(io_error(e))
@@ -461,7 +470,15 @@ impl Association {
         socket::quickack(&self.stream);
         let mut reader = socket::QuickAckReader::new(&mut self.stream, &self.read_buffer[..]);
         match dicom_ul::association::read_pdu_from_wire_async(&mut reader, &mut self.read_buffer, limit, true).await {
-            Ok(pdu) => Ok(pdu),
+            Ok(pdu) => {
+                tracing::debug!(
+                    target: "pacs_net::dimse_trace",
+                    association = self.id,
+                    pdu = %pdu_words(&pdu),
+                    "received PDU"
+                );
+                Ok(pdu)
+            }
             Err(e) => {
                 self.poisoned = true;
                 Err(match e {
@@ -637,6 +654,24 @@ fn truncated_pdu(buffered: &[u8]) -> String {
             "truncated PDU: the remote closed the connection inside a PDU header ({} bytes)",
             buffered.len()
         )
+    }
+}
+
+/// A PDU named for the `-vv` trace: its type and sizes, never its content.
+fn pdu_words(pdu: &Pdu) -> String {
+    match pdu {
+        Pdu::PData { data } => format!(
+            "P-DATA-TF ({} PDV{}, {} bytes)",
+            data.len(),
+            if data.len() == 1 { "" } else { "s" },
+            data.iter().map(|v| v.data.len()).sum::<usize>()
+        ),
+        Pdu::AssociationAC(ac) => format!("A-ASSOCIATE-AC ({} context results)", ac.presentation_contexts.len()),
+        Pdu::AssociationRJ(_) => "A-ASSOCIATE-RJ".into(),
+        Pdu::ReleaseRQ => "A-RELEASE-RQ".into(),
+        Pdu::ReleaseRP => "A-RELEASE-RP".into(),
+        Pdu::AbortRQ { .. } => "A-ABORT".into(),
+        _ => "other PDU".into(),
     }
 }
 

@@ -18,7 +18,6 @@ use crate::resilience::ExecError;
 use super::failure::{self, plural};
 use super::{error_line, exit, Interrupt};
 
-
 pub(super) struct StoreOpts {
     pub target: String,
     pub paths: Vec<PathBuf>,
