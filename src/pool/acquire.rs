@@ -3,9 +3,10 @@
 //! a free slot, else a place in the waiter queue until one of those is handed over.
 //! Creation in a slot is throttled by `max_concurrent_opens`.
 //!
-//! Only the wait for a hand-off (and for a creation permit) is bounded by
-//! `acquire_timeout`; creation and validation are bounded by the manager's own
-//! timeouts, because cancelling them half-way would waste a connection being set up.
+//! The wait for a hand-off, for a creation permit, and the validation of idle
+//! resources (each stale one would otherwise cost the manager's whole timeout) are
+//! bounded by `acquire_timeout`; creation is bounded by the manager's own timeouts,
+//! because cancelling it half-way would waste a connection being set up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use super::error::PoolError;
 use super::guard::Pooled;
 use super::inner::{deadline, Doomed, Grant, Inner, Phase, State, Waiter};
 use super::manager::Manager;
+use super::progress::{AcquirePhase, AcquireProgress};
 use super::slots::{timeout_error, Reservation, WaitTicket, Waited};
 use super::stats::{Counters, Reason};
 use super::waiters::Priority;
@@ -33,12 +35,14 @@ impl<M: Manager> Inner<M> {
         req: &M::Request,
         priority: Priority,
         fresh: bool,
+        progress: Option<&AcquireProgress>,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let start = Instant::now();
         let deadline = deadline(start, self.settings.acquire_timeout);
         let mut now = start;
         let mut validation_error = None;
         loop {
+            AcquireProgress::set(progress, AcquirePhase::Waiting);
             // Each grant is wrapped in its drop guard before the next await.
             let grant = match self.begin(req, priority, fresh, start, now)? {
                 Begin::Ready(grant) => grant,
@@ -51,28 +55,42 @@ impl<M: Manager> Inner<M> {
             match grant {
                 Grant::Resource(entry) => {
                     let mut pooled = Pooled::new(self.clone(), entry, true);
-                    match self.check_out(&mut pooled).await {
-                        Ok(()) => {
+                    AcquireProgress::set(progress, AcquirePhase::Validating);
+                    // Validation is bounded by the acquire deadline too: a stale
+                    // association must not cost a whole DIMSE timeout per try.
+                    match timeout_at(deadline, self.check_out(&mut pooled)).await {
+                        Ok(Ok(())) => {
                             Counters::bump(&self.counters.acquisitions);
+                            AcquireProgress::set(progress, AcquirePhase::Acquired);
                             return Ok(pooled);
                         }
-                        Err(err) => {
+                        Ok(Err(err)) => {
                             pooled.discard(Reason::Invalid);
                             validation_error = Some(err);
+                        }
+                        Err(_) => {
+                            // Cut mid-validation: the guard aborts the resource.
+                            drop(pooled);
+                            let err = self.timed_out(start);
+                            return Err(validation_error.map_or(err, PoolError::Validation));
                         }
                     }
                 }
                 Grant::Create => {
                     let slot = Reservation::new(self.clone());
-                    return self.create(slot, req, start, deadline).await;
+                    return self.create(slot, req, start, deadline, progress).await;
                 }
                 Grant::Evict(entry) => {
                     let slot = Reservation::new(self.clone());
                     self.manager.close(entry.res).await;
-                    return self.create(slot, req, start, deadline).await;
+                    return self.create(slot, req, start, deadline, progress).await;
                 }
             }
             now = Instant::now();
+            if now >= deadline {
+                let err = self.timed_out(start);
+                return Err(validation_error.map_or(err, PoolError::Validation));
+            }
         }
     }
 
@@ -186,6 +204,7 @@ impl<M: Manager> Inner<M> {
         req: &M::Request,
         start: Instant,
         deadline: Instant,
+        progress: Option<&AcquireProgress>,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let permit = match timeout_at(deadline, self.opens.acquire()).await {
             Ok(Ok(permit)) => permit,
@@ -193,6 +212,7 @@ impl<M: Manager> Inner<M> {
             Ok(Err(_)) => return Err(self.closed()),
             Err(_) => return Err(self.timed_out(start)),
         };
+        AcquireProgress::set(progress, AcquirePhase::Opening);
         let created = self.manager.create(req).await;
         drop(permit);
         let now = Instant::now();
@@ -216,6 +236,7 @@ impl<M: Manager> Inner<M> {
         self.run(doomed);
         let entry = outcome?;
         Counters::bump(&self.counters.acquisitions);
+        AcquireProgress::set(progress, AcquirePhase::Acquired);
         Ok(Pooled::new(self.clone(), entry, false))
     }
 
