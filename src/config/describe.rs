@@ -31,11 +31,7 @@ impl Config {
 
 fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.heading(0, &format!("node {}", node.name));
-    let address = if node.host.contains(':') {
-        format!("{}@[{}]:{}", node.ae_title, node.host, node.port)
-    } else {
-        format!("{}@{}:{}", node.ae_title, node.host, node.port)
-    };
+    let address = format!("{}@{}", node.ae_title, super::host_port(&node.host, node.port));
     out.line(1, "address", address);
     out.line(1, "max_pdu_length", format!("{} bytes", node.max_pdu_length));
 

@@ -23,11 +23,17 @@ pub struct AdHocTarget {
 impl fmt::Display for AdHocTarget {
     /// `AET@HOST:PORT`, IPv6 hosts in brackets: the form `from_str` accepts.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "{}@[{}]:{}", self.ae_title, self.host, self.port)
-        } else {
-            write!(f, "{}@{}:{}", self.ae_title, self.host, self.port)
-        }
+        write!(f, "{}@{}", self.ae_title, host_port(&self.host, self.port))
+    }
+}
+
+/// `HOST:PORT`, with an IPv6 host in brackets (`[::1]:4242`): what socket address
+/// parsing and people expect. The one place this is spelled out.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
