@@ -18,7 +18,8 @@ pub(super) async fn scp(port: u16, ae_title: &str, storage: Option<PathBuf>, bin
         eprintln!("error: --ae-title {ae_title:?}: {reason}");
         return exit::USAGE;
     }
-    let addr: SocketAddr = match format!("{bind}:{port}").parse() {
+    // `::1` and `[::1]` alike: IPv6 needs brackets before the port.
+    let addr: SocketAddr = match config::host_port(bind, port).parse() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: --bind {bind}: {e}");

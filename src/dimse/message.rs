@@ -80,6 +80,11 @@ impl MessageReader {
         }
     }
 
+    /// Between messages (nothing of a message received yet).
+    pub fn is_idle(&self) -> bool {
+        self.context_id.is_none()
+    }
+
     /// Take one PDV; returns the message once it is whole.
     pub fn push(&mut self, pdv: Pdv) -> Result<Option<Message>, DimseError> {
         match self.context_id {
