@@ -209,3 +209,59 @@ async fn a_slow_stream_consumer_holds_the_query_back_and_dropping_it_cancels() {
     assert!(sent < 400, "sent {sent}");
     drop(stream);
 }
+
+#[tokio::test]
+async fn deadlines_shorter_than_the_timeouts_still_open_the_breaker_of_a_black_holed_node() {
+    // Accepts TCP connections (the kernel's backlog) and never answers.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = node_config(hole.local_addr().unwrap().port());
+    config.breaker.failure_threshold = 3;
+    let node = Node::new(config, "HOSTILETEST");
+    let opts = OpOptions {
+        deadline: Some(Duration::from_millis(200)),
+        ..OpOptions::default()
+    };
+    for _ in 0..3 {
+        let out = node.echo_with(&opts).await;
+        let err = out.result.unwrap_err();
+        assert!(err.to_string().contains("deadline"), "{err}");
+    }
+    assert_eq!(
+        node.stats().resilience.breaker.state,
+        pacs_net::resilience::BreakerState::Open
+    );
+    let refused = node.echo_with(&opts).await;
+    assert_eq!(refused.attempts, 0, "the circuit is open: fail fast");
+    assert!(refused.result.unwrap_err().to_string().contains("circuit"));
+}
+
+#[tokio::test]
+async fn an_operation_cut_by_its_deadline_leaves_no_borrow_behind() {
+    use pacs_net::scp::{Behavior, Scp, ScpConfig};
+    let scp = Scp::start(
+        ScpConfig {
+            behavior: Behavior {
+                response_delay: Some(Duration::from_secs(30)),
+                ..Behavior::default()
+            },
+            ..ScpConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let target: AdHocTarget = format!("PACSNET_SCP@127.0.0.1:{}", scp.port()).parse().unwrap();
+    let node = Node::new(NodeConfig::ad_hoc(&target), "HOSTILETEST");
+    let opts = OpOptions {
+        deadline: Some(Duration::from_millis(300)),
+        ..OpOptions::default()
+    };
+    let out = node.echo_with(&opts).await;
+    assert!(out.result.is_err());
+    assert!(
+        node.borrowed_operations().is_empty(),
+        "{:?}",
+        node.borrowed_operations()
+    );
+    assert_eq!(node.stats().pool.active, 0);
+}

@@ -117,3 +117,18 @@ pub(crate) fn check_host(host: &str) -> Result<String, String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn ipv6_hosts_get_brackets_once() {
+        assert_eq!(host_port("::1", 104), "[::1]:104");
+        assert_eq!(host_port("[::1]", 104), "[::1]:104");
+        assert_eq!(host_port("127.0.0.1", 104), "127.0.0.1:104");
+        assert_eq!(host_port("pacs.example.org", 104), "pacs.example.org:104");
+        let addr: std::net::SocketAddr = host_port("::1", 11112).parse().unwrap();
+        assert!(addr.is_ipv6());
+    }
+}
