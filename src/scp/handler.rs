@@ -28,7 +28,7 @@ use crate::dimse::MessageReader;
 
 use super::storage::{is_valid_uid, StoreRefusal};
 
-use super::Shared;
+use super::{RandomFaults, Shared};
 
 const ACSE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -61,7 +61,7 @@ pub(crate) async fn serve(
             AssociationRJResult::Permanent,
             AssociationRJSource::ServiceUser(AssociationRJServiceUserReason::CallingAETitleNotRecognized),
         ))
-    } else if n <= b.reject_transient_first {
+    } else if n <= b.reject_transient_first || b.random_faults.is_some_and(|f| RandomFaults::roll(f.reject_per_mille)) {
         Some((
             AssociationRJResult::Transient,
             AssociationRJSource::ServiceProviderPresentation(
@@ -265,6 +265,18 @@ impl Conn<'_> {
     async fn on_message(&mut self, assoc: &mut ServerAssoc, ctx: u8, cmd: Command, data: Option<Vec<u8>>) -> Next {
         let c = &self.shared.counters;
         let b = &self.shared.config.behavior;
+        if let Some(f) = b.random_faults {
+            if RandomFaults::roll(f.abort_per_mille) {
+                return self.abort(assoc).await;
+            }
+            if RandomFaults::roll(f.close_per_mille) {
+                let _ = assoc.inner_stream().shutdown().await;
+                return Next::Stop;
+            }
+            if RandomFaults::roll(f.delay_per_mille) && !f.max_delay.is_zero() {
+                tokio::time::sleep(f.max_delay.mul_f64(rand::random::<f64>())).await;
+            }
+        }
         let id = cmd.message_id().unwrap_or(0);
         let sop_class = cmd.text(tag::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
         // `on_pdv` only lets messages on accepted contexts through.

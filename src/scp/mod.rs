@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use behavior::{Behavior, StoreStatusHook};
+pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
 pub use storage::{is_valid_uid, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
 
 /// How to run the SCP.
