@@ -137,17 +137,21 @@ impl Scp {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let storage = Storage::with_memory_limit(config.storage_dir.clone(), config.max_memory_bytes);
-        if let Some(dir) = &config.storage_dir {
-            let n = storage.load_existing(dir);
-            if n > 0 {
-                tracing::info!(instances = n, "indexed instances already in the storage folder");
-            }
-        }
         let shared = Arc::new(Shared {
             config,
             counters: ScpCounters::default(),
             storage,
         });
+        if let Some(dir) = shared.config.storage_dir.clone() {
+            // Parsing every file already there blocks: off the runtime's threads.
+            let indexing = shared.clone();
+            let n = tokio::task::spawn_blocking(move || indexing.storage.load_existing(&dir))
+                .await
+                .map_err(std::io::Error::other)?;
+            if n > 0 {
+                tracing::info!(instances = n, "indexed instances already in the storage folder");
+            }
+        }
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
         tracing::info!(%addr, ae_title = %shared.config.ae_title, "SCP listening");
