@@ -198,3 +198,63 @@ pub(crate) async fn receive_response_limited(
     }
     Ok(msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dimse::command::{cancel_rq, find_rq, Priority};
+
+    fn pdv(context_id: u8, is_command: bool, is_last: bool, data: &[u8]) -> Pdv {
+        Pdv {
+            context_id,
+            is_command,
+            is_last,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn reassembles_a_command_and_its_data_set() {
+        let mut r = MessageReader::new(Limits::default());
+        let cmd = find_rq(1, "1.2.3", Priority::Medium).encode();
+        let (a, b) = cmd.split_at(10);
+        assert!(r.push(pdv(1, true, false, a)).unwrap().is_none());
+        assert!(r.push(pdv(1, true, true, b)).unwrap().is_none());
+        assert!(!r.is_idle());
+        assert!(r.push(pdv(1, false, false, b"ab")).unwrap().is_none());
+        let msg = r.push(pdv(1, false, true, b"cd")).unwrap().unwrap();
+        assert_eq!(msg.data_set.as_deref(), Some(&b"abcd"[..]));
+        assert!(r.is_idle());
+        let msg = r.push(pdv(3, true, true, &cancel_rq(1).encode())).unwrap().unwrap();
+        assert_eq!((msg.context_id, msg.data_set), (3, None));
+    }
+
+    #[test]
+    fn refuses_what_a_message_cannot_be() {
+        let cmd = find_rq(1, "1.2.3", Priority::Medium).encode();
+        let mut r = MessageReader::new(Limits::default());
+        assert!(matches!(
+            r.push(pdv(1, false, true, b"x")),
+            Err(DimseError::Protocol(_))
+        ));
+        let mut r = MessageReader::new(Limits::default());
+        r.push(pdv(1, true, true, &cmd)).unwrap();
+        let err = r.push(pdv(5, false, true, b"x")).unwrap_err();
+        assert!(err.to_string().contains("context 5"), "{err}");
+        let limits = Limits {
+            max_command_bytes: 16,
+            max_data_set_bytes: 4,
+        };
+        let mut r = MessageReader::new(limits);
+        let err = r.push(pdv(1, true, false, &[0; 17])).unwrap_err();
+        assert!(matches!(err, DimseError::LimitExceeded { limit: 16, .. }), "{err}");
+        let mut r = MessageReader::new(Limits {
+            max_command_bytes: 1024,
+            ..limits
+        });
+        r.push(pdv(1, true, true, &cmd)).unwrap();
+        r.push(pdv(1, false, false, b"abc")).unwrap();
+        let err = r.push(pdv(1, false, false, b"de")).unwrap_err();
+        assert!(err.to_string().contains("limits.max_data_set_bytes"), "{err}");
+    }
+}
