@@ -216,6 +216,7 @@ async fn deadlines_shorter_than_the_timeouts_still_open_the_breaker_of_a_black_h
     let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut config = node_config(hole.local_addr().unwrap().port());
     config.breaker.failure_threshold = 3;
+    config.breaker.open_duration = Duration::from_millis(300);
     let node = Node::new(config, "HOSTILETEST");
     let opts = OpOptions {
         deadline: Some(Duration::from_millis(200)),
@@ -233,6 +234,14 @@ async fn deadlines_shorter_than_the_timeouts_still_open_the_breaker_of_a_black_h
     let refused = node.echo_with(&opts).await;
     assert_eq!(refused.attempts, 0, "the circuit is open: fail fast");
     assert!(refused.result.unwrap_err().to_string().contains("circuit"));
+    // Past the open duration, one probe is let through; cut by its deadline, it
+    // failed, and the circuit opens again rather than staying half-open.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let probe = node.echo_with(&opts).await;
+    assert_eq!(probe.attempts, 1);
+    let breaker = node.stats().resilience.breaker;
+    assert_eq!(breaker.state, pacs_net::resilience::BreakerState::Open);
+    assert_eq!(breaker.trips, 2);
 }
 
 #[tokio::test]
