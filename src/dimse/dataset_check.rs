@@ -196,6 +196,13 @@ impl Walker<'_> {
             if len > available {
                 return Err(bad(format!("{tag} declares {len} bytes but only {available} follow")));
             }
+            // dicom-parser reads numbers in whole units but advances its position by
+            // the declared length: a length that is not a multiple of the unit would
+            // leave it reading the next header out of step (found by fuzzing).
+            let unit = value_unit(vr);
+            if len % unit != 0 {
+                return Err(bad(format!("{tag} ({vr}) has {len} bytes, not a multiple of {unit}")));
+            }
             let value_end = start + len;
             if vr == VR::SQ {
                 self.sequence(start, value_end, Some(value_end), depth + 1, enc)?;
@@ -317,8 +324,22 @@ fn is_text(vr: VR) -> bool {
     )
 }
 
-/// In Implicit VR the dictionary says what an element is (as dicom-parser does).
+/// Bytes per value of a binary VR (1 for the rest).
+fn value_unit(vr: VR) -> usize {
+    match vr {
+        VR::SS | VR::US | VR::OW => 2,
+        VR::AT | VR::SL | VR::UL | VR::FL | VR::OF | VR::OL => 4,
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
+        _ => 1,
+    }
+}
+
+/// In Implicit VR the dictionary says what an element is, exactly as dicom-parser's
+/// decoder decides it (Pixel Data and Overlay Data are OW).
 fn implicit_vr(tag: Tag) -> VR {
+    if tag == Tag(0x7FE0, 0x0010) || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000) {
+        return VR::OW;
+    }
     StandardDataDictionary
         .by_tag(tag)
         .map(|e| e.vr().relaxed())
@@ -395,6 +416,27 @@ mod tests {
         }
         let err = check_encoding(&b, true, false).unwrap_err();
         assert!(err.to_string().contains("nested deeper"), "{err}");
+    }
+
+    /// Found by the `find_identifier` fuzzer: an SL of 2 bytes made dicom-parser
+    /// read the next header 2 bytes early, and allocate a "length" made of value
+    /// bytes (1.3 GB).
+    #[test]
+    fn numeric_values_must_be_whole_units() {
+        let mut b = vec![0x28, 0x00, 0x00, 0x01, b'S', b'L', 2, 0, 0, 0];
+        b.extend_from_slice(&[0x28, 0x00, 0x01, 0x03, b'C', b'S', 2, 0, b'N', b'O']);
+        let err = check_encoding(&b, true, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("(0028,0100) (SL) has 2 bytes, not a multiple of 4"),
+            "{err}"
+        );
+        let ts = uids::EXPLICIT_VR_LE;
+        assert!(decode_checked(&b, ts, 1 << 20).is_err());
+        // The same element, whole: fine.
+        let mut ok = vec![0x28, 0x00, 0x00, 0x01, b'S', b'L', 4, 0, 0, 0, 0, 0];
+        ok.extend_from_slice(&[0x28, 0x00, 0x01, 0x03, b'C', b'S', 2, 0, b'N', b'O']);
+        assert!(decode_checked(&ok, ts, 1 << 20).is_ok());
     }
 
     #[test]
