@@ -172,22 +172,13 @@ impl Walker<'_> {
             };
             let start = pos + header;
             if len == UNDEFINED {
-                pos = match vr {
-                    VR::SQ => self.sequence(start, end, None, depth + 1, enc)?,
-                    // UN of undefined length: a sequence in Implicit VR LE (PS3.5 6.2.2).
-                    VR::UN => self.sequence(
-                        start,
-                        end,
-                        None,
-                        depth + 1,
-                        Enc {
-                            explicit: false,
-                            big_endian: false,
-                        },
-                    )?,
-                    VR::OB | VR::OW => self.fragments(start, end, enc)?,
-                    _ if !enc.explicit => self.sequence(start, end, None, depth + 1, enc)?,
-                    _ => return Err(bad(format!("{tag} ({vr}) has an undefined length"))),
+                // As dicom-parser: Pixel Data of undefined length is encapsulated
+                // (fragments); any other element of undefined length, whatever its
+                // VR, is a sequence of items in the same encoding.
+                pos = if tag == Tag(0x7FE0, 0x0010) {
+                    self.fragments(start, end, enc)?
+                } else {
+                    self.sequence(start, end, None, depth + 1, enc)?
                 };
                 continue;
             }
