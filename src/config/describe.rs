@@ -75,6 +75,11 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.line(2, "success_threshold", b.success_threshold);
     out.line(2, "open_duration_seconds", secs(b.open_duration));
     out.line(2, "half_open_max_calls", b.half_open_max_calls);
+
+    let l = &node.limits;
+    out.heading(1, "limits");
+    out.line(2, "max_command_bytes", format!("{} bytes", l.max_command_bytes));
+    out.line(2, "max_data_set_bytes", format!("{} bytes", l.max_data_set_bytes));
 }
 
 fn secs(d: Duration) -> String {

@@ -822,6 +822,8 @@ fn describe_lists_every_setting_aligned() {
         "failure_threshold",
         "open_duration_seconds",
         "half_open_max_calls",
+        "max_command_bytes",
+        "max_data_set_bytes",
     ] {
         assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
     }
