@@ -120,7 +120,8 @@ async fn run() -> Result<(), Error> {
             "SeriesDescription".parse()?,
         ],
     )?;
-    // No retry starts after 10 s (an attempt under way is not cut short); served first when callers queue.
+    // Everything within 10 s: no retry starts after it, an attempt under way is cut
+    // short (its association aborted); served first when callers queue.
     let opts = OpOptions {
         deadline: Some(Duration::from_secs(10)),
         priority: Priority::High,

@@ -15,6 +15,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dimse;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod pool;
 pub mod resilience;

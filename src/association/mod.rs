@@ -60,7 +60,7 @@ pub struct AssociationParams {
 
 impl AssociationParams {
     pub fn address(&self) -> String {
-        socket_address(&self.host, self.port)
+        crate::config::host_port(&self.host, self.port)
     }
 
     /// The max PDU length we announce: the configured one within what we can take.
@@ -76,15 +76,6 @@ impl AssociationParams {
             0 => DEFAULT_MAX_SEND_PDU,
             n => n.max(dicom_ul::pdu::MINIMUM_PDU_SIZE),
         }
-    }
-}
-
-/// `host:port`, with an IPv6 address in brackets.
-pub fn socket_address(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 

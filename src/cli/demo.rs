@@ -24,7 +24,8 @@ pub(super) async fn scp(
         eprintln!("error: --ae-title {ae_title:?}: {reason}");
         return exit::USAGE;
     }
-    let addr: SocketAddr = match format!("{bind}:{port}").parse() {
+    // `::1` and `[::1]` alike: IPv6 needs brackets before the port.
+    let addr: SocketAddr = match config::host_port(bind, port).parse() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: --bind {bind}: {e}");
@@ -38,6 +39,7 @@ pub(super) async fn scp(
             response_delay,
             ..Default::default()
         },
+        ..ScpConfig::default()
     };
     let scp = match Scp::start(cfg, addr).await {
         Ok(s) => s,

@@ -51,7 +51,7 @@ fn is_timeout(e: &OpError) -> bool {
             AssociationError::ConnectTimeout { .. }
                 | AssociationError::AcseTimeout { .. }
                 | AssociationError::DimseTimeout(_)
-        ) | OpError::Deadline
+        ) | OpError::Deadline { .. }
     )
 }
 

@@ -19,8 +19,13 @@ pub enum OpError {
     Dimse(DimseError),
     #[error(transparent)]
     File(#[from] FileError),
-    #[error("the operation did not finish within its deadline")]
-    Deadline,
+    #[error("the operation did not finish within its deadline ({})", if *waiting_for_pool { "queued for a pooled association" } else { "waiting for the remote" })]
+    Deadline {
+        /// Cut while queued in the pool (our own load), not while talking to the node.
+        waiting_for_pool: bool,
+    },
+    #[error("the remote ended the C-FIND early (status FE00, without our C-CANCEL): the results are incomplete ({matches} matches received)")]
+    Incomplete { matches: usize },
     #[error("interrupted after {matches} matches: {source}")]
     Interrupted { matches: usize, source: Box<OpError> },
     #[error("DIMSE failure status {status}{}", comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
@@ -68,6 +73,9 @@ impl Classify for OpError {
     /// | DIMSE A7xx | yes |
     /// | any other DIMSE failure status | no |
     /// | pool exhausted (acquire timeout) | yes |
+    /// | malformed or oversized DIMSE message or data set from the remote | no (counts) |
+    /// | caller's deadline (counts unless queued for the pool) | no |
+    /// | C-FIND cut short by the remote (FE00 without our C-CANCEL) | no |
     fn is_retryable(&self) -> bool {
         match self {
             OpError::Association(e) => e.is_transient(),
@@ -76,7 +84,8 @@ impl Classify for OpError {
             OpError::Dimse(e) => e.is_transient(),
             OpError::File(_) => false,
             OpError::Interrupted { .. } => false,
-            OpError::Deadline => false,
+            OpError::Deadline { .. } => false,
+            OpError::Incomplete { .. } => false,
             OpError::Status { status, .. } => status.is_out_of_resources(),
         }
     }
@@ -89,10 +98,13 @@ impl Classify for OpError {
             OpError::Association(AssociationError::NoAcceptedContexts { .. }) => false,
             OpError::Association(_) => true,
             OpError::Pool(_) | OpError::PoolClosed(_) => false,
-            OpError::Dimse(e) => e.is_transient(),
+            OpError::Dimse(e) => e.is_transient() || e.is_protocol_violation(),
             OpError::File(_) => false,
             OpError::Interrupted { source, .. } => source.counts_for_breaker(),
-            OpError::Deadline => false,
+            // A node that does not answer before callers give up is failing them,
+            // whichever timeout is shorter; queueing for our own pool is not its fault.
+            OpError::Deadline { waiting_for_pool } => !waiting_for_pool,
+            OpError::Incomplete { .. } => false,
             OpError::Status { status, .. } => status.is_out_of_resources(),
         }
     }

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +15,8 @@ use tracing::Instrument;
 
 use crate::association::{Association, AssociationError, AssociationParams, ContextRequest};
 use crate::config::NodeConfig;
-use crate::dimse::{self, DimseError, FindOutcome, FindQuery, InstanceFile, Status, StoreResponse};
-use crate::pool::{Pool, PoolError, PoolStats, Priority};
+use crate::dimse::{self, DimseError, FindOutcome, FindQuery, FnSink, InstanceFile, MatchSink, Status, StoreResponse};
+use crate::pool::{AcquirePhase, AcquireProgress, Pool, PoolError, PoolStats, Priority};
 use crate::resilience::{BreakerState, ExecError, Executor, ExecutorStats};
 
 use super::error::OpError;
@@ -32,7 +31,7 @@ use super::telemetry::{Labels, OpOutcome, Telemetry};
 /// macro rather than a closure so that the futures stay `Send` for any lifetime.)
 macro_rules! on_association {
     ($node:expr, $opts:expr, $op:expr, $req:expr, |$a:ident| $body:expr) => {{
-        let mut guard = $node.borrow($req, $opts, $op, false).await?;
+        let (mut guard, record) = $node.borrow($req, $opts, $op, false).await?;
         let reused = guard.is_reused();
         let first = {
             let span = association_span(&guard);
@@ -40,27 +39,18 @@ macro_rules! on_association {
             async { $body }.instrument(span).await
         };
         match first {
-            Ok(v) => {
-                $node.borrow_ended(guard.id());
-                Ok(v)
-            }
+            Ok(v) => Ok(v),
             Err(DimseError::Association(e)) if reused && !guard.has_responded() && is_stale_symptom(&e) => {
                 tracing::debug!(node = %$node.config.name, association = guard.id(), error = %e, "stale pooled association; redoing on a fresh one");
-                $node.borrow_ended(guard.id());
+                drop(record);
                 drop(guard);
                 $node.pool.record_stale_redo();
-                let mut fresh = $node.borrow($req, $opts, $op, true).await?;
+                let (mut fresh, _record) = $node.borrow($req, $opts, $op, true).await?;
                 let span = association_span(&fresh);
-                let id = fresh.id();
                 let $a: &mut Association = &mut fresh;
-                let out = async { $body }.instrument(span).await.map_err(OpError::from);
-                $node.borrow_ended(id);
-                out
+                async { $body }.instrument(span).await.map_err(OpError::from)
             }
-            Err(e) => {
-                $node.borrow_ended(guard.id());
-                Err(OpError::from(e))
-            }
+            Err(e) => Err(OpError::from(e)),
         }
     }};
 }
@@ -159,6 +149,16 @@ impl Node {
             config.retry.clone(),
             config.breaker.clone(),
         ));
+        {
+            // Background warm-up (`min_size`) follows the breaker: no reconnecting
+            // every few seconds to a node the breaker has declared down.
+            let executor = Arc::downgrade(&executor);
+            pool.set_replenish_gate(move || {
+                executor
+                    .upgrade()
+                    .is_none_or(|e| e.breaker().state() == BreakerState::Closed)
+            });
+        }
         let labels: Labels = vec![
             ("node".into(), config.name.clone()),
             ("ae_title".into(), config.ae_title.clone()),
@@ -225,7 +225,7 @@ impl Node {
         NodeStats {
             node: self.config.name.clone(),
             ae_title: self.config.ae_title.clone(),
-            address: format!("{}:{}", self.config.host, self.config.port),
+            address: crate::config::host_port(&self.config.host, self.config.port),
             pool,
             resilience,
             health,
@@ -242,30 +242,30 @@ impl Node {
         self.pool.close(timeout).await;
     }
 
+    /// Borrow an association, recording which operation holds it (for leak
+    /// reports) until the returned record drops, however the borrow ends.
     async fn borrow(
         &self,
         req: &ContextRequest,
         opts: &OpOptions,
         operation: &'static str,
         fresh: bool,
-    ) -> Result<crate::pool::Pooled<AssociationManager>, OpError> {
+    ) -> Result<(crate::pool::Pooled<AssociationManager>, BorrowRecord), OpError> {
         let started = Instant::now();
-        let res = if fresh {
-            self.pool.acquire_fresh(req).await
-        } else {
-            self.pool.acquire_with(req, opts.priority).await
-        };
+        // Shared with `bounded`, which reads what the acquisition was doing if the
+        // deadline cuts it.
+        let progress = ACQUIRE_PROGRESS
+            .try_with(Arc::clone)
+            .unwrap_or_else(|_| Arc::new(AcquireProgress::default()));
+        let res = self.pool.acquire_tracked(req, opts.priority, fresh, &progress).await;
         self.telemetry
             .acquire_wait
             .get_or_create(&self.labels)
             .observe(started.elapsed().as_secs_f64());
         match res {
             Ok(g) => {
-                self.borrows
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(g.id(), operation);
-                Ok(g)
+                let record = BorrowRecord::new(&self.borrows, g.id(), operation);
+                Ok((g, record))
             }
             Err(e) => {
                 if let PoolError::Create(AssociationError::Rejected { transient, reason, .. }) = &e {
@@ -278,8 +278,12 @@ impl Node {
         }
     }
 
-    fn borrow_ended(&self, id: u64) {
-        self.borrows.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    /// Operations holding an association now, by pool id (what leak reports name).
+    pub fn borrowed_operations(&self) -> Vec<(u64, &'static str)> {
+        let map = self.borrows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = map.iter().map(|(id, op)| (*id, *op)).collect();
+        v.sort_unstable();
+        v
     }
 
     fn deadline(opts: &OpOptions) -> Option<Instant> {
@@ -482,10 +486,20 @@ impl Node {
     }
 
     /// C-FIND with a deadline and priority.
-    pub async fn find_with<F>(&self, query: &FindQuery, opts: &OpOptions, mut on_match: F) -> Outcome<FindOutcome>
+    pub async fn find_with<F>(&self, query: &FindQuery, opts: &OpOptions, on_match: F) -> Outcome<FindOutcome>
     where
         F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,
     {
+        self.find_into(query, opts, FnSink(on_match)).await
+    }
+
+    /// C-FIND into an async [`MatchSink`]: each match is awaited into the sink, so
+    /// a slow consumer slows the query instead of matches piling up. Results are
+    /// complete when this returns `Ok`: a C-FIND the remote cancelled on its own
+    /// (FE00 without our C-CANCEL) is [`OpError::Incomplete`]; one we cancelled
+    /// (`Break`, or a closed sink) is `Ok` with `cancelled` set, even if the
+    /// association was lost after our C-CANCEL.
+    pub async fn find_into<S: MatchSink>(&self, query: &FindQuery, opts: &OpOptions, sink: S) -> Outcome<FindOutcome> {
         let span = tracing::debug_span!(
             "operation",
             node = %self.config.name,
@@ -500,39 +514,45 @@ impl Node {
         let started = Instant::now();
         let req = ContextRequest::uncompressed(query.model.sop_class());
         let last_status = Mutex::new(None);
-        let delivered = AtomicUsize::new(0);
-        let on_match = Mutex::new(&mut on_match);
+        let limits = self.config.limits;
+        // Attempts run one after the other; the async mutex only lends the sink.
+        let sink = tokio::sync::Mutex::new(CountingSink {
+            inner: sink,
+            delivered: 0,
+        });
         let deadline = Self::deadline(opts);
         let out = self
             .executor
             .run(deadline, |attempt| {
                 let req = &req;
                 let last_status = &last_status;
-                let delivered = &delivered;
-                let on_match = &on_match;
+                let sink = &sink;
+                let limits = &limits;
                 bounded(deadline, async move {
                     tracing::debug!(attempt, "C-FIND attempt");
-                    let before = delivered.load(Ordering::SeqCst);
+                    let mut sink = sink.lock().await;
+                    let before = sink.delivered;
                     let res: Result<FindOutcome, OpError> = async {
-                        on_association!(self, opts, "C-FIND", req, |a| dimse::find(
+                        on_association!(self, opts, "C-FIND", req, |a| dimse::find_into(
                             a,
                             query,
                             dimse::Priority::Medium,
-                            |m| {
-                                delivered.fetch_add(1, Ordering::SeqCst);
-                                let mut f = on_match.lock().unwrap_or_else(|p| p.into_inner());
-                                (*f)(m)
-                            }
+                            limits,
+                            &mut *sink
                         )
                         .await)
                     }
                     .await;
-                    let now = delivered.load(Ordering::SeqCst);
+                    let now = sink.delivered;
                     match res {
                         Ok(outcome) => {
                             set(last_status, outcome.status);
-                            if outcome.status.is_success() || outcome.status == Status::CANCEL {
+                            if outcome.status.is_success() || (outcome.status == Status::CANCEL && outcome.cancelled) {
                                 Ok(outcome)
+                            } else if outcome.status == Status::CANCEL {
+                                Err(OpError::Incomplete {
+                                    matches: outcome.matches,
+                                })
                             } else {
                                 Err(OpError::Status {
                                     status: outcome.status,
@@ -553,31 +573,90 @@ impl Node {
         self.finish(&span, "C-FIND", started, out.result, out.attempts, last_status)
     }
 
-    /// C-FIND as a stream of matches. Dropping the stream early cancels the query
-    /// (C-CANCEL); a failure ends the stream with one `Err`.
+    /// C-FIND as a stream of matches, with backpressure: at most
+    /// [`FIND_STREAM_BUFFER`] matches wait for the consumer, and the query waits
+    /// while they do. Dropping the stream cancels the query (C-CANCEL, within one
+    /// response or one DIMSE timeout); a failure, or results the remote cut short,
+    /// ends the stream with one `Err`.
     pub fn find_stream(
         self: &Arc<Self>,
         query: FindQuery,
         opts: OpOptions,
     ) -> impl Stream<Item = Result<InMemDicomObject, OperationError>> + Send + 'static {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(FIND_STREAM_BUFFER);
         let node = self.clone();
         tokio::spawn(async move {
-            let matches_tx = tx.clone();
-            let out = node
-                .find_with(&query, &opts, move |m| {
-                    if matches_tx.send(Ok(m)).is_err() {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                })
-                .await;
+            let out = node.find_into(&query, &opts, ChannelSink { tx: tx.clone() }).await;
             if let Err(e) = out.result {
-                let _ = tx.send(Err(e));
+                let _ = tx.send(Err(e)).await;
             }
         });
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+    }
+}
+
+/// Matches a [`Node::find_stream`] holds for its consumer at most.
+pub const FIND_STREAM_BUFFER: usize = 16;
+
+/// The sending half of a [`Node::find_stream`].
+struct ChannelSink {
+    tx: tokio::sync::mpsc::Sender<Result<InMemDicomObject, OperationError>>,
+}
+
+impl MatchSink for ChannelSink {
+    fn deliver(&mut self, m: InMemDicomObject) -> impl std::future::Future<Output = ControlFlow<()>> + Send {
+        let tx = self.tx.clone();
+        async move {
+            match tx.send(Ok(m)).await {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Counts what reached the caller's sink (an attempt that fails after that is
+/// not retried: the caller would see matches twice).
+struct CountingSink<S> {
+    inner: S,
+    delivered: usize,
+}
+
+impl<S: MatchSink> MatchSink for CountingSink<S> {
+    fn deliver(&mut self, m: InMemDicomObject) -> impl std::future::Future<Output = ControlFlow<()>> + Send {
+        self.delivered += 1;
+        self.inner.deliver(m)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+/// An entry of the node's borrow map (operation by association), removed on drop:
+/// an operation cut by its deadline or dropped by its caller leaves nothing behind.
+struct BorrowRecord {
+    borrows: Borrows,
+    id: u64,
+}
+
+impl BorrowRecord {
+    fn new(borrows: &Borrows, id: u64, operation: &'static str) -> Self {
+        borrows.lock().unwrap_or_else(|p| p.into_inner()).insert(id, operation);
+        BorrowRecord {
+            borrows: borrows.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for BorrowRecord {
+    fn drop(&mut self) {
+        self.borrows.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
     }
 }
 
@@ -644,16 +723,29 @@ pub async fn open_instance(path: &Path) -> Result<InstanceFile, dimse::FileError
     }
 }
 
+tokio::task_local! {
+    /// What the current attempt's pool acquisition is doing (see [`bounded`]).
+    static ACQUIRE_PROGRESS: Arc<AcquireProgress>;
+}
+
 /// One attempt, cut off at the operation's deadline (the association it held is
-/// then in an unknown state, and is aborted by its guard).
+/// then in an unknown state, and is aborted by its guard). Cut while queued for a
+/// pooled association, the deadline says nothing about the node; cut while
+/// connecting, validating or on the association, it is a timeout of the node's,
+/// and counts for its breaker like one.
 async fn bounded<T>(
     deadline: Option<Instant>,
     attempt: impl std::future::Future<Output = Result<T, OpError>>,
 ) -> Result<T, OpError> {
+    let progress = Arc::new(AcquireProgress::default());
+    let attempt = ACQUIRE_PROGRESS.scope(progress.clone(), attempt);
     match deadline {
-        Some(at) => tokio::time::timeout_at(at, attempt)
-            .await
-            .unwrap_or(Err(OpError::Deadline)),
+        Some(at) => match tokio::time::timeout_at(at, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(OpError::Deadline {
+                waiting_for_pool: progress.phase() == AcquirePhase::Waiting,
+            }),
+        },
         None => attempt.await,
     }
 }

@@ -31,11 +31,7 @@ impl Config {
 
 fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.heading(0, &format!("node {}", node.name));
-    let address = if node.host.contains(':') {
-        format!("{}@[{}]:{}", node.ae_title, node.host, node.port)
-    } else {
-        format!("{}@{}:{}", node.ae_title, node.host, node.port)
-    };
+    let address = format!("{}@{}", node.ae_title, super::host_port(&node.host, node.port));
     out.line(1, "address", address);
     out.line(1, "max_pdu_length", format!("{} bytes", node.max_pdu_length));
 
@@ -79,6 +75,11 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.line(2, "success_threshold", b.success_threshold);
     out.line(2, "open_duration_seconds", secs(b.open_duration));
     out.line(2, "half_open_max_calls", b.half_open_max_calls);
+
+    let l = &node.limits;
+    out.heading(1, "limits");
+    out.line(2, "max_command_bytes", format!("{} bytes", l.max_command_bytes));
+    out.line(2, "max_data_set_bytes", format!("{} bytes", l.max_data_set_bytes));
 }
 
 fn secs(d: Duration) -> String {

@@ -29,7 +29,7 @@ use std::path::Path;
 pub use ae::{normalize_ae_title, validate_ae_title, AE_TITLE_MAX_LEN};
 pub use error::ConfigError;
 pub use settings::*;
-pub use target::AdHocTarget;
+pub use target::{host_port, AdHocTarget};
 
 /// Our AE title when neither `--calling-ae` nor `local_ae_title` gives one.
 pub const DEFAULT_LOCAL_AE_TITLE: &str = "PACSNET";
@@ -89,6 +89,8 @@ pub struct NodeConfig {
     pub timeouts: Timeouts,
     pub retry: RetrySettings,
     pub breaker: BreakerSettings,
+    /// What the remote may make us hold (command sets, data sets).
+    pub limits: Limits,
 }
 
 impl NodeConfig {
@@ -108,6 +110,7 @@ impl NodeConfig {
             timeouts: Timeouts::default(),
             retry: RetrySettings::default(),
             breaker: BreakerSettings::default(),
+            limits: Limits::default(),
         }
     }
 }

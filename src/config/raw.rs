@@ -38,6 +38,7 @@ pub(crate) struct RawNode {
     pub timeouts: Option<RawTimeouts>,
     pub retry: Option<RawRetry>,
     pub circuit_breaker: Option<RawBreaker>,
+    pub limits: Option<RawLimits>,
 }
 
 /// `network`: defaults shared by every node, and the named pools.
@@ -49,6 +50,7 @@ pub(crate) struct RawNetwork {
     pub timeouts: Option<RawTimeouts>,
     pub retry: Option<RawRetry>,
     pub circuit_breaker: Option<RawBreaker>,
+    pub limits: Option<RawLimits>,
 }
 
 /// `network.connection_pools.<name>`.
@@ -102,6 +104,14 @@ pub(crate) struct RawBreaker {
     pub success_threshold: Option<u32>,
     pub open_duration_seconds: Option<u64>,
     pub half_open_max_calls: Option<u32>,
+}
+
+/// `limits` (network-wide or per node): bytes a peer may make us hold.
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a JSON object (limits)")]
+pub(crate) struct RawLimits {
+    pub max_command_bytes: Option<u64>,
+    pub max_data_set_bytes: Option<u64>,
 }
 
 /// `retry.strategy`, spelled as in the file.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use super::ae::normalize_ae_title;
 use super::error::ConfigError;
-use super::raw::{RawBreaker, RawConfig, RawNode, RawPool, RawRetry, RawTimeouts};
-use super::settings::{BreakerSettings, PoolSettings, RetrySettings, Timeouts};
+use super::raw::{RawBreaker, RawConfig, RawLimits, RawNode, RawPool, RawRetry, RawTimeouts};
+use super::settings::{BreakerSettings, Limits, PoolSettings, RetrySettings, Timeouts};
 use super::target::check_host;
 use super::{
     Config, NodeConfig, DEFAULT_LOCAL_AE_TITLE, DEFAULT_MAX_PDU_LENGTH, DEFAULT_MAX_SEND_PDU_LENGTH,
@@ -49,11 +49,16 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
     if let Some((path, b)) = &net_breaker {
         check_breaker(path, b)?;
     }
+    let net_limits = network.limits.map(|l| ("network.limits", l));
+    if let Some((path, l)) = &net_limits {
+        check_limits(path, l)?;
+    }
 
     let network = NetworkLayers {
         timeouts: net_timeouts.as_ref().map(|(p, t)| (*p, t)),
         retry: net_retry.as_ref().map(|(p, r)| (*p, r)),
         breaker: net_breaker.as_ref().map(|(p, b)| (*p, b)),
+        limits: net_limits.as_ref().map(|(p, l)| (*p, l)),
         pools: &pools,
     };
     let mut nodes = BTreeMap::new();
@@ -68,6 +73,7 @@ struct NetworkLayers<'a> {
     timeouts: Option<(&'a str, &'a RawTimeouts)>,
     retry: Option<(&'a str, &'a RawRetry)>,
     breaker: Option<(&'a str, &'a RawBreaker)>,
+    limits: Option<(&'a str, &'a RawLimits)>,
     pools: &'a BTreeMap<String, PoolSettings>,
 }
 
@@ -143,6 +149,14 @@ fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeCo
     }
     breaker_layers.extend(net.breaker);
 
+    let limits_path = format!("{base}.limits");
+    let mut limits_layers = Vec::new();
+    if let Some(l) = &raw.limits {
+        check_limits(&limits_path, l)?;
+        limits_layers.push((limits_path.as_str(), l));
+    }
+    limits_layers.extend(net.limits);
+
     Ok(NodeConfig {
         name: name.to_string(),
         ae_title,
@@ -156,6 +170,7 @@ fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeCo
         timeouts: merge_timeouts(&timeout_layers),
         retry: merge_retry(&retry_layers)?,
         breaker: merge_breaker(&breaker_layers),
+        limits: merge_limits(&limits_layers),
     })
 }
 
@@ -277,6 +292,43 @@ fn check_breaker(section: &str, raw: &RawBreaker) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Smallest `max_command_bytes` accepted: a C-STORE-RSP with an error comment fits.
+const MIN_COMMAND_BYTES: u64 = 1024;
+/// Smallest `max_data_set_bytes` accepted: a C-FIND identifier of a few keys fits.
+const MIN_DATA_SET_BYTES: u64 = 4096;
+
+fn check_limits(section: &str, raw: &RawLimits) -> Result<(), ConfigError> {
+    for (field, value, min) in [
+        ("max_command_bytes", raw.max_command_bytes, MIN_COMMAND_BYTES),
+        ("max_data_set_bytes", raw.max_data_set_bytes, MIN_DATA_SET_BYTES),
+    ] {
+        if let Some(v) = value {
+            if v < min || usize::try_from(v).is_err() {
+                return Err(ConfigError::invalid(
+                    format!("{section}.{field}"),
+                    format!("{v} is out of range; use at least {min} bytes"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn merge_limits(layers: &Layers<RawLimits>) -> Limits {
+    let d = Limits::default();
+    let bytes = |get: fn(&RawLimits) -> Option<u64>, default: usize| {
+        layers
+            .iter()
+            .find_map(|(_, l)| get(l))
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(default)
+    };
+    Limits {
+        max_command_bytes: bytes(|l| l.max_command_bytes, d.max_command_bytes),
+        max_data_set_bytes: bytes(|l| l.max_data_set_bytes, d.max_data_set_bytes),
+    }
 }
 
 fn merge_timeouts(layers: &Layers<RawTimeouts>) -> Timeouts {

@@ -156,3 +156,31 @@ impl Default for BreakerSettings {
         }
     }
 }
+
+/// How much a peer may make us hold (`limits`): every length a remote declares is
+/// checked against these before anything is allocated for it, so a buggy or
+/// hostile peer costs a clear protocol error, not memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest DIMSE command set accepted (all its fragments together).
+    pub max_command_bytes: usize,
+    /// The largest data set accepted in a message we decode (a C-FIND identifier,
+    /// a C-FIND response, a C-STORE data set received by the embedded SCP).
+    pub max_data_set_bytes: usize,
+}
+
+impl Limits {
+    /// Built-in `max_command_bytes`: real command sets are a few hundred bytes.
+    pub const DEFAULT_MAX_COMMAND_BYTES: usize = 64 * 1024;
+    /// Built-in `max_data_set_bytes`: far above any real identifier or response.
+    pub const DEFAULT_MAX_DATA_SET_BYTES: usize = 16 * 1024 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_command_bytes: Self::DEFAULT_MAX_COMMAND_BYTES,
+            max_data_set_bytes: Self::DEFAULT_MAX_DATA_SET_BYTES,
+        }
+    }
+}

@@ -23,11 +23,17 @@ pub struct AdHocTarget {
 impl fmt::Display for AdHocTarget {
     /// `AET@HOST:PORT`, IPv6 hosts in brackets: the form `from_str` accepts.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "{}@[{}]:{}", self.ae_title, self.host, self.port)
-        } else {
-            write!(f, "{}@{}:{}", self.ae_title, self.host, self.port)
-        }
+        write!(f, "{}@{}", self.ae_title, host_port(&self.host, self.port))
+    }
+}
+
+/// `HOST:PORT`, with an IPv6 host in brackets (`[::1]:4242`): what socket address
+/// parsing and people expect. The one place this is spelled out.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -109,5 +115,20 @@ pub(crate) fn check_host(host: &str) -> Result<String, String> {
             "host {host:?} is not a host name or an IP address \
              (letters, digits, '-', '.' and '_' only; IPv6 in brackets)"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn ipv6_hosts_get_brackets_once() {
+        assert_eq!(host_port("::1", 104), "[::1]:104");
+        assert_eq!(host_port("[::1]", 104), "[::1]:104");
+        assert_eq!(host_port("127.0.0.1", 104), "127.0.0.1:104");
+        assert_eq!(host_port("pacs.example.org", 104), "pacs.example.org:104");
+        let addr: std::net::SocketAddr = host_port("::1", 11112).parse().unwrap();
+        assert!(addr.is_ipv6());
     }
 }

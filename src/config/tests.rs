@@ -822,6 +822,8 @@ fn describe_lists_every_setting_aligned() {
         "failure_threshold",
         "open_duration_seconds",
         "half_open_max_calls",
+        "max_command_bytes",
+        "max_data_set_bytes",
     ] {
         assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
     }
@@ -858,4 +860,38 @@ fn field_paths_stay_right_when_a_node_is_named_like_a_field() {
         "nodes.prot.prot",
         "unknown field",
     );
+}
+
+#[test]
+fn limits_merge_node_over_network_over_defaults() {
+    let config = Config::from_json_str(
+        r#"{
+        "nodes": {
+            "A": {"ae_title": "A", "host": "127.0.0.1", "port": 104, "limits": {"max_command_bytes": 8192}},
+            "B": {"ae_title": "B", "host": "127.0.0.1", "port": 104}
+        },
+        "network": {"limits": {"max_command_bytes": 16384, "max_data_set_bytes": 1048576}}
+    }"#,
+    )
+    .unwrap();
+    let a = &config.nodes["A"].limits;
+    assert_eq!((a.max_command_bytes, a.max_data_set_bytes), (8192, 1_048_576));
+    let b = &config.nodes["B"].limits;
+    assert_eq!((b.max_command_bytes, b.max_data_set_bytes), (16384, 1_048_576));
+    let d = Config::from_json_str(r#"{"nodes": {"C": {"ae_title": "C", "host": "h", "port": 1}}}"#).unwrap();
+    assert_eq!(d.nodes["C"].limits, Limits::default());
+}
+
+#[test]
+fn limits_fields_are_checked() {
+    let err = Config::from_json_str(
+        r#"{"nodes": {"A": {"ae_title": "A", "host": "h", "port": 1, "limits": {"max_comand_bytes": 1}}}}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("nodes.A.limits.max_comand_bytes"), "{err}");
+    let err = Config::from_json_str(r#"{"network": {"limits": {"max_data_set_bytes": 10}}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("network.limits.max_data_set_bytes"), "{err}");
 }

@@ -3,6 +3,7 @@
 //! is sent and the remaining responses drained up to the final one, so the
 //! association stays usable.
 
+use std::future::Future;
 use std::ops::ControlFlow;
 
 use dicom_encoding::TransferSyntaxIndex;
@@ -12,9 +13,11 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use crate::association::{Association, ContextRequest};
 
 use super::command::{cancel_rq, field, find_rq, Priority};
-use super::message::{receive_response, send_command};
+use super::dataset_check::decode_checked;
+use super::message::{receive_response_limited, send_command};
 use super::query::FindQuery;
 use super::{DimseError, Status};
+use crate::config::Limits;
 
 /// How a C-FIND ended.
 #[derive(Debug, Clone)]
@@ -28,19 +31,69 @@ pub struct FindOutcome {
     /// Pending responses with status FF01 (optional keys not supported).
     pub pending_warnings: usize,
     pub error_comment: Option<String>,
+    /// The association broke after our C-CANCEL (before the final response): the
+    /// outcome is still a cancelled query, the association was aborted.
+    pub lost_after_cancel: bool,
 }
 
+/// Where C-FIND matches go. Delivery is awaited, so a slow consumer slows the
+/// query down (backpressure) instead of matches piling up in memory.
+pub trait MatchSink: Send {
+    /// Take one match; `ControlFlow::Break` cancels the rest (C-CANCEL).
+    fn deliver(&mut self, m: InMemDicomObject) -> impl Future<Output = ControlFlow<()>> + Send;
+
+    /// Whether the consumer has gone away; checked at every response, so a dropped
+    /// consumer is noticed (and C-CANCEL sent) within one response.
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+/// A synchronous callback as a [`MatchSink`].
+pub struct FnSink<F>(pub F);
+
+impl<F> MatchSink for FnSink<F>
+where
+    F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,
+{
+    fn deliver(&mut self, m: InMemDicomObject) -> impl Future<Output = ControlFlow<()>> + Send {
+        std::future::ready((self.0)(m))
+    }
+}
+
+/// After our C-CANCEL, at most this many responses are drained before the
+/// association is given up on (a peer that ignores the cancel would keep us here).
+const MAX_DRAINED_AFTER_CANCEL: usize = 1024;
+
 /// Run `query` on `assoc`, calling `on_match` with each match as it arrives;
-/// `ControlFlow::Break` cancels the rest.
+/// `ControlFlow::Break` cancels the rest. Built-in [`Limits`].
 pub async fn find<F>(
     assoc: &mut Association,
     query: &FindQuery,
     priority: Priority,
-    mut on_match: F,
+    on_match: F,
 ) -> Result<FindOutcome, DimseError>
 where
-    F: FnMut(InMemDicomObject) -> ControlFlow<()>,
+    F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,
 {
+    find_into(assoc, query, priority, &Limits::default(), &mut FnSink(on_match)).await
+}
+
+/// Run `query` on `assoc`, handing each match to `sink` (awaited), within `limits`.
+///
+/// Every identifier is size- and structure-checked before it is decoded
+/// ([`super::dataset_check`]); a bad one is a [`DimseError::Decode`] and aborts
+/// the association. Once we have sent C-CANCEL, the query's outcome is settled:
+/// the responses still in flight are drained (up to the final one, so the
+/// association stays usable), and if the association is lost meanwhile the
+/// outcome is still a cancelled success, with the association aborted.
+pub async fn find_into<S: MatchSink>(
+    assoc: &mut Association,
+    query: &FindQuery,
+    priority: Priority,
+    limits: &Limits,
+    sink: &mut S,
+) -> Result<FindOutcome, DimseError> {
     let sop_class = query.model.sop_class();
     let ctx = assoc
         .select(&ContextRequest::uncompressed(sop_class))
@@ -65,9 +118,23 @@ where
         cancelled: false,
         pending_warnings: 0,
         error_comment: None,
+        lost_after_cancel: false,
     };
+    let mut drained = 0usize;
     loop {
-        let rsp = receive_response(assoc, id, field::C_FIND_RSP).await?;
+        let rsp = match receive_response_limited(assoc, id, field::C_FIND_RSP, limits).await {
+            Ok(rsp) => rsp,
+            Err(e) if outcome.cancelled => {
+                // We asked to stop; what happens to the association now changes
+                // nothing for the caller, and says nothing about the node.
+                tracing::debug!(association = assoc.id(), error = %e, "association lost after C-CANCEL");
+                assoc.poison();
+                outcome.status = Status::CANCEL;
+                outcome.lost_after_cancel = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         let status = Status(rsp.command.status().unwrap_or(0xFFFF));
         if !status.is_pending() {
             outcome.status = status;
@@ -79,24 +146,53 @@ where
         }
         if outcome.cancelled {
             // Responses already in flight when we cancelled.
+            drained += 1;
+            if drained > MAX_DRAINED_AFTER_CANCEL {
+                assoc.poison();
+                outcome.status = Status::CANCEL;
+                outcome.lost_after_cancel = true;
+                break;
+            }
+            continue;
+        }
+        if sink.is_closed() {
+            if cancel(assoc, ctx.id, id, &mut outcome).await {
+                break;
+            }
             continue;
         }
         let Some(data) = rsp.data_set else {
             assoc.poison();
-            return Err(DimseError::UnexpectedResponse(
+            return Err(DimseError::Protocol(
                 "pending C-FIND response without an identifier".into(),
             ));
         };
-        let obj = InMemDicomObject::read_dataset_with_ts(&data[..], ts).map_err(|e| {
+        let obj = decode_checked(&data, &ctx.transfer_syntax, limits.max_data_set_bytes).map_err(|e| {
             assoc.poison();
-            DimseError::Decode(e.to_string())
+            DimseError::Decode(format!("C-FIND response identifier: {e}"))
         })?;
+        drop(data);
         outcome.matches += 1;
-        if on_match(obj).is_break() {
-            outcome.cancelled = true;
-            send_command(assoc, ctx.id, &cancel_rq(id), None).await?;
+        if sink.deliver(obj).await.is_break() && cancel(assoc, ctx.id, id, &mut outcome).await {
+            break;
         }
     }
     assoc.end_operation();
     Ok(outcome)
+}
+
+/// Send C-CANCEL; true when the association is lost (the query is settled as
+/// cancelled all the same).
+async fn cancel(assoc: &mut Association, ctx: u8, id: u16, outcome: &mut FindOutcome) -> bool {
+    outcome.cancelled = true;
+    match send_command(assoc, ctx, &cancel_rq(id), None).await {
+        Ok(()) => false,
+        Err(e) => {
+            tracing::debug!(association = assoc.id(), error = %e, "C-CANCEL could not be sent");
+            assoc.poison();
+            outcome.status = Status::CANCEL;
+            outcome.lost_after_cancel = true;
+            true
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! and reports a DIMSE status, or an error that says what broke.
 
 pub mod command;
+pub mod dataset_check;
 mod echo;
 mod find;
 pub mod instance;
@@ -15,10 +16,11 @@ mod store;
 pub mod transcode;
 
 pub use command::Priority;
+pub use dataset_check::DataSetError;
 pub use echo::echo;
-pub use find::{find, FindOutcome};
+pub use find::{find, find_into, FindOutcome, FnSink, MatchSink};
 pub use instance::{FileError, InstanceFile};
-pub use message::{receive_message, send_command, Message};
+pub use message::{receive_message, receive_message_limited, send_command, Message, MessageReader};
 pub use query::{FindQuery, QueryError, QueryKey, QueryLevel, QueryModel};
 pub use status::{Status, StatusClass};
 pub use store::{store, StoreResponse};
@@ -41,6 +43,20 @@ pub enum DimseError {
     Encode(String),
     #[error("cannot decode a data set from the remote: {0}")]
     Decode(String),
+    /// The remote broke the DIMSE protocol (a malformed command set, fragments of
+    /// the wrong kind): the association is aborted, and trying again would only
+    /// meet the same bug.
+    #[error("protocol error from the remote: {0}; association aborted")]
+    Protocol(String),
+    /// The remote sent more than we accept (see `limits` in the config).
+    #[error(
+        "protocol error from the remote: a {what} larger than {limit} bytes (limits.{field}); association aborted"
+    )]
+    LimitExceeded {
+        what: &'static str,
+        limit: usize,
+        field: &'static str,
+    },
 }
 
 impl DimseError {
@@ -48,8 +64,18 @@ impl DimseError {
     pub fn is_transient(&self) -> bool {
         match self {
             DimseError::Association(e) => e.is_transient(),
-            DimseError::UnexpectedResponse(_) | DimseError::Decode(_) => true,
+            DimseError::UnexpectedResponse(_) => true,
+            DimseError::Decode(_) | DimseError::Protocol(_) | DimseError::LimitExceeded { .. } => false,
             DimseError::NoContext(_) | DimseError::File(_) | DimseError::Encode(_) => false,
         }
+    }
+
+    /// The remote misbehaved at the DIMSE level (malformed or oversized messages or
+    /// data sets): not worth a retry, but evidence against the node.
+    pub fn is_protocol_violation(&self) -> bool {
+        matches!(
+            self,
+            DimseError::Decode(_) | DimseError::Protocol(_) | DimseError::LimitExceeded { .. }
+        )
     }
 }

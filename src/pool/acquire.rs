@@ -3,9 +3,10 @@
 //! a free slot, else a place in the waiter queue until one of those is handed over.
 //! Creation in a slot is throttled by `max_concurrent_opens`.
 //!
-//! Only the wait for a hand-off (and for a creation permit) is bounded by
-//! `acquire_timeout`; creation and validation are bounded by the manager's own
-//! timeouts, because cancelling them half-way would waste a connection being set up.
+//! The wait for a hand-off, for a creation permit, and the validation of idle
+//! resources (each stale one would otherwise cost the manager's whole timeout) are
+//! bounded by `acquire_timeout`; creation is bounded by the manager's own timeouts,
+//! because cancelling it half-way would waste a connection being set up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use super::error::PoolError;
 use super::guard::Pooled;
 use super::inner::{deadline, spawn, Doomed, Grant, Inner, Phase, State, Waiter};
 use super::manager::Manager;
+use super::progress::{AcquirePhase, AcquireProgress};
 use super::slots::{timeout_error, Reservation, WaitTicket, Waited};
 use super::stats::{Counters, Reason};
 use super::waiters::Priority;
@@ -166,6 +168,16 @@ fn spawn_creation<M: Manager>(
     spawn(task);
 }
 
+/// What a caller asked of [`Inner::acquire`], handed on to the creation.
+struct Ask<'a, M: Manager> {
+    req: &'a M::Request,
+    priority: Priority,
+    fresh: bool,
+    start: Instant,
+    deadline: Instant,
+    progress: Option<&'a AcquireProgress>,
+}
+
 enum Begin<M: Manager> {
     Ready(Grant<M::Resource>),
     Wait(WaitTicket<M>),
@@ -177,12 +189,14 @@ impl<M: Manager> Inner<M> {
         req: &M::Request,
         priority: Priority,
         fresh: bool,
+        progress: Option<&AcquireProgress>,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let start = Instant::now();
         let deadline = deadline(start, self.settings.acquire_timeout);
         let mut now = start;
         let mut validation_error = None;
         loop {
+            AcquireProgress::set(progress, AcquirePhase::Waiting);
             // Each grant is wrapped in its drop guard before the next await.
             let grant = match self.begin(req, priority, fresh, start, now)? {
                 Begin::Ready(grant) => grant,
@@ -195,20 +209,38 @@ impl<M: Manager> Inner<M> {
             match grant {
                 Grant::Resource(entry) => {
                     let mut pooled = Pooled::new(self.clone(), entry, true);
-                    match self.check_out(&mut pooled).await {
-                        Ok(()) => {
+                    AcquireProgress::set(progress, AcquirePhase::Validating);
+                    // Validation is bounded by the acquire deadline too: a stale
+                    // association must not cost a whole DIMSE timeout per try.
+                    match timeout_at(deadline, self.check_out(&mut pooled)).await {
+                        Ok(Ok(())) => {
                             Counters::bump(&self.counters.acquisitions);
+                            AcquireProgress::set(progress, AcquirePhase::Acquired);
                             return Ok(pooled);
                         }
-                        Err(err) => {
+                        Ok(Err(err)) => {
                             pooled.discard(Reason::Invalid);
                             validation_error = Some(err);
+                        }
+                        Err(_) => {
+                            // Cut mid-validation: the guard aborts the resource.
+                            drop(pooled);
+                            let err = self.timed_out(start);
+                            return Err(validation_error.map_or(err, PoolError::Validation));
                         }
                     }
                 }
                 Grant::Create => {
                     let slot = Reservation::new(self.clone());
-                    match self.create(slot, req, priority, fresh, start, deadline).await? {
+                    let ask = Ask {
+                        req,
+                        priority,
+                        fresh,
+                        start,
+                        deadline,
+                        progress,
+                    };
+                    match self.create(slot, ask).await? {
                         Created::Ready(pooled) => return Ok(pooled),
                         Created::Requeue => {}
                     }
@@ -216,13 +248,25 @@ impl<M: Manager> Inner<M> {
                 Grant::Evict(entry) => {
                     let slot = Reservation::new(self.clone());
                     self.manager.close(entry.res).await;
-                    match self.create(slot, req, priority, fresh, start, deadline).await? {
+                    let ask = Ask {
+                        req,
+                        priority,
+                        fresh,
+                        start,
+                        deadline,
+                        progress,
+                    };
+                    match self.create(slot, ask).await? {
                         Created::Ready(pooled) => return Ok(pooled),
                         Created::Requeue => {}
                     }
                 }
             }
             now = Instant::now();
+            if now >= deadline {
+                let err = self.timed_out(start);
+                return Err(validation_error.map_or(err, PoolError::Validation));
+            }
         }
     }
 
@@ -344,12 +388,17 @@ impl<M: Manager> Inner<M> {
     async fn create(
         self: &Arc<Self>,
         slot: Reservation<M>,
-        req: &M::Request,
-        priority: Priority,
-        fresh: bool,
-        start: Instant,
-        deadline: Instant,
+        ask: Ask<'_, M>,
     ) -> Result<Created<M>, PoolError<M::Error>> {
+        let Ask {
+            req,
+            priority,
+            fresh,
+            start,
+            deadline,
+            progress,
+        } = ask;
+        AcquireProgress::set(progress, AcquirePhase::Opening);
         let race = Arc::new(Race::default());
         let (tx, rx) = oneshot::channel();
         let mut rx = CreationRx { pool: self.clone(), rx };
@@ -368,6 +417,7 @@ impl<M: Manager> Inner<M> {
                     return match created {
                         Ok(Finished::Created(entry)) => {
                             Counters::bump(&self.counters.acquisitions);
+                            AcquireProgress::set(progress, AcquirePhase::Acquired);
                             Ok(Created::Ready(Pooled::new(self.clone(), entry, false)))
                         }
                         Ok(Finished::Failed { error, limited: true }) => {
@@ -383,6 +433,7 @@ impl<M: Manager> Inner<M> {
                     Waited::Granted(Grant::Resource(entry)) => {
                         self.overtaken(&race, &mut rx);
                         Counters::bump(&self.counters.acquisitions);
+                        AcquireProgress::set(progress, AcquirePhase::Acquired);
                         return Ok(Created::Ready(Pooled::new(self.clone(), entry, true)));
                     }
                     // Never sent to a hand-off waiter; give it back and wait for ours.

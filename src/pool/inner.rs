@@ -104,6 +104,8 @@ pub(super) struct State<M: Manager> {
     pub capacity_mark: Instant,
     /// No background creation before this (set after a failed one).
     pub replenish_after: Instant,
+    /// Background creation has failed since it last succeeded (warned once).
+    pub replenish_failing: bool,
     pub waiters: WaiterQueue<Waiter<M>>,
     next_id: u64,
     /// Borrow start per resource id; only kept when `leak_threshold` is set.
@@ -172,7 +174,12 @@ pub(super) struct Inner<M: Manager> {
     /// Set by `close`: creations racing a hand-off are abandoned.
     pub closing: tokio::sync::watch::Sender<bool>,
     pub counters: Counters,
+    /// Whether background creation may run now (see `Pool::set_replenish_gate`).
+    pub replenish_gate: std::sync::RwLock<Option<ReplenishGate>>,
 }
+
+/// See `Pool::set_replenish_gate`.
+pub(super) type ReplenishGate = Box<dyn Fn() -> bool + Send + Sync>;
 
 impl<M: Manager> Inner<M> {
     pub fn new(name: String, manager: M, settings: PoolSettings, default_request: Option<M::Request>) -> Self {
@@ -189,6 +196,7 @@ impl<M: Manager> Inner<M> {
             effective_max: max_size,
             capacity_mark: now,
             replenish_after: now,
+            replenish_failing: false,
             waiters: WaiterQueue::new(),
             next_id: 0,
             borrows: settings.leak_threshold.map(|_| HashMap::new()),
@@ -207,6 +215,7 @@ impl<M: Manager> Inner<M> {
             drained: Notify::new(),
             closing: tokio::sync::watch::Sender::new(false),
             counters: Counters::default(),
+            replenish_gate: std::sync::RwLock::new(None),
         }
     }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::time::{interval, Instant, MissedTickBehavior};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::inner::{deadline, spawn, Doomed, How, Inner, Phase, State};
 use super::manager::Manager;
@@ -137,12 +137,20 @@ impl<M: Manager> Inner<M> {
 
     /// Resources to open in the background to reach `min_size`.
     fn shortfall(&self, st: &State<M>, now: Instant) -> usize {
-        if self.default_request.is_none() || now < st.replenish_after {
+        if self.default_request.is_none() || now < st.replenish_after || !self.may_replenish() {
             return 0;
         }
         let wanted = self.settings.min_size.min(st.effective_max);
         let room = st.effective_max.saturating_sub(st.occupied());
         wanted.saturating_sub(st.total() + st.opening).min(room)
+    }
+
+    fn may_replenish(&self) -> bool {
+        let gate = self
+            .replenish_gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        gate.as_ref().is_none_or(|allow| allow())
     }
 
     /// Opens one resource into idle (or straight to a waiter it fits). Failures are
@@ -161,10 +169,20 @@ impl<M: Manager> Inner<M> {
         {
             let mut st = self.lock();
             match self.adopt(&mut st, slot, created, now, &mut doomed) {
-                Ok(Some(entry)) => self.put_back(&mut st, entry, now),
+                Ok(Some(entry)) => {
+                    if std::mem::take(&mut st.replenish_failing) {
+                        info!(pool = %self.name, "background opening works again");
+                    }
+                    self.put_back(&mut st, entry, now)
+                }
                 Ok(None) => {}
                 Err(err) => {
-                    warn!(pool = %self.name, error = %err, "could not open a resource in the background");
+                    // Warned once per outage; the breaker and the stats say the rest.
+                    if std::mem::replace(&mut st.replenish_failing, true) {
+                        debug!(pool = %self.name, error = %err, "could not open a resource in the background");
+                    } else {
+                        warn!(pool = %self.name, error = %err, "could not open a resource in the background (retried every {REPLENISH_BACKOFF:?}, not logged again until it works)");
+                    }
                     st.replenish_after = deadline(now, REPLENISH_BACKOFF);
                 }
             }

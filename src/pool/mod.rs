@@ -50,6 +50,7 @@ mod inner;
 mod lifecycle;
 mod maintenance;
 mod manager;
+mod progress;
 mod slots;
 mod stats;
 mod waiters;
@@ -67,6 +68,7 @@ pub use error::PoolError;
 pub use guard::Pooled;
 pub use maintenance::{CAPACITY_RECOVERY_STEP, REPLENISH_BACKOFF};
 pub use manager::Manager;
+pub use progress::{AcquirePhase, AcquireProgress};
 pub use stats::{DestroyedStats, LeakSuspect, PoolStats, WaitStats, WAIT_WINDOW};
 pub use waiters::{Priority, AGING_STEP};
 
@@ -111,19 +113,41 @@ impl<M: Manager> Pool<M> {
 
     /// A resource fitting `req`, at [`Priority::Normal`].
     pub async fn acquire(&self, req: &M::Request) -> Result<Pooled<M>, PoolError<M::Error>> {
-        self.inner.acquire(req, Priority::Normal, false).await
+        self.inner.acquire(req, Priority::Normal, false, None).await
     }
 
     /// A resource fitting `req`; `priority` orders the wait if there is one.
     pub async fn acquire_with(&self, req: &M::Request, priority: Priority) -> Result<Pooled<M>, PoolError<M::Error>> {
-        self.inner.acquire(req, priority, false).await
+        self.inner.acquire(req, priority, false, None).await
     }
 
     /// A newly created resource, never an idle one: for a transparent redo after a
     /// reused one proved stale. Still bounded by the cap; like any creation, it first
     /// evicts an idle resource (here even a fitting one) if there is one.
     pub async fn acquire_fresh(&self, req: &M::Request) -> Result<Pooled<M>, PoolError<M::Error>> {
-        self.inner.acquire(req, Priority::Normal, true).await
+        self.inner.acquire(req, Priority::Normal, true, None).await
+    }
+
+    /// [`Pool::acquire_with`] (or [`Pool::acquire_fresh`] with `fresh`), recording
+    /// in `progress` what it is doing, for a caller that may cut it short.
+    pub async fn acquire_tracked(
+        &self,
+        req: &M::Request,
+        priority: Priority,
+        fresh: bool,
+        progress: &AcquireProgress,
+    ) -> Result<Pooled<M>, PoolError<M::Error>> {
+        self.inner.acquire(req, priority, fresh, Some(progress)).await
+    }
+
+    /// Background creation (`min_size`) only runs while `gate` says so: a node
+    /// whose circuit is open is not reconnected to behind the breaker's back.
+    pub fn set_replenish_gate(&self, gate: impl Fn() -> bool + Send + Sync + 'static) {
+        *self
+            .inner
+            .replenish_gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(gate));
     }
 
     /// Never waits and never creates (creation is async): hands out a fitting, alive

@@ -81,6 +81,13 @@ pub struct DestroyedStats {
     pub evicted: u64,
 }
 
+impl DestroyedStats {
+    /// Every resource retired, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.idle + self.lifetime + self.uses + self.invalid + self.stale + self.closed + self.evicted
+    }
+}
+
 /// Time callers waited for a resource or a slot (creation and validation excluded),
 /// over the last [`WAIT_WINDOW`] acquisitions and timeouts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

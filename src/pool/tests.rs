@@ -1072,3 +1072,74 @@ async fn a_refusal_while_one_is_open_lowers_the_cap_and_the_caller_waits_for_it(
     drop(second);
     assert_quiet(&pool, &remote);
 }
+
+#[tokio::test(start_paused = true)]
+async fn validating_stale_resources_stays_within_the_acquire_timeout() {
+    let (pool, remote) = new_pool(PoolSettings {
+        validation_interval: secs(1),
+        acquire_timeout: secs(5),
+        ..settings(4)
+    });
+    // Three idle resources, each of which will hang in validation for 30 s (a
+    // stale association costs a whole DIMSE timeout).
+    let held: Vec<_> = vec![
+        pool.acquire(&1).await.unwrap(),
+        pool.acquire(&1).await.unwrap(),
+        pool.acquire(&1).await.unwrap(),
+    ];
+    drop(held);
+    sleep(secs(2)).await;
+    remote.validate_delay_ms.store(30_000, Ordering::SeqCst);
+    let start = Instant::now();
+    let err = pool.acquire(&1).await.unwrap_err();
+    assert_eq!(start.elapsed(), secs(5), "the acquire timeout bounds validation");
+    assert!(matches!(err, PoolError::Timeout { .. }), "{err}");
+    assert_eq!(Remote::get(&remote.validations), 1);
+    settle().await;
+    let stats = assert_quiet(&pool, &remote);
+    assert_eq!(stats.destroyed.invalid, 1, "the one cut mid-validation is aborted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_opening_follows_the_gate() {
+    let remote = Arc::new(Remote::default());
+    remote.fail_creates.store(1000, Ordering::SeqCst);
+    let pool = warm_pool(&remote);
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let gate = open.clone();
+    pool.set_replenish_gate(move || !gate.load(Ordering::SeqCst));
+    settle().await;
+    assert_eq!(
+        pool.stats().create_failures,
+        0,
+        "no background opening while the gate is shut"
+    );
+    sleep(REPLENISH_BACKOFF * 4).await;
+    assert_eq!(pool.stats().create_failures, 0);
+    open.store(false, Ordering::SeqCst);
+    remote.fail_creates.store(0, Ordering::SeqCst);
+    sleep(secs(2)).await;
+    assert_eq!(pool.stats().idle, 2, "warmed up once the gate opens");
+}
+
+#[tokio::test(start_paused = true)]
+async fn acquisition_progress_tells_queueing_from_opening() {
+    let (pool, remote) = new_pool(settings(1));
+    remote.create_delay_ms.store(100, Ordering::SeqCst);
+    let progress = Arc::new(AcquireProgress::default());
+    let p = progress.clone();
+    let pool2 = pool.clone();
+    let opening = tokio::spawn(async move { pool2.acquire_tracked(&1, Priority::Normal, false, &p).await });
+    sleep(ms(10)).await;
+    assert_eq!(progress.phase(), AcquirePhase::Opening);
+    let held = opening.await.unwrap().unwrap();
+    assert_eq!(progress.phase(), AcquirePhase::Acquired);
+    let queued = Arc::new(AcquireProgress::default());
+    let q = queued.clone();
+    let pool3 = pool.clone();
+    let waiting = tokio::spawn(async move { pool3.acquire_tracked(&1, Priority::Normal, false, &q).await });
+    sleep(ms(10)).await;
+    assert_eq!(queued.phase(), AcquirePhase::Waiting);
+    drop(held);
+    assert!(waiting.await.unwrap().is_ok());
+}

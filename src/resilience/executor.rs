@@ -16,10 +16,14 @@
 //!    deadline; with [`ExecError::BudgetExhausted`] if the budget refuses;
 //! 7. sleep the back-off and go to 1.
 //!
-//! The deadline bounds when a retry may *start*; it does not cut short an
-//! attempt in progress (the operation has its own timeouts, and the executor
-//! could not make an `E` to report a timeout with), and the first attempt is
-//! always made.
+//! The executor's deadline bounds when a retry may *start*, and the first
+//! attempt is always made. Cutting short an attempt in progress at the deadline
+//! is the operation's job, since only it can make an `E` saying so: the client's
+//! operations do (`client::node`), and report it as an error that counts for the
+//! breaker when it was the node that was slow (connecting, negotiating, or on the
+//! association) and not when the attempt was still queued for the pool. A
+//! black-holed node behind callers' short deadlines therefore still opens its
+//! circuit, and a half-open probe cut by a deadline opens it again.
 //!
 //! Dropping the future of [`Executor::run`] mid-attempt (a caller's timeout or
 //! cancellation) drops the breaker permit unsettled: the attempt is ignored,

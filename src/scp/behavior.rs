@@ -38,6 +38,30 @@ pub struct Behavior {
     /// Only these transfer syntaxes are accepted (default: any the registry can
     /// read), like a PACS that takes uncompressed data only.
     pub transfer_syntaxes: Option<Vec<String>>,
+    /// Faults at random (for soak tests), on top of the scripted ones.
+    pub random_faults: Option<RandomFaults>,
+}
+
+/// Odds, in thousandths, of each fault: per association request (`reject`) or per
+/// DIMSE message received (the others).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RandomFaults {
+    /// A-ASSOCIATE-RJ transient (temporary congestion).
+    pub reject_per_mille: u16,
+    /// A-ABORT instead of a response.
+    pub abort_per_mille: u16,
+    /// TCP close instead of a response (no A-ABORT).
+    pub close_per_mille: u16,
+    /// A response delayed by up to `max_delay`.
+    pub delay_per_mille: u16,
+    pub max_delay: Duration,
+}
+
+impl RandomFaults {
+    /// Whether a fault with these odds happens now.
+    pub fn roll(per_mille: u16) -> bool {
+        per_mille > 0 && rand::random_range(0..1000u16) < per_mille
+    }
 }
 
 impl std::fmt::Debug for Behavior {
@@ -52,6 +76,7 @@ impl std::fmt::Debug for Behavior {
             .field("response_delay", &self.response_delay)
             .field("close_idle_after", &self.close_idle_after)
             .field("transfer_syntaxes", &self.transfer_syntaxes)
+            .field("random_faults", &self.random_faults)
             .finish()
     }
 }

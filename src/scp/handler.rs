@@ -8,23 +8,27 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use dicom_encoding::TransferSyntaxIndex;
-use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::association::server::ServerAssociationOptions;
 use dicom_ul::association::{Association as _, AsyncServerAssociation};
 use dicom_ul::pdu::{
     AbortRQSource, AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
-    AssociationRJServiceUserReason, AssociationRJSource, PDataValueType,
+    AssociationRJServiceUserReason, AssociationRJSource, PDataValueType, PresentationContextResultReason,
 };
 use dicom_ul::Pdu;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::association::{encode_pdata, uids};
+use crate::association::{encode_pdata, uids, Pdv};
+use crate::config::Limits;
 use crate::dimse::command::{field, response, tag, Command};
+use crate::dimse::dataset_check::decode_checked;
+use crate::dimse::MessageReader;
 
-use super::Shared;
+use super::storage::{is_valid_uid, StoreRefusal};
+
+use super::{RandomFaults, Shared};
 
 const ACSE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -57,7 +61,7 @@ pub(crate) async fn serve(
             AssociationRJResult::Permanent,
             AssociationRJSource::ServiceUser(AssociationRJServiceUserReason::CallingAETitleNotRecognized),
         ))
-    } else if n <= b.reject_transient_first {
+    } else if n <= b.reject_transient_first || b.random_faults.is_some_and(|f| RandomFaults::roll(f.reject_per_mille)) {
         Some((
             AssociationRJResult::Transient,
             AssociationRJSource::ServiceProviderPresentation(
@@ -118,6 +122,7 @@ pub(crate) async fn serve(
     tracing::debug!(%peer, calling_ae = %assoc.peer_ae_title(), contexts = assoc.presentation_contexts().len(), "association accepted");
     let mut conn = Conn {
         shared: &shared,
+        owned: shared.clone(),
         calling_ae: assoc.peer_ae_title().to_string(),
     };
     conn.run(&mut assoc, &mut stop).await;
@@ -141,16 +146,9 @@ async fn reject(socket: &mut TcpStream, result: AssociationRJResult, source: Ass
 
 struct Conn<'a> {
     shared: &'a Shared,
+    /// The same, for work moved to the blocking pool.
+    owned: Arc<Shared>,
     calling_ae: String,
-}
-
-/// A message being received: command fragments, then data set fragments.
-#[derive(Default)]
-struct Partial {
-    context_id: u8,
-    command: Vec<u8>,
-    command_done: Option<Command>,
-    data: Vec<u8>,
 }
 
 enum Next {
@@ -162,9 +160,9 @@ impl Conn<'_> {
     async fn run(&mut self, assoc: &mut ServerAssoc, stop: &mut watch::Receiver<bool>) {
         let c = &self.shared.counters;
         let idle = self.shared.config.behavior.close_idle_after;
-        let mut partial = Partial::default();
+        let mut reader = MessageReader::new(self.shared.config.limits);
         loop {
-            let at_boundary = partial.command.is_empty() && partial.command_done.is_none();
+            let at_boundary = reader.is_idle();
             let pdu = tokio::select! {
                 _ = stop.changed() => {
                     let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
@@ -184,7 +182,7 @@ impl Conn<'_> {
             match pdu {
                 Pdu::PData { data } => {
                     for pdv in data {
-                        match self.on_pdv(assoc, &mut partial, pdv).await {
+                        match self.on_pdv(assoc, &mut reader, pdv).await {
                             Next::Continue => {}
                             Next::Stop => return,
                         }
@@ -214,60 +212,82 @@ impl Conn<'_> {
         }
     }
 
-    async fn on_pdv(&mut self, assoc: &mut ServerAssoc, partial: &mut Partial, pdv: dicom_ul::pdu::PDataValue) -> Next {
-        let is_command = pdv.value_type == PDataValueType::Command;
-        if is_command {
-            partial.context_id = pdv.presentation_context_id;
-            partial.command.extend_from_slice(&pdv.data);
-            if !pdv.is_last {
-                return Next::Continue;
-            }
-            let Ok(cmd) = Command::decode(&partial.command) else {
-                let _ = send_pdu(
-                    assoc,
-                    &Pdu::AbortRQ {
-                        source: AbortRQSource::ServiceUser,
-                    },
-                )
-                .await;
-                return Next::Stop;
-            };
-            partial.command.clear();
-            if cmd.has_data_set() {
-                partial.command_done = Some(cmd);
-                return Next::Continue;
-            }
-            return self.on_message(assoc, partial.context_id, cmd, None).await;
+    /// One fragment: on a context we accepted, within the limits, of the kind the
+    /// message needs next; anything else aborts the association (PS3.8 7.1.1.13
+    /// leaves no other way to tell the requestor its message was not understood).
+    async fn on_pdv(
+        &mut self,
+        assoc: &mut ServerAssoc,
+        reader: &mut MessageReader,
+        pdv: dicom_ul::pdu::PDataValue,
+    ) -> Next {
+        let ctx = pdv.presentation_context_id;
+        let accepted = assoc
+            .presentation_contexts()
+            .iter()
+            .any(|pc| pc.id == ctx && pc.reason == PresentationContextResultReason::Acceptance);
+        if !accepted {
+            tracing::debug!(
+                context = ctx,
+                "P-DATA on a presentation context that was not accepted: aborting"
+            );
+            return self.abort(assoc).await;
         }
-        partial.data.extend_from_slice(&pdv.data);
-        if !pdv.is_last {
-            return Next::Continue;
-        }
-        let Some(cmd) = partial.command_done.take() else {
-            let _ = send_pdu(
-                assoc,
-                &Pdu::AbortRQ {
-                    source: AbortRQSource::ServiceUser,
-                },
-            )
-            .await;
-            return Next::Stop;
+        let pdv = Pdv {
+            context_id: ctx,
+            is_command: pdv.value_type == PDataValueType::Command,
+            is_last: pdv.is_last,
+            data: pdv.data,
         };
-        let data = std::mem::take(&mut partial.data);
-        self.on_message(assoc, partial.context_id, cmd, Some(data)).await
+        match reader.push(pdv) {
+            Ok(None) => Next::Continue,
+            Ok(Some(msg)) => self.on_message(assoc, msg.context_id, msg.command, msg.data_set).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "aborting the association");
+                self.abort(assoc).await
+            }
+        }
+    }
+
+    async fn abort(&self, assoc: &mut ServerAssoc) -> Next {
+        self.shared.counters.aborted_by_us.fetch_add(1, Ordering::SeqCst);
+        let _ = send_pdu(
+            assoc,
+            &Pdu::AbortRQ {
+                source: AbortRQSource::ServiceUser,
+            },
+        )
+        .await;
+        let _ = assoc.inner_stream().shutdown().await;
+        Next::Stop
     }
 
     async fn on_message(&mut self, assoc: &mut ServerAssoc, ctx: u8, cmd: Command, data: Option<Vec<u8>>) -> Next {
         let c = &self.shared.counters;
         let b = &self.shared.config.behavior;
+        if let Some(f) = b.random_faults {
+            if RandomFaults::roll(f.abort_per_mille) {
+                return self.abort(assoc).await;
+            }
+            if RandomFaults::roll(f.close_per_mille) {
+                let _ = assoc.inner_stream().shutdown().await;
+                return Next::Stop;
+            }
+            if RandomFaults::roll(f.delay_per_mille) && !f.max_delay.is_zero() {
+                tokio::time::sleep(f.max_delay.mul_f64(rand::random::<f64>())).await;
+            }
+        }
         let id = cmd.message_id().unwrap_or(0);
         let sop_class = cmd.text(tag::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
-        let ts = assoc
+        // `on_pdv` only lets messages on accepted contexts through.
+        let Some(ts) = assoc
             .presentation_contexts()
             .iter()
             .find(|pc| pc.id == ctx)
             .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
-            .unwrap_or_else(|| uids::IMPLICIT_VR_LE.to_string());
+        else {
+            return self.abort(assoc).await;
+        };
         match cmd.command_field() {
             Some(field::C_ECHO_RQ) => {
                 c.echoes.fetch_add(1, Ordering::SeqCst);
@@ -295,15 +315,30 @@ impl Conn<'_> {
                     Some(s) if s != 0x0000 && !(0xB000..=0xBFFF).contains(&s) && s != 0x0001 => s,
                     other => {
                         let data = data.unwrap_or_default();
-                        match self
-                            .shared
-                            .storage
-                            .store(&sop_class, &instance, &ts, &self.calling_ae, data)
-                        {
+                        // Parsing and writing block: off the runtime's threads.
+                        let shared = self.owned.clone();
+                        let (class, inst, calling) = (sop_class.clone(), instance.clone(), self.calling_ae.clone());
+                        let stored = tokio::task::spawn_blocking(move || {
+                            shared.storage.store(&class, &inst, &ts, &calling, data)
+                        })
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(StoreRefusal {
+                                status: 0xA700,
+                                reason: format!("storage task failed: {e}"),
+                            })
+                        });
+                        match stored {
                             Ok(()) => other.unwrap_or(0x0000),
-                            Err(reason) => {
-                                tracing::warn!(sop_instance_uid = %instance, %reason, "cannot store instance");
-                                0xA700
+                            Err(refusal) => {
+                                // The UID only if it is one (it may be the reason).
+                                let uid = if is_valid_uid(&instance) {
+                                    instance.as_str()
+                                } else {
+                                    "(invalid)"
+                                };
+                                tracing::warn!(sop_instance_uid = %uid, reason = %refusal.reason, status = format!("{:04X}", refusal.status), "instance not stored");
+                                refusal.status
                             }
                         }
                     }
@@ -352,12 +387,29 @@ impl Conn<'_> {
         let Some(ts) = TransferSyntaxRegistry.get(ts_uid) else {
             return self.send(assoc, ctx, &final_status(0xA900), None).await;
         };
-        let query = match data.as_deref().map(|d| InMemDicomObject::read_dataset_with_ts(d, ts)) {
-            Some(Ok(q)) => q,
-            _ => return self.send(assoc, ctx, &final_status(0xA900), None).await,
+        let limit = self
+            .shared
+            .config
+            .limits
+            .max_data_set_bytes
+            .min(Limits::DEFAULT_MAX_DATA_SET_BYTES);
+        let Some(data) = data else {
+            return self.send(assoc, ctx, &final_status(0xA900), None).await;
         };
         let patient_root = sop_class == uids::PATIENT_ROOT_FIND;
-        let matches = match self.shared.storage.find(&query, patient_root) {
+        // Decoding the identifier and searching the index block: off the runtime.
+        let shared = self.owned.clone();
+        let ts_uid = ts_uid.to_string();
+        let searched = tokio::task::spawn_blocking(move || {
+            let query = decode_checked(&data, &ts_uid, limit).map_err(|e| {
+                tracing::debug!(error = %e, "C-FIND identifier refused");
+                0xA900u16
+            })?;
+            shared.storage.find(&query, patient_root)
+        })
+        .await
+        .unwrap_or(Err(0xA700));
+        let matches = match searched {
             Ok(m) => m,
             Err(status) => return self.send(assoc, ctx, &final_status(status), None).await,
         };

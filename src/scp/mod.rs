@@ -17,8 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use behavior::{Behavior, StoreStatusHook};
-pub use storage::{Storage, StoredInstance};
+pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
+pub use storage::{is_valid_uid, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
 
 /// How to run the SCP.
 #[derive(Debug, Clone)]
@@ -27,6 +27,13 @@ pub struct ScpConfig {
     /// Write received instances under this folder (else keep them in memory).
     pub storage_dir: Option<PathBuf>,
     pub behavior: Behavior,
+    /// What a requestor may make us hold: its command sets, and its data sets (a
+    /// C-FIND identifier, and each C-STORE data set, is at most
+    /// `limits.max_data_set_bytes`).
+    pub limits: crate::config::Limits,
+    /// Without `storage_dir`: data set bytes kept in memory at most; beyond,
+    /// C-STORE is answered A700.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for ScpConfig {
@@ -35,9 +42,19 @@ impl Default for ScpConfig {
             ae_title: "PACSNET_SCP".into(),
             storage_dir: None,
             behavior: Behavior::default(),
+            limits: crate::config::Limits {
+                // Instances, not identifiers: the bundled 5 MB multi-frame file and
+                // far bigger ones must fit.
+                max_data_set_bytes: DEFAULT_MAX_INSTANCE_BYTES,
+                ..crate::config::Limits::default()
+            },
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
         }
     }
 }
+
+/// Default largest data set the SCP takes (C-STORE of big multi-frame instances).
+pub const DEFAULT_MAX_INSTANCE_BYTES: usize = 2 << 30;
 
 /// Counters of what the SCP saw.
 #[derive(Debug, Default)]
@@ -119,18 +136,22 @@ impl Scp {
         }
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
-        let storage = Storage::new(config.storage_dir.clone());
-        if let Some(dir) = &config.storage_dir {
-            let n = storage.load_existing(dir);
-            if n > 0 {
-                tracing::info!(instances = n, "indexed instances already in the storage folder");
-            }
-        }
+        let storage = Storage::with_memory_limit(config.storage_dir.clone(), config.max_memory_bytes);
         let shared = Arc::new(Shared {
             config,
             counters: ScpCounters::default(),
             storage,
         });
+        if let Some(dir) = shared.config.storage_dir.clone() {
+            // Parsing every file already there blocks: off the runtime's threads.
+            let indexing = shared.clone();
+            let n = tokio::task::spawn_blocking(move || indexing.storage.load_existing(&dir))
+                .await
+                .map_err(std::io::Error::other)?;
+            if n > 0 {
+                tracing::info!(instances = n, "indexed instances already in the storage folder");
+            }
+        }
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
         tracing::info!(%addr, ae_title = %shared.config.ae_title, "SCP listening");

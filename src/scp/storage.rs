@@ -9,9 +9,7 @@ use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, StandardDataDictionary};
-use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 /// One received instance.
 #[derive(Debug, Clone)]
@@ -34,6 +32,8 @@ type Record = BTreeMap<Tag, String>;
 #[derive(Debug, Default)]
 pub struct Storage {
     dir: Option<PathBuf>,
+    /// Data set bytes held at most in memory mode.
+    max_memory_bytes: usize,
     inner: Mutex<Inner>,
 }
 
@@ -43,12 +43,50 @@ struct Inner {
     /// Data sets (memory mode only), by position in `instances`.
     data: Vec<Option<Vec<u8>>>,
     records: Vec<Record>,
+    /// Sum of the data sets held in `data`.
+    memory_bytes: usize,
+}
+
+/// Why an instance was not stored: the C-STORE status to answer, and a reason for
+/// the log (UIDs only, never patient data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRefusal {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl StoreRefusal {
+    fn new(status: u16, reason: impl Into<String>) -> Self {
+        StoreRefusal {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Default of [`Storage`]'s memory bound (memory mode).
+pub const DEFAULT_MAX_MEMORY_BYTES: usize = 1 << 30;
+
+/// A UID as PS3.5 9.1 allows it: digits and dots, at most 64 characters, no empty
+/// component. Anything else is refused, never turned into a file name.
+pub fn is_valid_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && uid.len() <= 64
+        && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && uid.split('.').all(|c| !c.is_empty())
 }
 
 impl Storage {
     pub fn new(dir: Option<PathBuf>) -> Self {
+        Storage::with_memory_limit(dir, DEFAULT_MAX_MEMORY_BYTES)
+    }
+
+    /// Memory mode keeps at most `max_memory_bytes` of data sets; beyond, C-STORE
+    /// is answered A700 (out of resources).
+    pub fn with_memory_limit(dir: Option<PathBuf>, max_memory_bytes: usize) -> Self {
         Storage {
             dir,
+            max_memory_bytes,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -57,8 +95,8 @@ impl Storage {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keep an instance; returns a failure reason for the C-STORE response if it
-    /// cannot be written.
+    /// Keep an instance (blocking: parses and writes; call it off the runtime's
+    /// threads). A refusal carries the C-STORE status to answer.
     pub fn store(
         &self,
         sop_class: &str,
@@ -66,10 +104,19 @@ impl Storage {
         ts: &str,
         calling_ae: &str,
         data: Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StoreRefusal> {
+        if !is_valid_uid(sop_instance) {
+            return Err(StoreRefusal::new(0x0117, "invalid SOP Instance UID"));
+        }
+        if !is_valid_uid(sop_class) {
+            return Err(StoreRefusal::new(0x0122, "invalid SOP Class UID"));
+        }
         let record = index_record(&data, ts);
         let path = match &self.dir {
-            Some(dir) => Some(write_part10(dir, sop_class, sop_instance, ts, calling_ae, &data)?),
+            Some(dir) => Some(
+                write_part10(dir, sop_class, sop_instance, ts, calling_ae, &data)
+                    .map_err(|r| StoreRefusal::new(0xA700, r))?,
+            ),
             None => None,
         };
         let inst = StoredInstance {
@@ -81,17 +128,37 @@ impl Storage {
             path: path.clone(),
         };
         let mut inner = self.lock();
+        let existing = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance);
+        let freed = existing.and_then(|i| inner.data[i].as_ref().map(Vec::len)).unwrap_or(0);
+        let kept = if path.is_none() {
+            let after = inner.memory_bytes - freed + data.len();
+            if after > self.max_memory_bytes {
+                return Err(StoreRefusal::new(
+                    0xA700,
+                    format!("memory storage full ({} bytes held)", inner.memory_bytes),
+                ));
+            }
+            inner.memory_bytes = after;
+            Some(data)
+        } else {
+            None
+        };
         // A re-sent instance (same SOP Instance UID) replaces the earlier copy.
-        if let Some(i) = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance) {
+        if let Some(i) = existing {
             inner.instances[i] = inst;
-            inner.data[i] = path.is_none().then_some(data);
+            inner.data[i] = kept;
             inner.records[i] = record;
         } else {
             inner.instances.push(inst);
-            inner.data.push(path.is_none().then_some(data));
+            inner.data.push(kept);
             inner.records.push(record);
         }
         Ok(())
+    }
+
+    /// Data set bytes held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.lock().memory_bytes
     }
 
     pub fn instances(&self) -> Vec<StoredInstance> {
@@ -301,14 +368,15 @@ fn wildcard(p: &[u8], s: &[u8]) -> bool {
     pi == p.len()
 }
 
-/// Index a received data set (parsed up to the pixel data).
+/// Index a received data set, after the structural check (its size is already
+/// bounded by the message reader); one that fails it is kept but not indexed.
 fn index_record(data: &[u8], ts: &str) -> Record {
-    let Some(ts) = TransferSyntaxRegistry.get(ts) else {
-        return Record::new();
-    };
-    match InMemDicomObject::read_dataset_with_ts(data, ts) {
+    match crate::dimse::dataset_check::decode_checked(data, ts, usize::MAX) {
         Ok(obj) => record_of(&obj),
-        Err(_) => Record::new(),
+        Err(e) => {
+            tracing::debug!(error = %e, "received data set not indexed");
+            Record::new()
+        }
     }
 }
 
@@ -338,14 +406,11 @@ fn write_part10(
     data: &[u8],
 ) -> Result<PathBuf, String> {
     use std::io::Write;
-    let safe: String = sop_instance
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    if safe.is_empty() {
+    // Checked by the caller; checked again here because it becomes a path.
+    if !is_valid_uid(sop_instance) {
         return Err("invalid SOP Instance UID".into());
     }
-    let path = dir.join(format!("{safe}.dcm"));
+    let path = dir.join(format!("{sop_instance}.dcm"));
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(sop_class)
         .media_storage_sop_instance_uid(sop_instance)
@@ -367,6 +432,35 @@ fn write_part10(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uids_that_are_not_uids_are_refused_not_sanitised() {
+        assert!(is_valid_uid("1.2.34"));
+        assert!(!is_valid_uid("1.2.3a4"), "would have collided with 1.2.34");
+        assert!(!is_valid_uid("../../etc/passwd"));
+        assert!(!is_valid_uid("1..2"));
+        assert!(!is_valid_uid(&"1".repeat(65)));
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::new(Some(dir.path().to_path_buf()));
+        let ts = crate::association::uids::EXPLICIT_VR_LE;
+        storage.store("1.2.3", "1.2.34", ts, "AE", Vec::new()).unwrap();
+        let refused = storage.store("1.2.3", "1.2.3a4", ts, "AE", Vec::new()).unwrap_err();
+        assert_eq!(refused.status, 0x0117);
+        assert_eq!(storage.instances().len(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn memory_storage_is_bounded() {
+        let storage = Storage::with_memory_limit(None, 100);
+        let ts = crate::association::uids::EXPLICIT_VR_LE;
+        storage.store("1.2.3", "1.2.3.1", ts, "AE", vec![0; 60]).unwrap();
+        // Replacing an instance frees what it held.
+        storage.store("1.2.3", "1.2.3.1", ts, "AE", vec![0; 80]).unwrap();
+        let full = storage.store("1.2.3", "1.2.3.2", ts, "AE", vec![0; 40]).unwrap_err();
+        assert_eq!(full.status, 0xA700);
+        assert_eq!(storage.memory_bytes(), 80);
+    }
 
     #[test]
     fn wildcards() {

@@ -1,0 +1,84 @@
+//! Entry points for the `cargo fuzz` targets in `fuzz/` (not a stable API).
+//!
+//! Each function takes arbitrary bytes and must return without panicking, without
+//! allocating much more than it was given, and in time linear in its input.
+
+use crate::association::{uids, Pdv};
+use crate::config::{Config, Limits};
+use crate::dimse::command::Command;
+use crate::dimse::dataset_check;
+use crate::dimse::MessageReader;
+
+/// Limits small enough that the fuzzer explores both sides of them.
+const FUZZ_LIMITS: Limits = Limits {
+    max_command_bytes: 4096,
+    max_data_set_bytes: 64 * 1024,
+};
+
+const TRANSFER_SYNTAXES: [&str; 3] = [uids::IMPLICIT_VR_LE, uids::EXPLICIT_VR_LE, uids::EXPLICIT_VR_BE];
+
+/// The DIMSE command set decoder, and its accessors.
+pub fn command_set(data: &[u8]) {
+    if let Ok(cmd) = Command::decode(data) {
+        let _ = (cmd.command_field(), cmd.status(), cmd.message_id(), cmd.responded_to());
+        let _ = (cmd.has_data_set(), cmd.error_comment());
+        let _ = cmd.encode();
+    }
+}
+
+/// P-DATA reassembly: `data` is a series of PDVs, each `[control, context, len_lo,
+/// len_hi, bytes...]` (control bit 0: command, bit 1: last); every whole message
+/// with a data set is then checked and decoded as a C-FIND identifier would be.
+pub fn message_reader(data: &[u8]) {
+    let mut reader = MessageReader::new(FUZZ_LIMITS);
+    let mut rest = data;
+    while rest.len() >= 4 {
+        let (control, context) = (rest[0], rest[1] % 4);
+        let len = usize::from(u16::from_le_bytes([rest[2], rest[3]])).min(rest.len() - 4);
+        let pdv = Pdv {
+            context_id: context,
+            is_command: control & 1 == 1,
+            is_last: control & 2 == 2,
+            data: rest[4..4 + len].to_vec(),
+        };
+        rest = &rest[4 + len..];
+        match reader.push(pdv) {
+            Ok(Some(msg)) => {
+                if let Some(ds) = msg.data_set {
+                    let ts = TRANSFER_SYNTAXES[usize::from(control >> 2) % TRANSFER_SYNTAXES.len()];
+                    let _ = dataset_check::decode_checked(&ds, ts, FUZZ_LIMITS.max_data_set_bytes);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => reader = MessageReader::new(FUZZ_LIMITS),
+        }
+    }
+}
+
+/// A C-FIND identifier (or response data set) as received: the structural check,
+/// then dicom-parser, in each uncompressed transfer syntax; the first byte picks
+/// the transfer syntax.
+pub fn find_identifier(data: &[u8]) {
+    let Some((first, rest)) = data.split_first() else {
+        return;
+    };
+    let ts = TRANSFER_SYNTAXES[usize::from(*first) % TRANSFER_SYNTAXES.len()];
+    if let Ok(obj) = dataset_check::decode_checked(rest, ts, FUZZ_LIMITS.max_data_set_bytes) {
+        // What the CLI does with a match.
+        let _ = dicom_json::to_value(&obj);
+    }
+}
+
+/// The hospital config parser.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Config::from_json_str(text);
+    }
+}
+
+/// `InstanceFile::open` (the C-STORE file check) on `data` written to `path`.
+pub fn instance_file(data: &[u8], path: &std::path::Path) {
+    if std::fs::write(path, data).is_ok() {
+        let _ = crate::dimse::InstanceFile::open(path);
+    }
+}
