@@ -33,3 +33,53 @@ async fn a_4_gib_length_in_a_c_find_identifier_leaves_peak_rss_under_128_mb() {
     let peak = peak_rss();
     assert!(peak < 128 * 1024 * 1024, "peak RSS {} MB", peak / (1024 * 1024));
 }
+
+/// A peer that reads our A-ASSOCIATE-RQ and answers with `answer` raw bytes.
+async fn raw_peer(answer: &'static [u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut hdr = [0u8; 6];
+            if s.read_exact(&mut hdr).await.is_err() {
+                continue;
+            }
+            let len = u32::from_be_bytes([hdr[2], hdr[3], hdr[4], hdr[5]]) as usize;
+            let mut body = vec![0u8; len.min(1 << 20)];
+            let _ = s.read_exact(&mut body).await;
+            let _ = s.write_all(answer).await;
+            // Then close.
+        }
+    });
+    port
+}
+
+/// An A-ASSOCIATE-AC header that claims 4 GiB, a few bytes, and a close; and a
+/// P-DATA-TF header far above the maximum we announced: neither is buffered.
+#[tokio::test]
+async fn pdus_claiming_4_gib_leave_peak_rss_under_128_mb() {
+    use pacs_net::association::{Association, AssociationParams, Profile};
+    for answer in [
+        &[0x02, 0, 0xFF, 0xFF, 0xFF, 0xF0, 0, 1, 0, 0][..],
+        &[0x04, 0, 0xFF, 0xFF, 0xFF, 0xF0, 0, 0, 0, 9][..],
+    ] {
+        let port = raw_peer(answer).await;
+        let params = AssociationParams {
+            calling_ae: "HOSTILETEST".into(),
+            called_ae: "FAKE".into(),
+            host: "127.0.0.1".into(),
+            port,
+            max_pdu_length: 16384,
+            max_send_pdu_length: 0,
+            timeouts: pacs_net::config::Timeouts::default(),
+        };
+        let err = Association::establish(&params, &Profile::Default)
+            .await
+            .expect_err("no association")
+            .to_string();
+        assert!(err.contains("malformed PDU") && err.contains("4294967280"), "{err}");
+    }
+    let peak = peak_rss();
+    assert!(peak < 128 * 1024 * 1024, "peak RSS {} MB", peak / (1024 * 1024));
+}
