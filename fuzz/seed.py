@@ -71,6 +71,10 @@ def main():
         if parsed and parsed[0] in TS_INDEX and len(parsed[1]) <= MAX_SEED:
             ts, ds = parsed
             put("find_identifier", name, bytes([TS_INDEX[ts]]) + ds)
+            # transcode: first byte = from + 3 * to (0 implicit, 1 explicit LE, 2 BE).
+            for to in range(3):
+                if to != TS_INDEX[ts]:
+                    put("transcode", f"{name}_to{to}", bytes([TS_INDEX[ts] + 3 * to]) + ds)
             cmd = command({0x0002: b"1.2.840.10008.5.1.4.1.2.2.1", 0x0100: us(0x8020), 0x0120: us(1),
                            0x0800: us(0), 0x0900: us(0xFF00)})
             stream = bytes([3, 1]) + struct.pack("<H", len(cmd)) + cmd

@@ -82,3 +82,38 @@ pub fn instance_file(data: &[u8], path: &std::path::Path) {
         let _ = crate::dimse::InstanceFile::open(path);
     }
 }
+
+/// The streaming converter of C-STORE (`dimse::transcode`): the first byte picks
+/// the source and target syntaxes (Implicit LE, Explicit LE, Explicit BE), the rest
+/// is the data set. Output goes to a sink that refuses to grow past 4x the input
+/// plus a margin: conversion never multiplies what it was given.
+pub fn transcode(data: &[u8]) {
+    use crate::dimse::transcode::{transcode, Syntax};
+    let Some((&pick, rest)) = data.split_first() else { return };
+    const SYNTAXES: [Syntax; 3] = [Syntax::IMPLICIT_LE, Syntax::EXPLICIT_LE, Syntax::EXPLICIT_BE];
+    let from = SYNTAXES[usize::from(pick % 3)];
+    let to = SYNTAXES[usize::from((pick / 3) % 3)];
+    let mut out = BoundedSink {
+        left: rest.len() * 4 + 4096,
+    };
+    let _ = transcode(rest, from, to, &mut out);
+}
+
+/// A `Write` that fails once `left` bytes are used up.
+struct BoundedSink {
+    left: usize,
+}
+
+impl std::io::Write for BoundedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.left {
+            return Err(std::io::Error::other("output larger than 4x the input"));
+        }
+        self.left -= buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

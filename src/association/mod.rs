@@ -25,7 +25,7 @@ use tokio::time::{timeout, Instant};
 
 pub use contexts::{AcceptedContext, ContextRequest, Profile, ProposedContext, MAX_PRESENTATION_CONTEXTS};
 pub use error::AssociationError;
-pub use negotiate::{uid_name, ContextRefusal, RefusedContext, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+pub use negotiate::{uid_name, ContextRefusal, RefusedContext};
 
 use crate::config::Timeouts;
 

@@ -21,10 +21,7 @@ use super::error::AssociationError;
 
 /// DICOM Application Context Name (PS3.7 A.2.1).
 const APPLICATION_CONTEXT: &str = "1.2.840.10008.3.1.1.1";
-/// pacs-net's Implementation Class UID (PS3.7 D.3.3.2), a UUID-derived UID.
-pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.232847734682218373196176626306248791041";
-/// pacs-net's Implementation Version Name (at most 16 characters).
-pub const IMPLEMENTATION_VERSION_NAME: &str = concat!("PACS-NET_", env!("CARGO_PKG_VERSION"));
+use crate::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 
 /// Why the remote did not accept a proposed presentation context
 /// (A-ASSOCIATE-AC result/reason, PS3.8 9.3.3.2).
