@@ -89,7 +89,9 @@ pub fn instance_file(data: &[u8], path: &std::path::Path) {
 /// plus a margin: conversion never multiplies what it was given.
 pub fn transcode(data: &[u8]) {
     use crate::dimse::transcode::{transcode, Syntax};
-    let Some((&pick, rest)) = data.split_first() else { return };
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
     const SYNTAXES: [Syntax; 3] = [Syntax::IMPLICIT_LE, Syntax::EXPLICIT_LE, Syntax::EXPLICIT_BE];
     let from = SYNTAXES[usize::from(pick % 3)];
     let to = SYNTAXES[usize::from((pick / 3) % 3)];
