@@ -293,7 +293,10 @@ async fn capped_pacs_gets_at_most_its_limit_and_everything_is_stored() {
     }
     assert_eq!(ok, 200);
     assert!(scp.stats().peak_active <= 2, "{:?}", scp.stats());
-    assert!(n.stats().pool.effective_max <= 2 || n.stats().pool.effective_max < 8);
+    // The pool learned the remote's limit: its cap is below max_size (it may already
+    // be climbing back, one step per quiet interval).
+    let effective = n.stats().pool.effective_max;
+    assert!(effective < 8, "effective max {effective}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
