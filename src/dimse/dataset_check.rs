@@ -277,7 +277,7 @@ impl Walker<'_> {
 }
 
 /// Explicit VRs with a 4-byte length (PS3.5 7.1.2).
-fn long_length(vr: VR) -> bool {
+pub(crate) fn long_length(vr: VR) -> bool {
     matches!(
         vr,
         VR::OB

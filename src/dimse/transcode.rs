@@ -26,6 +26,7 @@ use dicom_core::{Tag, VR};
 
 use crate::association::uids;
 
+use super::dataset_check::long_length as has_long_length;
 use super::instance::{is_known_vr, FileError};
 
 /// How a data set is encoded, element by element.
@@ -210,25 +211,6 @@ fn u32_of(b: [u8; 4], be: bool) -> u32 {
     } else {
         u32::from_le_bytes(b)
     }
-}
-
-fn has_long_length(vr: VR) -> bool {
-    matches!(
-        vr,
-        VR::OB
-            | VR::OD
-            | VR::OF
-            | VR::OL
-            | VR::OV
-            | VR::OW
-            | VR::SQ
-            | VR::SV
-            | VR::UC
-            | VR::UN
-            | VR::UR
-            | VR::UT
-            | VR::UV
-    )
 }
 
 /// Size of the words to swap between byte orders (1: none).

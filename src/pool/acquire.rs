@@ -230,24 +230,12 @@ impl<M: Manager> Inner<M> {
                         }
                     }
                 }
-                Grant::Create => {
+                grant @ (Grant::Create | Grant::Evict(_)) => {
                     let slot = Reservation::new(self.clone());
-                    let ask = Ask {
-                        req,
-                        priority,
-                        fresh,
-                        start,
-                        deadline,
-                        progress,
-                    };
-                    match self.create(slot, ask).await? {
-                        Created::Ready(pooled) => return Ok(pooled),
-                        Created::Requeue => {}
+                    // An idle resource evicted for this one is closed in its slot first.
+                    if let Grant::Evict(entry) = grant {
+                        self.manager.close(entry.res).await;
                     }
-                }
-                Grant::Evict(entry) => {
-                    let slot = Reservation::new(self.clone());
-                    self.manager.close(entry.res).await;
                     let ask = Ask {
                         req,
                         priority,
