@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use pacs_net::client::{Client, HealthStatus, OpOptions};
+use pacs_net::client::{Client, HealthStatus, OpError, OpOptions};
 use pacs_net::config::Config;
 use pacs_net::dimse::{FindQuery, QueryLevel, QueryModel};
 use pacs_net::resilience::ExecError;
@@ -200,13 +200,19 @@ async fn deadline_stops_retries() {
             ..OpOptions::default()
         })
         .await;
-    assert!(
-        matches!(out.result, Err(ExecError::DeadlineExceeded { .. })),
-        "{:?}",
-        out.result
-    );
-    assert!(out.attempts >= 2 && out.attempts <= 5, "{}", out.attempts);
-    assert_eq!(node.stats().resilience.deadline_exceeded, 1);
+    // The deadline ends it either between attempts (no retry starts past it) or,
+    // on a loaded machine, by cutting the attempt under way; never by exhausting
+    // the 50 attempts.
+    match &out.result {
+        Err(ExecError::DeadlineExceeded { .. }) => {
+            assert!(out.attempts >= 2 && out.attempts <= 5, "{}", out.attempts);
+            assert_eq!(node.stats().resilience.deadline_exceeded, 1);
+        }
+        Err(ExecError::Operation(OpError::Deadline { .. })) => {
+            assert!(out.attempts >= 1 && out.attempts <= 5, "{}", out.attempts);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
