@@ -109,8 +109,9 @@ async fn an_associate_answer_claiming_4_gib_is_a_malformed_pdu_not_a_closed_conn
 async fn a_pdu_larger_than_we_announced_ends_the_association_with_a_protocol_error() {
     let (port, _peer) = fake(|mut s| async move {
         accept(&mut s).await;
-        let _ = read_pdu(&mut s).await; // the C-ECHO-RQ
-                                        // A P-DATA-TF declaring 1 MiB (we announced 16 KiB), and then nothing.
+        // The C-ECHO-RQ, answered by a P-DATA-TF declaring 1 MiB (we announced
+        // 16 KiB), and then nothing.
+        let _ = read_pdu(&mut s).await;
         s.write_all(&[0x04, 0, 0x00, 0x10, 0x00, 0x00]).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
         Vec::new()

@@ -272,25 +272,23 @@ async fn implicit_arrives_as_implicit_and_converts_both_ways_when_it_must() {
     assert_eq!(data_set_bytes(&files_under(out.path())[0]), data_set_bytes(&implicit));
 
     // Explicit only: Implicit -> Explicit.
-    let out = tempfile::tempdir().unwrap();
-    let scp = scp_accepting(Some(&[uids::EXPLICIT_VR_LE]), out.path()).await;
-    let rsp = store_one(scp.port(), &file).await;
-    assert_eq!(rsp.status, Status::SUCCESS);
-    assert!(rsp.converted);
-    let got = received(out.path());
-    assert_eq!(got.meta().transfer_syntax(), uids::EXPLICIT_VR_LE);
-    assert_same_elements(&original, &got, "implicit -> explicit");
-
+    store_converted(&file, uids::EXPLICIT_VR_LE, &original, "implicit -> explicit").await;
     // Implicit only: Explicit -> Implicit.
     let file = InstanceFile::open(&multiframe()).unwrap();
+    store_converted(&file, uids::IMPLICIT_VR_LE, &original, "explicit -> implicit").await;
+}
+
+/// Store `file` to an SCP that accepts only `ts`: converted on the way, and what
+/// arrives has the same elements as `original`.
+async fn store_converted(file: &InstanceFile, ts: &str, original: &InMemDicomObject, what: &str) {
     let out = tempfile::tempdir().unwrap();
-    let scp = scp_accepting(Some(&[uids::IMPLICIT_VR_LE]), out.path()).await;
-    let rsp = store_one(scp.port(), &file).await;
-    assert_eq!(rsp.status, Status::SUCCESS);
-    assert!(rsp.converted);
+    let scp = scp_accepting(Some(&[ts]), out.path()).await;
+    let rsp = store_one(scp.port(), file).await;
+    assert_eq!(rsp.status, Status::SUCCESS, "{what}");
+    assert!(rsp.converted, "{what}");
     let got = received(out.path());
-    assert_eq!(got.meta().transfer_syntax(), uids::IMPLICIT_VR_LE);
-    assert_same_elements(&original, &got, "explicit -> implicit");
+    assert_eq!(got.meta().transfer_syntax(), ts, "{what}");
+    assert_same_elements(original, &got, what);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
