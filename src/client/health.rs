@@ -4,13 +4,17 @@
 //! and borrows held past the leak threshold.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::pool::PoolStats;
-use crate::resilience::{BreakerState, BreakerStats};
+use crate::pool::{Pool, PoolStats};
+use crate::resilience::{BreakerState, BreakerStats, Executor};
+
+use super::manager::AssociationManager;
+use super::telemetry::NodeMetrics;
 
 /// Overall state of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -391,4 +395,57 @@ mod tests {
             )
             .is_empty());
     }
+}
+
+/// Operations currently holding a pooled association, by pool id (for leak reports).
+pub(crate) type Borrows = Arc<Mutex<HashMap<u64, &'static str>>>;
+
+/// The pool's leak suspects, named by the operation that holds each.
+pub(crate) fn leak_reports(pool: &Pool<AssociationManager>, borrows: &Borrows) -> Vec<LeakReport> {
+    let suspects = pool.leak_suspects();
+    if suspects.is_empty() {
+        return Vec::new();
+    }
+    let ops = borrows.lock().unwrap_or_else(|p| p.into_inner());
+    suspects
+        .into_iter()
+        .map(|s| LeakReport {
+            association: s.id,
+            operation: ops.get(&s.id).map(|o| o.to_string()),
+            held_secs: s.held_for.as_secs_f64(),
+        })
+        .collect()
+}
+
+/// How often the watchdog looks at a node.
+const WATCHDOG_TICK: Duration = Duration::from_secs(1);
+
+/// Spawn the task that looks at a node every tick and logs the warnings that are
+/// due; it ends when the returned sender is dropped. None outside a tokio runtime.
+pub(crate) fn spawn_watchdog(
+    name: String,
+    pool: Pool<AssociationManager>,
+    executor: Arc<Executor>,
+    borrows: Borrows,
+    metrics: Arc<NodeMetrics>,
+) -> Option<tokio::sync::watch::Sender<()>> {
+    tokio::runtime::Handle::try_current().ok()?;
+    let (tx, mut stop) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        let mut dog = Watchdog::default();
+        loop {
+            tokio::select! {
+                changed = stop.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(WATCHDOG_TICK) => {}
+            }
+            let stats = pool.stats();
+            let breaker = executor.breaker().stats();
+            let leaks = leak_reports(&pool, &borrows);
+            for w in dog.check(&name, &stats, &breaker, &leaks, Instant::now()) {
+                metrics.warning(w.kind.as_str());
+                tracing::warn!(node = %name, kind = w.kind.as_str(), "{}", w.message);
+            }
+        }
+    });
+    Some(tx)
 }

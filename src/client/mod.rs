@@ -2,20 +2,24 @@
 //! first use), each a pool of associations with its own circuit breaker and retry
 //! policy, and runs C-ECHO, C-STORE and C-FIND through them.
 
+mod driver;
 mod error;
 pub mod health;
 mod manager;
 mod node;
+mod operation;
 mod telemetry;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use crate::dimse::open_instance;
 pub use error::{is_unknown_host, OpError};
 pub use health::{HealthStatus, LeakReport, NodeHealth};
 pub use manager::{AssociationManager, NegotiationMemory};
-pub use node::{open_instance, Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
+pub use node::{Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
+pub use operation::Operation;
 pub use telemetry::Telemetry;
 
 use crate::config::{AdHocTarget, Config, ConfigError, NodeConfig};

@@ -8,6 +8,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use crate::dimse::StatusClass;
 
 /// Label set: `(name, value)` pairs.
@@ -45,7 +48,7 @@ impl Default for Telemetry {
 }
 
 /// How an operation ended, for the `outcome` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OpOutcome {
     Success,
     Warning,
@@ -93,28 +96,85 @@ impl Telemetry {
         registry.register("warnings", "Operator warnings logged, by kind", self.warnings.clone());
     }
 
-    pub(crate) fn record_operation(
-        &self,
-        base: &Labels,
-        operation: &str,
-        outcome: OpOutcome,
-        status: Option<StatusClass>,
-        secs: f64,
-    ) {
-        let mut l = base.clone();
-        l.push(("operation".into(), operation.into()));
-        self.operation_duration.get_or_create(&l).observe(secs);
-        l.push(("outcome".into(), outcome.as_str().into()));
-        l.push((
-            "status_class".into(),
-            status.map(|s| s.as_str()).unwrap_or("none").into(),
-        ));
-        self.operations.get_or_create(&l).inc();
-    }
-
     pub(crate) fn with(base: &Labels, key: &str, value: &str) -> Labels {
         let mut l = base.clone();
         l.push((key.into(), value.into()));
         l
+    }
+}
+
+/// One node's handles into a client's [`Telemetry`]: the label sets are built and
+/// hashed once per node and (operation, outcome, status class), not on every
+/// operation.
+#[derive(Debug)]
+pub(crate) struct NodeMetrics {
+    telemetry: Telemetry,
+    labels: Labels,
+    pub(crate) acquire_wait: Histogram,
+    operations: Mutex<HashMap<OperationKey, (Histogram, Counter)>>,
+}
+
+type OperationKey = (&'static str, OpOutcome, Option<StatusClass>);
+
+impl NodeMetrics {
+    pub(crate) fn new(telemetry: Telemetry, labels: Labels) -> Self {
+        let acquire_wait = telemetry.acquire_wait.get_or_create(&labels).clone();
+        NodeMetrics {
+            telemetry,
+            labels,
+            acquire_wait,
+            operations: Mutex::default(),
+        }
+    }
+
+    /// One operation's duration and outcome.
+    pub(crate) fn record_operation(
+        &self,
+        operation: &'static str,
+        outcome: OpOutcome,
+        status: Option<StatusClass>,
+        secs: f64,
+    ) {
+        let (duration, count) = {
+            let mut map = self.operations.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry((operation, outcome, status))
+                .or_insert_with(|| {
+                    let mut l = Telemetry::with(&self.labels, "operation", operation);
+                    let duration = self.telemetry.operation_duration.get_or_create(&l).clone();
+                    l.push(("outcome".into(), outcome.as_str().into()));
+                    l.push((
+                        "status_class".into(),
+                        status.map(|s| s.as_str()).unwrap_or("none").into(),
+                    ));
+                    let count = self.telemetry.operations.get_or_create(&l).clone();
+                    (duration, count)
+                })
+                .clone()
+        };
+        duration.observe(secs);
+        count.inc();
+    }
+
+    /// An A-ASSOCIATE-RJ, by result and reason.
+    pub(crate) fn rejection(&self, transient: bool, reason: &str) {
+        let kind = if transient { "transient" } else { "permanent" };
+        let l = Telemetry::with(&Telemetry::with(&self.labels, "result", kind), "reason", reason);
+        self.telemetry.rejections.get_or_create(&l).inc();
+    }
+
+    /// A circuit breaker transition, by new state.
+    pub(crate) fn breaker_transition(&self, to: &str) {
+        self.telemetry
+            .breaker_transitions
+            .get_or_create(&Telemetry::with(&self.labels, "state", to))
+            .inc();
+    }
+
+    /// An operator warning, by kind.
+    pub(crate) fn warning(&self, kind: &str) {
+        self.telemetry
+            .warnings
+            .get_or_create(&Telemetry::with(&self.labels, "kind", kind))
+            .inc();
     }
 }

@@ -614,6 +614,15 @@ impl<'a, S: Source> Scanner<'a, S> {
     }
 }
 
+/// Read a file's meta group and check its structure, on the blocking pool.
+pub async fn open_instance(path: &Path) -> Result<InstanceFile, FileError> {
+    let owned = path.to_path_buf();
+    match tokio::task::spawn_blocking(move || InstanceFile::open(&owned)).await {
+        Ok(r) => r,
+        Err(e) => Err(FileError::Io(std::io::Error::other(e.to_string()))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

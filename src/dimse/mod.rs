@@ -19,7 +19,7 @@ pub use command::Priority;
 pub use dataset_check::DataSetError;
 pub use echo::echo;
 pub use find::{find, find_into, FindOutcome, FnSink, MatchSink};
-pub use instance::{FileError, InstanceFile};
+pub use instance::{open_instance, FileError, InstanceFile};
 pub use message::{receive_message, receive_message_limited, send_command, Message, MessageReader};
 pub use query::{FindQuery, QueryError, QueryKey, QueryLevel, QueryModel};
 pub use status::{Status, StatusClass};
