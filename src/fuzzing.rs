@@ -65,7 +65,10 @@ pub fn find_identifier(data: &[u8]) {
     let ts = TRANSFER_SYNTAXES[usize::from(*first) % TRANSFER_SYNTAXES.len()];
     if let Ok(obj) = dataset_check::decode_checked(rest, ts, FUZZ_LIMITS.max_data_set_bytes) {
         // What the CLI does with a match.
+        #[cfg(feature = "cli")]
         let _ = dicom_json::to_value(&obj);
+        #[cfg(not(feature = "cli"))]
+        let _ = obj;
     }
 }
 

@@ -11,15 +11,18 @@
 #![forbid(unsafe_code)]
 
 pub mod association;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dimse;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod pool;
 pub mod resilience;
+#[cfg(feature = "scp")]
 pub mod scp;
 
 /// Our Implementation Class UID (PS3.7 D.3.3.2), under a private root.

@@ -105,7 +105,7 @@ impl Node {
             .pool()
             .acquire_tracked(op.context(), opts.priority, fresh, &progress)
             .await;
-        self.metrics().acquire_wait.observe(started.elapsed().as_secs_f64());
+        self.metrics().observe_acquire_wait(started.elapsed().as_secs_f64());
         match res {
             Ok(g) => {
                 let record = BorrowRecord::new(self.borrows(), g.id(), op.name());

@@ -258,6 +258,59 @@ impl Watchdog {
     }
 }
 
+/// Operations currently holding a pooled association, by pool id (for leak reports).
+pub(crate) type Borrows = Arc<Mutex<HashMap<u64, &'static str>>>;
+
+/// The pool's leak suspects, named by the operation that holds each.
+pub(crate) fn leak_reports(pool: &Pool<AssociationManager>, borrows: &Borrows) -> Vec<LeakReport> {
+    let suspects = pool.leak_suspects();
+    if suspects.is_empty() {
+        return Vec::new();
+    }
+    let ops = borrows.lock().unwrap_or_else(|p| p.into_inner());
+    suspects
+        .into_iter()
+        .map(|s| LeakReport {
+            association: s.id,
+            operation: ops.get(&s.id).map(|o| o.to_string()),
+            held_secs: s.held_for.as_secs_f64(),
+        })
+        .collect()
+}
+
+/// How often the watchdog looks at a node.
+const WATCHDOG_TICK: Duration = Duration::from_secs(1);
+
+/// Spawn the task that looks at a node every tick and logs the warnings that are
+/// due; it ends when the returned sender is dropped. None outside a tokio runtime.
+pub(crate) fn spawn_watchdog(
+    name: String,
+    pool: Pool<AssociationManager>,
+    executor: Arc<Executor>,
+    borrows: Borrows,
+    metrics: Arc<NodeMetrics>,
+) -> Option<tokio::sync::watch::Sender<()>> {
+    tokio::runtime::Handle::try_current().ok()?;
+    let (tx, mut stop) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        let mut dog = Watchdog::default();
+        loop {
+            tokio::select! {
+                changed = stop.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(WATCHDOG_TICK) => {}
+            }
+            let stats = pool.stats();
+            let breaker = executor.breaker().stats();
+            let leaks = leak_reports(&pool, &borrows);
+            for w in dog.check(&name, &stats, &breaker, &leaks, Instant::now()) {
+                metrics.warning(w.kind.as_str());
+                tracing::warn!(node = %name, kind = w.kind.as_str(), "{}", w.message);
+            }
+        }
+    });
+    Some(tx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,57 +448,4 @@ mod tests {
             )
             .is_empty());
     }
-}
-
-/// Operations currently holding a pooled association, by pool id (for leak reports).
-pub(crate) type Borrows = Arc<Mutex<HashMap<u64, &'static str>>>;
-
-/// The pool's leak suspects, named by the operation that holds each.
-pub(crate) fn leak_reports(pool: &Pool<AssociationManager>, borrows: &Borrows) -> Vec<LeakReport> {
-    let suspects = pool.leak_suspects();
-    if suspects.is_empty() {
-        return Vec::new();
-    }
-    let ops = borrows.lock().unwrap_or_else(|p| p.into_inner());
-    suspects
-        .into_iter()
-        .map(|s| LeakReport {
-            association: s.id,
-            operation: ops.get(&s.id).map(|o| o.to_string()),
-            held_secs: s.held_for.as_secs_f64(),
-        })
-        .collect()
-}
-
-/// How often the watchdog looks at a node.
-const WATCHDOG_TICK: Duration = Duration::from_secs(1);
-
-/// Spawn the task that looks at a node every tick and logs the warnings that are
-/// due; it ends when the returned sender is dropped. None outside a tokio runtime.
-pub(crate) fn spawn_watchdog(
-    name: String,
-    pool: Pool<AssociationManager>,
-    executor: Arc<Executor>,
-    borrows: Borrows,
-    metrics: Arc<NodeMetrics>,
-) -> Option<tokio::sync::watch::Sender<()>> {
-    tokio::runtime::Handle::try_current().ok()?;
-    let (tx, mut stop) = tokio::sync::watch::channel(());
-    tokio::spawn(async move {
-        let mut dog = Watchdog::default();
-        loop {
-            tokio::select! {
-                changed = stop.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(WATCHDOG_TICK) => {}
-            }
-            let stats = pool.stats();
-            let breaker = executor.breaker().stats();
-            let leaks = leak_reports(&pool, &borrows);
-            for w in dog.check(&name, &stats, &breaker, &leaks, Instant::now()) {
-                metrics.warning(w.kind.as_str());
-                tracing::warn!(node = %name, kind = w.kind.as_str(), "{}", w.message);
-            }
-        }
-    });
-    Some(tx)
 }

@@ -215,16 +215,14 @@ impl<S: MatchSink> Operation for Find<'_, S> {
         )
     }
 
-    fn run<'a>(&'a self, a: &'a mut Association) -> impl Future<Output = Result<FindOutcome, DimseError>> + Send + 'a {
-        async move {
-            let mut sink = self.sink.lock().await;
-            self.delivered.store(0, Ordering::Relaxed);
-            let mut counting = Counting {
-                inner: &mut *sink,
-                delivered: &self.delivered,
-            };
-            dimse::find_into(a, self.query, dimse::Priority::Medium, &self.limits, &mut counting).await
-        }
+    async fn run(&self, a: &mut Association) -> Result<FindOutcome, DimseError> {
+        let mut sink = self.sink.lock().await;
+        self.delivered.store(0, Ordering::Relaxed);
+        let mut counting = Counting {
+            inner: &mut *sink,
+            delivered: &self.delivered,
+        };
+        dimse::find_into(a, self.query, dimse::Priority::Medium, &self.limits, &mut counting).await
     }
 
     fn status(output: &FindOutcome) -> Status {

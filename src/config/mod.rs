@@ -118,6 +118,7 @@ impl NodeConfig {
 /// The JSON Schema (draft 2020-12) of the hospital config, generated from the very
 /// structs the parser reads (so it cannot drift from what is accepted), for editors
 /// to validate and complete a config.
+#[cfg(feature = "schema")]
 pub fn json_schema() -> String {
     let mut schema = schemars::schema_for!(raw::RawConfig);
     schema.insert("title".into(), "pacs-net hospital config".into());

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::settings::RetryStrategy;
 
 /// The whole file.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (the pacs-net config)")]
 pub(crate) struct RawConfig {
     pub local_ae_title: Option<String>,
@@ -25,7 +25,8 @@ pub(crate) struct RawConfig {
 }
 
 /// One entry of `nodes`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (a node)")]
 pub(crate) struct RawNode {
     pub ae_title: String,
@@ -42,7 +43,8 @@ pub(crate) struct RawNode {
 }
 
 /// `network`: defaults shared by every node, and the named pools.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (network defaults)")]
 pub(crate) struct RawNetwork {
     #[serde(default, deserialize_with = "unique_map")]
@@ -54,7 +56,8 @@ pub(crate) struct RawNetwork {
 }
 
 /// `network.connection_pools.<name>`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (a connection pool)")]
 pub(crate) struct RawPool {
     pub min_size: Option<usize>,
@@ -74,7 +77,8 @@ pub(crate) struct RawPool {
 }
 
 /// `timeouts` (network-wide or per node).
-#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (timeouts)")]
 pub(crate) struct RawTimeouts {
     pub connect_ms: Option<u64>,
@@ -83,7 +87,8 @@ pub(crate) struct RawTimeouts {
 }
 
 /// `retry` (network-wide or per node).
-#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (a retry policy)")]
 pub(crate) struct RawRetry {
     pub max_attempts: Option<u32>,
@@ -97,7 +102,8 @@ pub(crate) struct RawRetry {
 }
 
 /// `circuit_breaker` (network-wide or per node).
-#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (a circuit breaker)")]
 pub(crate) struct RawBreaker {
     pub failure_threshold: Option<u32>,
@@ -107,7 +113,8 @@ pub(crate) struct RawBreaker {
 }
 
 /// `limits` (network-wide or per node): bytes a peer may make us hold.
-#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (limits)")]
 pub(crate) struct RawLimits {
     pub max_command_bytes: Option<u64>,
@@ -115,7 +122,8 @@ pub(crate) struct RawLimits {
 }
 
 /// `retry.strategy`, spelled as in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum RawStrategy {
     Fixed,
