@@ -54,7 +54,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
-    let code = runtime.block_on(run(cli));
+    // The command runs as a task on a worker thread, which also drives its sockets:
+    // polled from `block_on`'s own thread, every DIMSE response would cost a wake-up
+    // handed from the worker that saw the socket ready (two context switches).
+    let code = runtime.block_on(async {
+        match tokio::spawn(run(cli)).await {
+            Ok(code) => code,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                error_line!("the command task ended abnormally: {e}");
+                exit::FAILED
+            }
+        }
+    });
     // Background pool tasks must not hold the process up.
     runtime.shutdown_timeout(Duration::from_millis(100));
     ExitCode::from(code)
