@@ -18,11 +18,11 @@ use tracing::debug;
 
 use super::error::PoolError;
 use super::guard::Pooled;
-use super::inner::{deadline, spawn, Doomed, Grant, Inner, Phase, State, Waiter};
+use super::inner::{deadline, spawn, Doomed, Grant, Inner, Phase, Reservation, State, Waiter};
 use super::manager::Manager;
 use super::progress::{AcquirePhase, AcquireProgress};
-use super::slots::{timeout_error, Reservation, WaitTicket, Waited};
-use super::stats::{Counters, Reason};
+use super::slots::{timeout_error, WaitTicket, Waited};
+use super::stats::{AtomicCounters, Reason};
 use super::waiters::Priority;
 
 /// What [`Inner::create`] came to.
@@ -131,15 +131,13 @@ fn spawn_creation<M: Manager>(
             }
         };
         let now = Instant::now();
-        let mut doomed = Vec::new();
-        let finished = {
-            let mut st = pool.lock();
+        let finished = pool.transition(now, |st, doomed| {
             let limited = match &created {
                 // Only while another one is open is there one to queue on.
                 Err(e) => st.total() > 0 && (pool.manager.is_capacity_error(e) || pool.manager.is_limit_symptom(e)),
                 Ok(_) => false,
             };
-            let finished = match pool.adopt(&mut st, slot, created, now, &mut doomed) {
+            let finished = match pool.adopt(st, slot, created, now, doomed) {
                 Ok(Some(mut entry)) => {
                     st.borrow_started(&mut entry, now);
                     Finished::Created(entry)
@@ -154,10 +152,8 @@ fn spawn_creation<M: Manager>(
             if race.overtaken.load(Ordering::SeqCst) {
                 st.unanswered_opens = st.unanswered_opens.saturating_sub(1);
             }
-            pool.settle(&mut st, now, &mut doomed);
             finished
-        };
-        pool.run(doomed);
+        });
         // Nobody waiting for it any more: a new resource goes to the pool.
         if let Err(Finished::Created(entry)) = tx.send(finished) {
             pool.abandon(Grant::Resource(entry));
@@ -214,7 +210,7 @@ impl<M: Manager> Inner<M> {
                     // association must not cost a whole DIMSE timeout per try.
                     match timeout_at(deadline, self.check_out(&mut pooled)).await {
                         Ok(Ok(())) => {
-                            Counters::bump(&self.counters.acquisitions);
+                            AtomicCounters::bump(&self.counters.acquisitions);
                             AcquireProgress::set(progress, AcquirePhase::Acquired);
                             return Ok(pooled);
                         }
@@ -261,22 +257,19 @@ impl<M: Manager> Inner<M> {
     /// Never waits: only a fitting, alive idle resource that needs no validation.
     pub(super) fn try_acquire(self: &Arc<Self>, req: &M::Request) -> Result<Pooled<M>, PoolError<M::Error>> {
         let now = Instant::now();
-        let mut doomed = Vec::new();
-        let taken = {
-            let mut st = self.lock();
+        let taken = self.take(|st, doomed| {
             if st.phase != Phase::Open {
                 Err(self.closed())
-            } else if let Some(mut entry) = self.take_idle(&mut st, req, now, false, &mut doomed) {
+            } else if let Some(mut entry) = self.take_idle(st, req, now, false, doomed) {
                 st.borrow_started(&mut entry, now);
                 st.waits.record(Duration::ZERO);
                 Ok(entry)
             } else {
                 Err(timeout_error(&self.name, st.max_size, st.waiters.len(), Duration::ZERO))
             }
-        };
-        self.run(doomed);
+        });
         let entry = taken?;
-        Counters::bump(&self.counters.acquisitions);
+        AtomicCounters::bump(&self.counters.acquisitions);
         Ok(Pooled::new(self.clone(), entry, true))
     }
 
@@ -288,13 +281,7 @@ impl<M: Manager> Inner<M> {
         start: Instant,
         now: Instant,
     ) -> Result<Begin<M>, PoolError<M::Error>> {
-        let mut doomed = Vec::new();
-        let begun = {
-            let mut st = self.lock();
-            self.begin_locked(&mut st, req, priority, fresh, start, now, &mut doomed)
-        };
-        self.run(doomed);
-        begun
+        self.take(|st, doomed| self.begin_locked(st, req, priority, fresh, start, now, doomed))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -346,7 +333,7 @@ impl<M: Manager> Inner<M> {
         if !self.needs_validation(entry, entry.borrowed_at) {
             return Ok(());
         }
-        Counters::bump(&self.counters.validations);
+        AtomicCounters::bump(&self.counters.validations);
         // Cancelled mid-validation, the resource's state is unknown: abort it.
         pooled.set_abort_on_drop(true);
         let validated = self.manager.validate(&mut **pooled).await;
@@ -356,7 +343,7 @@ impl<M: Manager> Inner<M> {
                 Ok(())
             }
             Err(err) => {
-                Counters::bump(&self.counters.validation_failures);
+                AtomicCounters::bump(&self.counters.validation_failures);
                 debug!(pool = %self.name, id = pooled.id(), error = %err, "validation failed: discarding");
                 Err(err)
             }
@@ -404,7 +391,7 @@ impl<M: Manager> Inner<M> {
                     drop(ticket);
                     return match created {
                         Ok(Finished::Created(entry)) => {
-                            Counters::bump(&self.counters.acquisitions);
+                            AtomicCounters::bump(&self.counters.acquisitions);
                             AcquireProgress::set(progress, AcquirePhase::Acquired);
                             Ok(Created::Ready(Pooled::new(self.clone(), entry, false)))
                         }
@@ -420,7 +407,7 @@ impl<M: Manager> Inner<M> {
                 waited = handoff => match waited {
                     Waited::Granted(Grant::Resource(entry)) => {
                         self.overtaken(&race, &mut rx);
-                        Counters::bump(&self.counters.acquisitions);
+                        AtomicCounters::bump(&self.counters.acquisitions);
                         AcquireProgress::set(progress, AcquirePhase::Acquired);
                         return Ok(Created::Ready(Pooled::new(self.clone(), entry, true)));
                     }

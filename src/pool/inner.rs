@@ -19,8 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::manager::Manager;
-use super::slots::{ClosingSlot, Reservation};
-use super::stats::{Counters, Counts, LeakSuspect, Reason, WaitWindow};
+use super::stats::{AtomicCounters, LeakSuspect, LockedCounters, Reason, WaitWindow};
 use super::waiters::{WaiterQueue, AGING_STEP};
 use crate::config::PoolSettings;
 
@@ -77,13 +76,13 @@ pub(super) enum Phase {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum How {
+pub(super) enum Teardown {
     Close,
     Abort,
 }
 
 /// Resources to close or abort once the lock is released.
-pub(super) type Doomed<R> = Vec<(R, How)>;
+pub(super) type Doomed<R> = Vec<(R, Teardown)>;
 
 pub(super) struct Borrow {
     pub since: Instant,
@@ -110,7 +109,7 @@ pub(super) struct State<M: Manager> {
     next_id: u64,
     /// Borrow start per resource id; only kept when `leak_threshold` is set.
     pub borrows: Option<HashMap<u64, Borrow>>,
-    pub counts: Counts,
+    pub counts: LockedCounters,
     pub waits: WaitWindow,
     /// Creations that failed in a way that says the remote would not take one more
     /// while others were open (the cap was lowered).
@@ -173,7 +172,7 @@ pub(super) struct Inner<M: Manager> {
     pub drained: Notify,
     /// Set by `close`: creations racing a hand-off are abandoned.
     pub closing: tokio::sync::watch::Sender<bool>,
-    pub counters: Counters,
+    pub counters: AtomicCounters,
     /// Whether background creation may run now (see `Pool::set_replenish_gate`).
     pub replenish_gate: std::sync::RwLock<Option<ReplenishGate>>,
 }
@@ -200,7 +199,7 @@ impl<M: Manager> Inner<M> {
             waiters: WaiterQueue::new(),
             next_id: 0,
             borrows: settings.leak_threshold.map(|_| HashMap::new()),
-            counts: Counts::default(),
+            counts: LockedCounters::default(),
             waits: WaitWindow::new(),
             remote_limited: 0,
             unanswered_opens: 0,
@@ -214,7 +213,7 @@ impl<M: Manager> Inner<M> {
             opens: Semaphore::new(opens),
             drained: Notify::new(),
             closing: tokio::sync::watch::Sender::new(false),
-            counters: Counters::default(),
+            counters: AtomicCounters::default(),
             replenish_gate: std::sync::RwLock::new(None),
         }
     }
@@ -266,9 +265,9 @@ impl<M: Manager> Inner<M> {
             }
             let mut entry = st.idle.remove(i);
             if entry.expires_at.is_some_and(|at| now >= at) {
-                self.retire(st, entry, Reason::Lifetime, How::Close, doomed);
+                self.retire(st, entry, Reason::Lifetime, Teardown::Close, doomed);
             } else if !self.manager.is_alive(&mut entry.res) {
-                self.retire(st, entry, Reason::Stale, How::Abort, doomed);
+                self.retire(st, entry, Reason::Stale, Teardown::Abort, doomed);
             } else {
                 return Some(entry);
             }
@@ -276,20 +275,20 @@ impl<M: Manager> Inner<M> {
         None
     }
 
-    /// Counts a retirement; the resource keeps its slot (`closing`) until the
-    /// teardown spawned by [`Inner::run`] has finished.
+    /// LockedCounters a retirement; the resource keeps its slot (`closing`) until the
+    /// teardown spawned by [`Inner::transition`] has finished.
     pub fn retire(
         &self,
         st: &mut State<M>,
         entry: Entry<M::Resource>,
         reason: Reason,
-        how: How,
+        teardown: Teardown,
         doomed: &mut Doomed<M::Resource>,
     ) {
         st.closing += 1;
         st.counts.destroyed.count(reason);
-        debug!(pool = %self.name, id = entry.id, uses = entry.uses, reason = reason.as_str(), ?how, "retiring resource");
-        doomed.push((entry.res, how));
+        debug!(pool = %self.name, id = entry.id, uses = entry.uses, reason = reason.as_str(), ?teardown, "retiring resource");
+        doomed.push((entry.res, teardown));
     }
 
     /// What the pool can give a caller wanting `req` right now, if anything.
@@ -415,55 +414,71 @@ impl<M: Manager> Inner<M> {
     /// Closes or aborts resources in spawned tasks; each keeps its slot until done.
     /// Without a runtime (a guard dropped on a plain thread) the resource is just
     /// dropped, which closes its socket.
-    pub fn run(self: &Arc<Self>, doomed: Doomed<M::Resource>) {
-        for (res, how) in doomed {
+    fn spawn_teardowns(self: &Arc<Self>, doomed: Doomed<M::Resource>) {
+        for (res, teardown) in doomed {
             let slot = ClosingSlot::new(self.clone());
             let inner = self.clone();
             spawn(async move {
-                match how {
-                    How::Close => inner.manager.close(res).await,
-                    How::Abort => inner.manager.abort(res).await,
+                match teardown {
+                    Teardown::Close => inner.manager.close(res).await,
+                    Teardown::Abort => inner.manager.abort(res).await,
                 }
                 drop(slot);
             });
         }
     }
 
+    /// Every change of the pool's state goes through here: lock, apply `change`
+    /// (which may doom resources), settle (hand what was freed to waiters), unlock,
+    /// then start the teardowns outside the lock.
+    pub fn transition<R>(
+        self: &Arc<Self>,
+        now: Instant,
+        change: impl FnOnce(&mut State<M>, &mut Doomed<M::Resource>) -> R,
+    ) -> R {
+        let mut doomed = Vec::new();
+        let out = {
+            let mut st = self.lock();
+            let out = change(&mut st, &mut doomed);
+            self.settle(&mut st, now, &mut doomed);
+            out
+        };
+        self.spawn_teardowns(doomed);
+        out
+    }
+
+    /// Like [`Inner::transition`], for a change that frees nothing (so there is
+    /// nothing to settle): taking from the pool.
+    pub fn take<R>(self: &Arc<Self>, change: impl FnOnce(&mut State<M>, &mut Doomed<M::Resource>) -> R) -> R {
+        let mut doomed = Vec::new();
+        let out = change(&mut self.lock(), &mut doomed);
+        self.spawn_teardowns(doomed);
+        out
+    }
+
     /// A teardown finished: its slot is free.
     pub fn closing_done(self: &Arc<Self>) {
-        let mut doomed = Vec::new();
-        {
-            let mut st = self.lock();
-            st.closing = st.closing.saturating_sub(1);
-            self.settle(&mut st, Instant::now(), &mut doomed);
-        }
-        self.run(doomed);
+        self.transition(Instant::now(), |st, _| st.closing = st.closing.saturating_sub(1));
     }
 
     /// A creation slot was given up (creation failed, or its caller went away).
     pub fn reservation_dropped(self: &Arc<Self>) {
-        let mut doomed = Vec::new();
-        {
-            let mut st = self.lock();
-            st.unreserve();
-            self.settle(&mut st, Instant::now(), &mut doomed);
-        }
-        self.run(doomed);
+        self.transition(Instant::now(), |st, _| st.unreserve());
     }
 
     /// Why a resource coming back from a borrow cannot be kept, if it cannot.
-    fn verdict(&self, entry: &mut Entry<M::Resource>, abort_on_drop: bool, now: Instant) -> Option<(Reason, How)> {
+    fn verdict(&self, entry: &mut Entry<M::Resource>, abort_on_drop: bool, now: Instant) -> Option<(Reason, Teardown)> {
         if abort_on_drop || !self.manager.is_reusable(&entry.res) {
-            return Some((Reason::Invalid, How::Abort));
+            return Some((Reason::Invalid, Teardown::Abort));
         }
         if !self.manager.is_alive(&mut entry.res) {
-            return Some((Reason::Stale, How::Abort));
+            return Some((Reason::Stale, Teardown::Abort));
         }
         if self.settings.max_uses.is_some_and(|max| entry.uses >= max) {
-            return Some((Reason::Uses, How::Close));
+            return Some((Reason::Uses, Teardown::Close));
         }
         if entry.expires_at.is_some_and(|at| now >= at) {
-            return Some((Reason::Lifetime, How::Close));
+            return Some((Reason::Lifetime, Teardown::Close));
         }
         None
     }
@@ -473,48 +488,38 @@ impl<M: Manager> Inner<M> {
         let now = Instant::now();
         // Manager checks run before locking: they are the caller's code.
         let verdict = self.verdict(&mut entry, abort_on_drop, now);
-        let mut doomed = Vec::new();
-        {
-            let mut st = self.lock();
+        self.transition(now, |st, doomed| {
             st.borrow_ended(entry.id);
             st.counts.releases += 1;
             match (st.phase, verdict) {
-                (Phase::Closed, _) => self.retire(&mut st, entry, Reason::Closed, How::Abort, &mut doomed),
-                (_, Some((reason, how))) => self.retire(&mut st, entry, reason, how, &mut doomed),
-                (Phase::Draining, None) => self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed),
+                (Phase::Closed, _) => self.retire(st, entry, Reason::Closed, Teardown::Abort, doomed),
+                (_, Some((reason, teardown))) => self.retire(st, entry, reason, teardown, doomed),
+                (Phase::Draining, None) => self.retire(st, entry, Reason::Closed, Teardown::Close, doomed),
                 // More open than the cap after a resize or a capacity error: shrink.
                 (Phase::Open, None) if st.total() >= st.effective_max => {
-                    self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed)
+                    self.retire(st, entry, Reason::Closed, Teardown::Close, doomed)
                 }
                 (Phase::Open, None) => {
                     entry.idle_since = now;
-                    self.put_back(&mut st, entry, now);
+                    self.put_back(st, entry, now);
                 }
             }
-            self.settle(&mut st, now, &mut doomed);
-        }
-        self.run(doomed);
+        });
     }
 
     /// A borrowed resource is retired on purpose (failed validation, `invalidate`).
     pub fn discard(self: &Arc<Self>, entry: Entry<M::Resource>, reason: Reason) {
-        let mut doomed = Vec::new();
-        {
-            let mut st = self.lock();
+        self.transition(Instant::now(), |st, doomed| {
             st.borrow_ended(entry.id);
             st.counts.releases += 1;
-            self.retire(&mut st, entry, reason, How::Abort, &mut doomed);
-            self.settle(&mut st, Instant::now(), &mut doomed);
-        }
-        self.run(doomed);
+            self.retire(st, entry, reason, Teardown::Abort, doomed);
+        });
     }
 
     /// A grant reached a caller that went away before using it.
     pub fn abandon(self: &Arc<Self>, grant: Grant<M::Resource>) {
         let now = Instant::now();
-        let mut doomed = Vec::new();
-        {
-            let mut st = self.lock();
+        self.transition(now, |st, doomed| {
             let returned = match grant {
                 Grant::Resource(mut entry) => {
                     st.borrow_ended(entry.id);
@@ -533,14 +538,12 @@ impl<M: Manager> Inner<M> {
             };
             if let Some(entry) = returned {
                 if st.phase == Phase::Open {
-                    self.put_back(&mut st, entry, now);
+                    self.put_back(st, entry, now);
                 } else {
-                    self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed);
+                    self.retire(st, entry, Reason::Closed, Teardown::Close, doomed);
                 }
             }
-            self.settle(&mut st, now, &mut doomed);
-        }
-        self.run(doomed);
+        });
     }
 
     /// Accounts for a finished creation: the reserved slot becomes the new resource
@@ -584,7 +587,7 @@ impl<M: Manager> Inner<M> {
         if st.phase == Phase::Open {
             return Ok(Some(entry));
         }
-        self.retire(st, entry, Reason::Closed, How::Close, doomed);
+        self.retire(st, entry, Reason::Closed, Teardown::Close, doomed);
         Ok(None)
     }
 
@@ -627,4 +630,50 @@ pub(super) fn deadline(start: Instant, timeout: Duration) -> Instant {
         .checked_add(timeout)
         .or_else(|| start.checked_add(FAR))
         .unwrap_or(start)
+}
+
+/// A slot counted in `opening`, freed on drop unless it became a resource.
+pub(super) struct Reservation<M: Manager> {
+    pool: Arc<Inner<M>>,
+    armed: bool,
+}
+
+impl<M: Manager> Reservation<M> {
+    /// Takes charge of a slot already counted in `opening`.
+    pub fn new(pool: Arc<Inner<M>>) -> Self {
+        Reservation { pool, armed: true }
+    }
+
+    /// The slot is being accounted for under the lock by the caller (the resource
+    /// was created, or creation failed and the caller frees it itself).
+    pub fn consume(mut self, st: &mut State<M>) {
+        self.armed = false;
+        st.unreserve();
+    }
+}
+
+impl<M: Manager> Drop for Reservation<M> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.reservation_dropped();
+        }
+    }
+}
+
+/// The slot of a resource being closed or aborted, freed when the teardown is over
+/// (or its task is dropped).
+pub(super) struct ClosingSlot<M: Manager> {
+    pool: Arc<Inner<M>>,
+}
+
+impl<M: Manager> ClosingSlot<M> {
+    pub fn new(pool: Arc<Inner<M>>) -> Self {
+        ClosingSlot { pool }
+    }
+}
+
+impl<M: Manager> Drop for ClosingSlot<M> {
+    fn drop(&mut self) {
+        self.pool.closing_done();
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
-use super::inner::{deadline, How, Inner, Phase};
+use super::inner::{deadline, Inner, Phase, Teardown};
 use super::manager::Manager;
 use super::stats::Reason;
 
@@ -16,10 +16,7 @@ impl<M: Manager> Inner<M> {
     /// under the new max) and keeps recovering.
     pub(super) fn resize(self: &Arc<Self>, new_max: usize) {
         let new_max = new_max.max(1);
-        let now = Instant::now();
-        let mut doomed = Vec::new();
-        {
-            let mut st = self.lock();
+        self.transition(Instant::now(), |st, doomed| {
             let old_max = st.max_size;
             st.max_size = new_max;
             st.effective_max = if st.effective_max >= old_max {
@@ -30,12 +27,10 @@ impl<M: Manager> Inner<M> {
             debug!(pool = %self.name, old_max, new_max, effective_max = st.effective_max, "resized");
             while st.total() > st.effective_max && !st.idle.is_empty() {
                 let entry = st.idle.remove(0);
-                self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed);
+                self.retire(st, entry, Reason::Closed, Teardown::Close, doomed);
             }
-            // Growing may let waiters create.
-            self.settle(&mut st, now, &mut doomed);
-        }
-        self.run(doomed);
+            // Settling after growing lets waiters create.
+        });
     }
 
     /// Stops handing out, closes idle resources, fails waiters with `Closed`, then
@@ -46,21 +41,18 @@ impl<M: Manager> Inner<M> {
         let deadline = deadline(Instant::now(), busy_timeout);
         // Creations racing a hand-off are abandoned, not waited for.
         self.closing.send_replace(true);
-        let mut doomed = Vec::new();
-        let waiters = {
-            let mut st = self.lock();
+        let waiters = self.take(|st, doomed| {
             if st.phase == Phase::Open {
                 st.phase = Phase::Draining;
                 info!(pool = %self.name, idle = st.idle.len(), active = st.active, waiting = st.waiters.len(), "closing pool");
             }
             for entry in std::mem::take(&mut st.idle) {
-                self.retire(&mut st, entry, Reason::Closed, How::Close, &mut doomed);
+                self.retire(st, entry, Reason::Closed, Teardown::Close, doomed);
             }
             st.waiters.drain()
-        };
+        });
         // Dropping their senders wakes the waiters with `Closed`.
         drop(waiters);
-        self.run(doomed);
         loop {
             let drained = self.drained.notified();
             tokio::pin!(drained);

@@ -17,9 +17,8 @@ use std::time::Duration;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
-use super::inner::{deadline, spawn, Doomed, How, Inner, Phase, State};
+use super::inner::{deadline, spawn, Doomed, Inner, Phase, Reservation, State, Teardown};
 use super::manager::Manager;
-use super::slots::Reservation;
 use super::stats::Reason;
 
 /// Without a capacity error for this long, a lowered effective max goes up by one.
@@ -64,21 +63,20 @@ impl<M: Manager> Inner<M> {
     /// One maintenance round; false once the pool is closing.
     fn maintain(self: &Arc<Self>) -> bool {
         let now = Instant::now();
-        let mut doomed = Vec::new();
-        let to_open = {
-            let mut st = self.lock();
+        let to_open = self.transition(now, |st, doomed| {
             if st.phase != Phase::Open {
-                return false;
+                return None;
             }
-            self.retire_idle(&mut st, now, &mut doomed);
-            self.recover_capacity(&mut st, now);
-            self.report_leaks(&mut st, now);
-            let to_open = self.shortfall(&st, now);
+            self.retire_idle(st, now, doomed);
+            self.recover_capacity(st, now);
+            self.report_leaks(st, now);
+            let to_open = self.shortfall(st, now);
             st.opening += to_open;
-            self.settle(&mut st, now, &mut doomed);
-            to_open
+            Some(to_open)
+        });
+        let Some(to_open) = to_open else {
+            return false;
         };
-        self.run(doomed);
         for _ in 0..to_open {
             let slot = Reservation::new(self.clone());
             spawn(self.clone().open_idle(slot));
@@ -94,12 +92,12 @@ impl<M: Manager> Inner<M> {
         while i < st.idle.len() {
             let entry = &mut st.idle[i];
             let verdict = if entry.expires_at.is_some_and(|at| now >= at) {
-                Some((Reason::Lifetime, How::Close))
+                Some((Reason::Lifetime, Teardown::Close))
             } else if !self.manager.is_alive(&mut entry.res) {
-                Some((Reason::Stale, How::Abort))
+                Some((Reason::Stale, Teardown::Abort))
             } else if total > min_size && now.saturating_duration_since(entry.idle_since) > self.settings.max_idle_time
             {
-                Some((Reason::Idle, How::Close))
+                Some((Reason::Idle, Teardown::Close))
             } else {
                 None
             };
@@ -165,15 +163,13 @@ impl<M: Manager> Inner<M> {
         let created = self.manager.create(req).await;
         drop(permit);
         let now = Instant::now();
-        let mut doomed = Vec::new();
-        {
-            let mut st = self.lock();
-            match self.adopt(&mut st, slot, created, now, &mut doomed) {
+        self.transition(now, |st, doomed| {
+            match self.adopt(st, slot, created, now, doomed) {
                 Ok(Some(entry)) => {
                     if std::mem::take(&mut st.replenish_failing) {
                         info!(pool = %self.name, "background opening works again");
                     }
-                    self.put_back(&mut st, entry, now)
+                    self.put_back(st, entry, now)
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -186,8 +182,6 @@ impl<M: Manager> Inner<M> {
                     st.replenish_after = deadline(now, REPLENISH_BACKOFF);
                 }
             }
-            self.settle(&mut st, now, &mut doomed);
-        }
-        self.run(doomed);
+        });
     }
 }

@@ -52,6 +52,7 @@ mod maintenance;
 mod manager;
 mod progress;
 mod slots;
+mod snapshot;
 mod stats;
 mod waiters;
 
@@ -73,7 +74,7 @@ pub use stats::{DestroyedStats, LeakSuspect, PoolStats, WaitStats, WAIT_WINDOW};
 pub use waiters::{Priority, AGING_STEP};
 
 use inner::Inner;
-use stats::Counters;
+use stats::AtomicCounters;
 
 /// A pool of resources made by `M`. Cheap to clone: clones share the pool.
 pub struct Pool<M: Manager> {
@@ -181,9 +182,9 @@ impl<M: Manager> Pool<M> {
         self.inner.leak_suspects()
     }
 
-    /// Counts an operation redone on a fresh resource after a reused one was stale.
+    /// LockedCounters an operation redone on a fresh resource after a reused one was stale.
     pub fn record_stale_redo(&self) {
-        Counters::bump(&self.inner.counters.stale_redos);
+        AtomicCounters::bump(&self.inner.counters.stale_redos);
     }
 
     /// The manager, for what the caller keeps in it (e.g. negotiation memory).

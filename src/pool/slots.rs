@@ -1,9 +1,8 @@
-//! Internal drop guards that make acquisition cancellation-safe.
-//!
-//! Whatever an acquiring future holds at an await point — a place in the waiter
-//! queue, a slot reserved for creation, a slot held by a resource being torn down —
-//! sits in one of these guards, so dropping the future (timeout, `JoinHandle::abort`)
-//! gives it back to the pool instead of leaking it.
+//! The waiter's drop guard that makes waiting cancellation-safe: a place in the
+//! waiter queue is given back (with any grant sent meanwhile) when the acquiring
+//! future is dropped (timeout, `JoinHandle::abort`). The slot guards of creation and
+//! teardown ([`Reservation`](super::inner::Reservation),
+//! [`ClosingSlot`](super::inner::ClosingSlot)) live with the state they free.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,55 +11,9 @@ use tokio::sync::oneshot;
 use tokio::time::{timeout_at, Instant};
 
 use super::error::PoolError;
-use super::inner::{Grant, Inner, State};
+use super::inner::{Grant, Inner};
 use super::manager::Manager;
 use super::waiters::Priority;
-
-/// A slot counted in `opening`, freed on drop unless it became a resource.
-pub(super) struct Reservation<M: Manager> {
-    pool: Arc<Inner<M>>,
-    armed: bool,
-}
-
-impl<M: Manager> Reservation<M> {
-    /// Takes charge of a slot already counted in `opening`.
-    pub fn new(pool: Arc<Inner<M>>) -> Self {
-        Reservation { pool, armed: true }
-    }
-
-    /// The slot is being accounted for under the lock by the caller (the resource
-    /// was created, or creation failed and the caller frees it itself).
-    pub fn consume(mut self, st: &mut State<M>) {
-        self.armed = false;
-        st.unreserve();
-    }
-}
-
-impl<M: Manager> Drop for Reservation<M> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.pool.reservation_dropped();
-        }
-    }
-}
-
-/// The slot of a resource being closed or aborted, freed when the teardown is over
-/// (or its task is dropped).
-pub(super) struct ClosingSlot<M: Manager> {
-    pool: Arc<Inner<M>>,
-}
-
-impl<M: Manager> ClosingSlot<M> {
-    pub fn new(pool: Arc<Inner<M>>) -> Self {
-        ClosingSlot { pool }
-    }
-}
-
-impl<M: Manager> Drop for ClosingSlot<M> {
-    fn drop(&mut self) {
-        self.pool.closing_done();
-    }
-}
 
 /// How a wait ended.
 pub(super) enum Waited<R, E> {

@@ -1,7 +1,7 @@
 //! Pool statistics: counters, retirement reasons, wait-time percentiles, leak suspects.
 //!
-//! Counters that change under the pool lock live in [`Counts`] (inside the state);
-//! the few bumped outside it are atomics in [`Counters`]. Wait times keep only the
+//! AtomicCounters that change under the pool lock live in [`LockedCounters`] (inside the state);
+//! the few bumped outside it are atomics in [`AtomicCounters`]. Wait times keep only the
 //! last [`WAIT_WINDOW`] samples, so percentiles describe recent behaviour and memory
 //! stays fixed.
 
@@ -9,10 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::time::Instant;
-
-use super::inner::Inner;
-use super::manager::Manager;
 
 /// Wait-time samples kept for the percentiles.
 pub const WAIT_WINDOW: usize = 1024;
@@ -157,9 +153,9 @@ impl DestroyedStats {
     }
 }
 
-/// Counters kept under the pool lock.
+/// AtomicCounters kept under the pool lock.
 #[derive(Debug, Default)]
-pub(super) struct Counts {
+pub(super) struct LockedCounters {
     pub releases: u64,
     pub acquire_timeouts: u64,
     pub rejected_waiters: u64,
@@ -169,21 +165,21 @@ pub(super) struct Counts {
     pub peak_active: usize,
 }
 
-/// Counters bumped where the lock is not held.
+/// AtomicCounters bumped where the lock is not held.
 #[derive(Debug, Default)]
-pub(super) struct Counters {
+pub(super) struct AtomicCounters {
     pub acquisitions: AtomicU64,
     pub validations: AtomicU64,
     pub validation_failures: AtomicU64,
     pub stale_redos: AtomicU64,
 }
 
-impl Counters {
+impl AtomicCounters {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn get(counter: &AtomicU64) -> u64 {
+    pub(super) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
 }
@@ -218,7 +214,7 @@ impl WaitWindow {
 }
 
 impl WaitStats {
-    fn from_samples(mut samples: Vec<f64>) -> Self {
+    pub(super) fn from_samples(mut samples: Vec<f64>) -> Self {
         samples.sort_by(f64::total_cmp);
         WaitStats {
             p50_ms: nearest_rank(&samples, 0.50),
@@ -236,57 +232,6 @@ fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
         .get(rank.saturating_sub(1).min(sorted.len().saturating_sub(1)))
         .copied()
         .unwrap_or(0.0)
-}
-
-impl<M: Manager> Inner<M> {
-    pub(super) fn stats(&self) -> PoolStats {
-        let now = Instant::now();
-        let (mut stats, samples) = {
-            let st = self.lock();
-            let c = &st.counts;
-            let stats = PoolStats {
-                pool: self.name.clone(),
-                total: st.total(),
-                active: st.active,
-                idle: st.idle.len(),
-                // Callers whose own creation is under way are not counted as waiting.
-                waiting: st.waiters.count(|w| !w.handoff_only),
-                opening: st.opening,
-                closing: st.closing,
-                effective_max: st.effective_max,
-                max_size: st.max_size,
-                acquisitions: Counters::get(&self.counters.acquisitions),
-                releases: c.releases,
-                acquire_timeouts: c.acquire_timeouts,
-                rejected_waiters: c.rejected_waiters,
-                created: c.created,
-                create_failures: c.create_failures,
-                destroyed: c.destroyed.clone(),
-                validations: Counters::get(&self.counters.validations),
-                validation_failures: Counters::get(&self.counters.validation_failures),
-                stale_redos: Counters::get(&self.counters.stale_redos),
-                peak_active: c.peak_active,
-                wait: WaitStats::default(),
-                leak_suspects: self.suspects(&st, now).count(),
-                remote_limited: st.remote_limited,
-                unanswered_opens: st.unanswered_opens,
-            };
-            (stats, st.waits.samples().to_vec())
-        };
-        // Sorting happens after unlocking: it is the only non-trivial work here.
-        stats.wait = WaitStats::from_samples(samples);
-        stats
-    }
-
-    pub(super) fn leak_suspects(&self) -> Vec<LeakSuspect> {
-        let now = Instant::now();
-        let mut suspects: Vec<LeakSuspect> = {
-            let st = self.lock();
-            self.suspects(&st, now).collect()
-        };
-        suspects.sort_by_key(|s| (std::cmp::Reverse(s.held_for), s.id));
-        suspects
-    }
 }
 
 #[cfg(test)]
