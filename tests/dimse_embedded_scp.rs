@@ -7,7 +7,7 @@ use common::{dicom_fixture_files as dicom_files, fixtures};
 
 use pacs_net::association::{Association, AssociationParams, ContextRequest, Profile};
 use pacs_net::config::Timeouts;
-use pacs_net::dimse::{self, FindQuery, InstanceFile, Priority, QueryLevel, QueryModel, Status};
+use pacs_net::dimse::{self, DimsePriority, FindQuery, InstanceFile, QueryLevel, QueryModel, Status};
 use pacs_net::scp::{Scp, ScpConfig};
 
 async fn start_scp() -> Scp {
@@ -41,11 +41,11 @@ async fn echo_store_find_on_one_association() {
         if req.profile != Profile::Default {
             // Compressed / big endian files need their own association.
             let mut special = Association::establish(&params(&scp), &req.profile).await.unwrap();
-            let rsp = dimse::store(&mut special, &file, Priority::Medium).await.unwrap();
+            let rsp = dimse::store(&mut special, &file, DimsePriority::Medium).await.unwrap();
             assert_eq!(rsp.status, Status::SUCCESS, "{}", path.display());
             special.release().await;
         } else {
-            let rsp = dimse::store(&mut assoc, &file, Priority::Medium).await.unwrap();
+            let rsp = dimse::store(&mut assoc, &file, DimsePriority::Medium).await.unwrap();
             assert_eq!(rsp.status, Status::SUCCESS, "{}", path.display());
         }
         stored += 1;
@@ -60,7 +60,7 @@ async fn echo_store_find_on_one_association() {
     )
     .unwrap();
     let mut studies = Vec::new();
-    let outcome = dimse::find(&mut assoc, &query, Priority::Medium, |m| {
+    let outcome = dimse::find(&mut assoc, &query, DimsePriority::Medium, |m| {
         studies.push(m);
         ControlFlow::Continue(())
     })
@@ -72,7 +72,7 @@ async fn echo_store_find_on_one_association() {
     // --limit: cancel after the first match; the association stays usable.
     let all = FindQuery::new(QueryModel::StudyRoot, QueryLevel::Image, vec![]).unwrap();
     let mut n = 0;
-    let outcome = dimse::find(&mut assoc, &all, Priority::Medium, |_| {
+    let outcome = dimse::find(&mut assoc, &all, DimsePriority::Medium, |_| {
         n += 1;
         ControlFlow::Break(())
     })

@@ -14,7 +14,7 @@ use common::*;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 use pacs_net::association::{uids, Association, AssociationParams, ContextRequest};
 use pacs_net::config::Timeouts;
-use pacs_net::dimse::{self, FileError, InstanceFile, Priority, Status};
+use pacs_net::dimse::{self, DimsePriority, FileError, InstanceFile, Status};
 use pacs_net::scp::{Behavior, Scp, ScpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -50,7 +50,7 @@ fn params(port: u16) -> AssociationParams {
 async fn store_one(port: u16, file: &InstanceFile) -> dimse::StoreResponse {
     let req = ContextRequest::store(&file.sop_class_uid, &file.transfer_syntax);
     let mut assoc = Association::establish(&params(port), &req.profile).await.unwrap();
-    let rsp = dimse::store(&mut assoc, file, Priority::Medium).await.unwrap();
+    let rsp = dimse::store(&mut assoc, file, DimsePriority::Medium).await.unwrap();
     assoc.release().await;
     rsp
 }
@@ -439,7 +439,7 @@ async fn a_peer_announcing_no_limit_gets_capped_pdus() {
     let mut assoc = Association::establish(&params(relay), &req.profile).await.unwrap();
     assert_eq!(assoc.peer_announced_max_pdu(), 0);
     assert_eq!(assoc.peer_max_pdu(), pacs_net::association::DEFAULT_MAX_SEND_PDU);
-    let rsp = dimse::store(&mut assoc, &file, Priority::Medium).await.unwrap();
+    let rsp = dimse::store(&mut assoc, &file, DimsePriority::Medium).await.unwrap();
     assert_eq!(rsp.status, Status::SUCCESS);
     assoc.release().await;
     let pdata: Vec<u32> = seen

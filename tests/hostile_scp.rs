@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pacs_net::association::{encode_pdata, uids, Association, AssociationError, AssociationParams, Profile};
 use pacs_net::config::Timeouts;
-use pacs_net::dimse::command::{find_rq, Priority};
+use pacs_net::dimse::command::{find_rq, DimsePriority};
 use pacs_net::dimse::{receive_message, DimseError};
 use pacs_net::scp::{Scp, ScpConfig};
 
@@ -36,7 +36,7 @@ async fn p_data_on_a_context_never_accepted_is_aborted() {
         .find(|id| !assoc.accepted_contexts().iter().any(|c| c.id == *id))
         .unwrap();
     let mut buf = Vec::new();
-    let cmd = find_rq(1, uids::STUDY_ROOT_FIND, Priority::Medium).encode();
+    let cmd = find_rq(1, uids::STUDY_ROOT_FIND, DimsePriority::Medium).encode();
     encode_pdata(&mut buf, unused, true, &cmd, true, assoc.peer_max_pdu());
     assoc.write_all(&buf).await.unwrap();
     let err = receive_message(&mut assoc).await.unwrap_err();
@@ -83,7 +83,7 @@ async fn a_c_find_identifier_declaring_4_gib_is_refused_with_a900() {
     }
     ident.extend_from_slice(b"12345678");
     let mut buf = Vec::new();
-    let cmd = find_rq(7, uids::STUDY_ROOT_FIND, Priority::Medium).encode();
+    let cmd = find_rq(7, uids::STUDY_ROOT_FIND, DimsePriority::Medium).encode();
     encode_pdata(&mut buf, ctx.id, true, &cmd, true, assoc.peer_max_pdu());
     encode_pdata(&mut buf, ctx.id, false, &ident, true, assoc.peer_max_pdu());
     assoc.write_all(&buf).await.unwrap();

@@ -11,10 +11,11 @@ use crate::resilience::Classify;
 pub enum OpError {
     #[error(transparent)]
     Association(#[from] AssociationError),
-    #[error("{0}")]
-    Pool(String),
-    #[error("pool closed for node {0}")]
-    PoolClosed(String),
+    /// No association could be borrowed: the pool timed out, had too many
+    /// waiters, or is closed (never `Create`/`Validation`: those are
+    /// [`OpError::Association`]).
+    #[error(transparent)]
+    Pool(PoolError<AssociationError>),
     #[error(transparent)]
     Dimse(DimseError),
     #[error(transparent)]
@@ -46,8 +47,7 @@ impl From<PoolError<AssociationError>> for OpError {
     fn from(e: PoolError<AssociationError>) -> Self {
         match e {
             PoolError::Create(a) | PoolError::Validation(a) => OpError::Association(a),
-            PoolError::Closed { pool } => OpError::PoolClosed(pool),
-            other => OpError::Pool(other.to_string()),
+            other => OpError::Pool(other),
         }
     }
 }
@@ -79,8 +79,8 @@ impl Classify for OpError {
     fn is_retryable(&self) -> bool {
         match self {
             OpError::Association(e) => e.is_transient(),
+            OpError::Pool(PoolError::Closed { .. }) => false,
             OpError::Pool(_) => true,
-            OpError::PoolClosed(_) => false,
             OpError::Dimse(e) => e.is_transient(),
             OpError::File(_) => false,
             OpError::Interrupted { .. } => false,
@@ -97,7 +97,7 @@ impl Classify for OpError {
         match self {
             OpError::Association(AssociationError::NoAcceptedContexts { .. }) => false,
             OpError::Association(_) => true,
-            OpError::Pool(_) | OpError::PoolClosed(_) => false,
+            OpError::Pool(_) => false,
             OpError::Dimse(e) => e.is_transient() || e.is_protocol_violation(),
             OpError::File(_) => false,
             OpError::Interrupted { source, .. } => source.counts_for_breaker(),

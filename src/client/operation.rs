@@ -147,7 +147,7 @@ impl Operation for Store<'_> {
         &'a self,
         a: &'a mut Association,
     ) -> impl Future<Output = Result<StoreResponse, DimseError>> + Send + 'a {
-        dimse::store(a, self.file, dimse::Priority::Medium)
+        dimse::store(a, self.file, dimse::DimsePriority::Medium)
     }
 
     fn status(output: &StoreResponse) -> Status {
@@ -222,7 +222,7 @@ impl<S: MatchSink> Operation for Find<'_, S> {
             inner: &mut *sink,
             delivered: &self.delivered,
         };
-        dimse::find_into(a, self.query, dimse::Priority::Medium, &self.limits, &mut counting).await
+        dimse::find_into(a, self.query, dimse::DimsePriority::Medium, &self.limits, &mut counting).await
     }
 
     fn status(output: &FindOutcome) -> Status {

@@ -67,7 +67,7 @@ pub fn command_name(field: u16) -> &'static str {
 
 /// DIMSE priority (0000,0700).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Priority {
+pub enum DimsePriority {
     Low = 0x0002,
     #[default]
     Medium = 0x0000,
@@ -263,7 +263,7 @@ pub fn echo_rq(message_id: u16) -> Command {
 }
 
 /// C-STORE-RQ (PS3.7 9.3.1.1).
-pub fn store_rq(message_id: u16, sop_class: &str, sop_instance: &str, priority: Priority) -> Command {
+pub fn store_rq(message_id: u16, sop_class: &str, sop_instance: &str, priority: DimsePriority) -> Command {
     Command::new()
         .with_uid(tag::AFFECTED_SOP_CLASS_UID, sop_class)
         .with_u16(tag::COMMAND_FIELD, field::C_STORE_RQ)
@@ -274,7 +274,7 @@ pub fn store_rq(message_id: u16, sop_class: &str, sop_instance: &str, priority: 
 }
 
 /// C-FIND-RQ (PS3.7 9.3.2.1).
-pub fn find_rq(message_id: u16, sop_class: &str, priority: Priority) -> Command {
+pub fn find_rq(message_id: u16, sop_class: &str, priority: DimsePriority) -> Command {
     Command::new()
         .with_uid(tag::AFFECTED_SOP_CLASS_UID, sop_class)
         .with_u16(tag::COMMAND_FIELD, field::C_FIND_RQ)
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn elements_are_in_tag_order() {
-        let bytes = store_rq(1, "1.2.3", "4.5.6", Priority::Medium).encode();
+        let bytes = store_rq(1, "1.2.3", "4.5.6", DimsePriority::Medium).encode();
         let mut pos = 0;
         let mut last = None;
         while pos < bytes.len() {

@@ -12,7 +12,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::association::{Association, ContextRequest};
 
-use super::command::{cancel_rq, field, find_rq, Priority};
+use super::command::{cancel_rq, field, find_rq, DimsePriority};
 use super::dataset_check::decode_checked;
 use super::message::{receive_response_limited, send_command};
 use super::query::FindQuery;
@@ -70,7 +70,7 @@ const MAX_DRAINED_AFTER_CANCEL: usize = 1024;
 pub async fn find<F>(
     assoc: &mut Association,
     query: &FindQuery,
-    priority: Priority,
+    priority: DimsePriority,
     on_match: F,
 ) -> Result<FindOutcome, DimseError>
 where
@@ -90,7 +90,7 @@ where
 pub async fn find_into<S: MatchSink>(
     assoc: &mut Association,
     query: &FindQuery,
-    priority: Priority,
+    priority: DimsePriority,
     limits: &Limits,
     sink: &mut S,
 ) -> Result<FindOutcome, DimseError> {
@@ -101,12 +101,21 @@ pub async fn find_into<S: MatchSink>(
         .ok_or_else(|| DimseError::NoContext(format!("the remote did not accept the C-FIND model {sop_class}")))?;
     let ts = TransferSyntaxRegistry
         .get(&ctx.transfer_syntax)
-        .ok_or_else(|| DimseError::Encode(format!("unknown transfer syntax {}", ctx.transfer_syntax)))?;
-    let identifier = query.identifier().map_err(|e| DimseError::Encode(e.to_string()))?;
+        .ok_or_else(|| DimseError::Encode {
+            what: format!("unknown transfer syntax {}", ctx.transfer_syntax),
+            source: None,
+        })?;
+    let identifier = query.identifier().map_err(|e| DimseError::Encode {
+        what: "the C-FIND identifier".into(),
+        source: Some(Box::new(e)),
+    })?;
     let mut encoded = Vec::new();
     identifier
         .write_dataset_with_ts(&mut encoded, ts)
-        .map_err(|e| DimseError::Encode(e.to_string()))?;
+        .map_err(|e| DimseError::Encode {
+            what: "the C-FIND identifier".into(),
+            source: Some(Box::new(e)),
+        })?;
 
     assoc.begin_operation();
     let id = assoc.next_message_id();
@@ -169,7 +178,10 @@ pub async fn find_into<S: MatchSink>(
         };
         let obj = decode_checked(&data, &ctx.transfer_syntax, limits.max_data_set_bytes).map_err(|e| {
             assoc.poison();
-            DimseError::Decode(format!("C-FIND response identifier: {e}"))
+            DimseError::Decode {
+                what: "C-FIND response identifier".into(),
+                source: Box::new(e),
+            }
         })?;
         drop(data);
         outcome.matches += 1;

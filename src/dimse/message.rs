@@ -114,7 +114,7 @@ impl MessageReader {
             if !pdv.is_last {
                 return Ok(None);
             }
-            let command = Command::decode(&self.command_bytes).map_err(|e| DimseError::Protocol(e.to_string()))?;
+            let command = Command::decode(&self.command_bytes).map_err(DimseError::MalformedCommand)?;
             self.command_bytes = Vec::new();
             if !command.has_data_set() {
                 return Ok(Some(self.finish(context_id, command, None)));
@@ -202,7 +202,7 @@ pub(crate) async fn receive_response_limited(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dimse::command::{cancel_rq, find_rq, Priority};
+    use crate::dimse::command::{cancel_rq, find_rq, DimsePriority};
 
     fn pdv(context_id: u8, is_command: bool, is_last: bool, data: &[u8]) -> Pdv {
         Pdv {
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn reassembles_a_command_and_its_data_set() {
         let mut r = MessageReader::new(Limits::default());
-        let cmd = find_rq(1, "1.2.3", Priority::Medium).encode();
+        let cmd = find_rq(1, "1.2.3", DimsePriority::Medium).encode();
         let (a, b) = cmd.split_at(10);
         assert!(r.push(pdv(1, true, false, a)).unwrap().is_none());
         assert!(r.push(pdv(1, true, true, b)).unwrap().is_none());
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn refuses_what_a_message_cannot_be() {
-        let cmd = find_rq(1, "1.2.3", Priority::Medium).encode();
+        let cmd = find_rq(1, "1.2.3", DimsePriority::Medium).encode();
         let mut r = MessageReader::new(Limits::default());
         assert!(matches!(
             r.push(pdv(1, false, true, b"x")),

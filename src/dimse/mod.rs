@@ -15,7 +15,7 @@ pub mod status;
 mod store;
 pub mod transcode;
 
-pub use command::Priority;
+pub use command::DimsePriority;
 pub use dataset_check::DataSetError;
 pub use echo::echo;
 pub use find::{find, find_into, FindOutcome, FnSink, MatchSink};
@@ -26,6 +26,9 @@ pub use status::{Status, StatusClass};
 pub use store::{store, StoreResponse};
 
 use crate::association::AssociationError;
+
+/// A lower-level error kept as the source of a [`DimseError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong on an association while running a DIMSE operation. A DIMSE
 /// failure *status* is not an error here: it is a response, and is returned.
@@ -39,15 +42,26 @@ pub enum DimseError {
     File(#[from] FileError),
     #[error("unexpected DIMSE response: {0}")]
     UnexpectedResponse(String),
-    #[error("cannot encode the data set: {0}")]
-    Encode(String),
-    #[error("cannot decode a data set from the remote: {0}")]
-    Decode(String),
+    #[error("cannot encode the data set: {what}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    Encode {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    #[error("cannot decode a data set from the remote: {what}: {source}")]
+    Decode {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
     /// The remote broke the DIMSE protocol (a malformed command set, fragments of
     /// the wrong kind): the association is aborted, and trying again would only
     /// meet the same bug.
     #[error("protocol error from the remote: {0}; association aborted")]
     Protocol(String),
+    /// A command set that does not parse (a kind of [`DimseError::Protocol`]).
+    #[error("protocol error from the remote: {0}; association aborted")]
+    MalformedCommand(#[source] command::CommandError),
     /// The remote sent more than we accept (see `limits` in the config).
     #[error(
         "protocol error from the remote: a {what} larger than {limit} bytes (limits.{field}); association aborted"
@@ -65,8 +79,9 @@ impl DimseError {
         match self {
             DimseError::Association(e) => e.is_transient(),
             DimseError::UnexpectedResponse(_) => true,
-            DimseError::Decode(_) | DimseError::Protocol(_) | DimseError::LimitExceeded { .. } => false,
-            DimseError::NoContext(_) | DimseError::File(_) | DimseError::Encode(_) => false,
+            DimseError::Decode { .. } | DimseError::Protocol(_) | DimseError::MalformedCommand(_) => false,
+            DimseError::LimitExceeded { .. } => false,
+            DimseError::NoContext(_) | DimseError::File(_) | DimseError::Encode { .. } => false,
         }
     }
 
@@ -75,7 +90,10 @@ impl DimseError {
     pub fn is_protocol_violation(&self) -> bool {
         matches!(
             self,
-            DimseError::Decode(_) | DimseError::Protocol(_) | DimseError::LimitExceeded { .. }
+            DimseError::Decode { .. }
+                | DimseError::Protocol(_)
+                | DimseError::MalformedCommand(_)
+                | DimseError::LimitExceeded { .. }
         )
     }
 }

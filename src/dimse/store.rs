@@ -13,7 +13,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use crate::association::{encode_pdata, uids, Association, AssociationError, ContextRequest};
 
-use super::command::{field, store_rq, Priority};
+use super::command::{field, store_rq, DimsePriority};
 use super::instance::{FileError, InstanceFile};
 use super::message::receive_response;
 use super::{DimseError, Status};
@@ -37,7 +37,7 @@ pub struct StoreResponse {
 pub async fn store(
     assoc: &mut Association,
     file: &InstanceFile,
-    priority: Priority,
+    priority: DimsePriority,
 ) -> Result<StoreResponse, DimseError> {
     let req = ContextRequest::store(&file.sop_class_uid, &file.transfer_syntax);
     let ctx = assoc.select(&req).cloned().ok_or_else(|| no_context(assoc, file))?;
@@ -345,7 +345,7 @@ mod tests {
             timeouts: Timeouts::default(),
         };
         let mut assoc = Association::establish(&params, &Profile::Default).await.unwrap();
-        let rsp = store(&mut assoc, &file, Priority::Medium).await.unwrap();
+        let rsp = store(&mut assoc, &file, DimsePriority::Medium).await.unwrap();
         assert!(rsp.status.is_success());
         assert!(!rsp.converted);
         let stored = scp.stored();

@@ -45,12 +45,12 @@ use crate::config::{BreakerSettings, RetrySettings};
 /// The result of [`Executor::run`], with the number of attempts made (calls
 /// of the operation; 0 when the breaker refused the first one).
 #[derive(Debug)]
-pub struct Outcome<T, E> {
+pub struct Executed<T, E> {
     pub result: Result<T, ExecError<E>>,
     pub attempts: u32,
 }
 
-impl<T, E> Outcome<T, E> {
+impl<T, E> Executed<T, E> {
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
     }
@@ -168,7 +168,7 @@ impl Executor {
 
     /// Runs `op` (given the 1-based attempt number) until it succeeds or the
     /// policy, budget, breaker or `deadline` says stop; see the module docs.
-    pub async fn run<T, E, F, Fut>(&self, deadline: Option<Instant>, mut op: F) -> Outcome<T, E>
+    pub async fn run<T, E, F, Fut>(&self, deadline: Option<Instant>, mut op: F) -> Executed<T, E>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -200,7 +200,7 @@ impl Executor {
                     if attempt > 1 {
                         tracing::debug!(node = %self.name, attempt, "succeeded after retry");
                     }
-                    return Outcome {
+                    return Executed {
                         result: Ok(value),
                         attempts: attempt,
                     };
@@ -282,8 +282,8 @@ impl Executor {
     }
 }
 
-fn fail<T, E>(attempts: u32, error: ExecError<E>) -> Outcome<T, E> {
-    Outcome {
+fn fail<T, E>(attempts: u32, error: ExecError<E>) -> Executed<T, E> {
+    Executed {
         result: Err(error),
         attempts,
     }

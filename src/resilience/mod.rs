@@ -18,7 +18,7 @@ mod retry;
 pub use breaker::{BreakerOpen, BreakerPermit, BreakerState, BreakerStats, CircuitBreaker};
 pub use budget::{BudgetStats, RetryBudget};
 pub use classify::Classify;
-pub use executor::{ExecError, Executor, ExecutorStats, Outcome};
+pub use executor::{ExecError, Executed, Executor, ExecutorStats};
 pub use retry::RetryPolicy;
 
 #[cfg(test)]

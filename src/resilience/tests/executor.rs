@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::{BreakerSettings, RetrySettings, RetryStrategy};
-use crate::resilience::{BreakerState, Classify, ExecError, Executor, Outcome};
+use crate::resilience::{BreakerState, Classify, ExecError, Executed, Executor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TestError {
@@ -76,7 +76,7 @@ async fn run_script(
     exec: &Executor,
     deadline: Option<Instant>,
     script: &[Option<TestError>],
-) -> (Outcome<u32, TestError>, u32) {
+) -> (Executed<u32, TestError>, u32) {
     let calls = Cell::new(0);
     let outcome = exec
         .run(deadline, |attempt| {
