@@ -11,6 +11,11 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// How many instances fixtures/dicom holds (made by `cargo run --example
+/// generate_fixtures`): a loop over them checks something only if they are there.
+pub const DICOM_FIXTURES: usize = 13;
+
+/// The bundled DICOM fixtures, sorted; panics unless all [`DICOM_FIXTURES`] are there.
 pub fn dicom_fixture_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = walkdir::WalkDir::new(fixtures().join("dicom"))
         .into_iter()
@@ -19,7 +24,23 @@ pub fn dicom_fixture_files() -> Vec<PathBuf> {
         .map(|e| e.into_path())
         .collect();
     v.sort();
+    assert_eq!(v.len(), DICOM_FIXTURES, "fixtures/dicom: {v:?}");
     v
+}
+
+/// The SOP Instance UIDs of the bundled fixtures, sorted: what a peer that
+/// received them all must hold.
+pub fn dicom_fixture_uids() -> Vec<String> {
+    let mut uids: Vec<String> = dicom_fixture_files()
+        .iter()
+        .map(|p| {
+            pacs_net::dimse::InstanceFile::open(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .sop_instance_uid
+        })
+        .collect();
+    uids.sort();
+    uids
 }
 
 /// A port nobody listens on right now.
