@@ -161,9 +161,13 @@ async fn breaker_open_shows_as_down_and_in_metrics() {
     );
     let client = Client::new(Config::from_json_str(&json).unwrap(), None);
     let node = client.node("GONE").unwrap();
-    for _ in 0..3 {
-        assert!(node.echo().await.result.is_err());
+    // Two refused connections, then the open circuit refuses the third.
+    for _ in 0..2 {
+        let err = node.echo().await.result.unwrap_err().to_string();
+        assert!(err.contains("cannot connect") || err.contains("refused"), "{err}");
     }
+    let err = node.echo().await.result.unwrap_err().to_string();
+    assert!(err.contains("circuit"), "{err}");
     let h = node.health();
     assert_eq!(h.status, HealthStatus::Down);
     assert!(h.reasons[0].contains("circuit open"), "{:?}", h.reasons);
