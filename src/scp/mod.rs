@@ -255,3 +255,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     }
     connections.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_calling_aes_keep_the_latest_64_oldest_first() {
+        let shared = Shared {
+            config: ScpConfig::default(),
+            counters: ScpCounters::default(),
+            storage: Storage::new(None),
+            recent_calling_aes: Default::default(),
+        };
+        for i in 0..70 {
+            shared.record_calling_ae(&format!("AE{i}"));
+        }
+        let recent = shared.recent_calling_aes.lock().unwrap();
+        assert_eq!(recent.len(), RECENT_CALLING_AES);
+        assert_eq!(recent.front().map(String::as_str), Some("AE6"));
+        assert_eq!(recent.back().map(String::as_str), Some("AE69"));
+    }
+}
