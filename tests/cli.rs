@@ -87,7 +87,10 @@ fn store_reports_every_file_and_bad_ones_do_not_stop_the_others() {
     assert_eq!(r["files_total"], 8);
     assert_eq!(r["stored"], 3);
     assert_eq!(r["failed"], 5);
-    for res in r["results"].as_array().unwrap() {
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results.len(), 8, "one result per file");
+    assert_eq!(results.iter().filter(|res| res["outcome"] == "failed").count(), 5);
+    for res in results {
         if res["outcome"] == "failed" {
             assert_eq!(res["attempts"], 0);
             assert!(res["status"].is_null());
@@ -189,15 +192,30 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
-    for l in lines {
+    let mut debug = 0;
+    for l in &lines {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
         assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+        debug += usize::from(v["level"] == "DEBUG");
     }
+    assert!(debug > 0, "-vv logs at debug level: {err}");
 }
 
 #[test]
 fn global_options_after_the_command_and_config_from_the_environment() {
-    let (_scp, port) = start_our_scp(None);
+    // The SCP runs in this process, so the test can ask it which calling AE title
+    // it saw.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let scp = runtime
+        .block_on(pacs_net::scp::Scp::start(
+            pacs_net::scp::ScpConfig {
+                ae_title: "OURSCP".into(),
+                ..pacs_net::scp::ScpConfig::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let port = scp.port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("h.json");
     std::fs::write(
@@ -213,4 +231,9 @@ fn global_options_after_the_command_and_config_from_the_environment() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 1 succeeded"));
+    // `-vv` after the command took effect too.
+    assert!(err.contains("DEBUG"), "{err}");
+    // `--calling-ae` after the command won over the config's local_ae_title.
+    assert_eq!(scp.recent_calling_aes(), ["AFTERCMD"]);
+    assert_eq!(scp.stats().echoes, 1);
 }

@@ -630,8 +630,8 @@ fn a_second_ctrl_c_aborts_at_once() {
 #[cfg(unix)]
 #[test]
 fn error_labels_are_coloured_on_a_terminal_unless_no_color() {
-    if !Path::new("/usr/bin/script").exists() {
-        eprintln!("SKIPPED: no /usr/bin/script to give pacs-net a terminal");
+    // util-linux's `script` gives pacs-net a terminal.
+    if !peer_available("/usr/bin/script") {
         return;
     }
     let run = |no_color: bool| {
@@ -653,8 +653,8 @@ fn error_labels_are_coloured_on_a_terminal_unless_no_color() {
 #[cfg(unix)]
 #[test]
 fn the_progress_bar_rate_is_a_whole_number_of_files_per_second() {
-    if !Path::new("/usr/bin/script").exists() {
-        eprintln!("SKIPPED: no /usr/bin/script to give pacs-net a terminal");
+    // util-linux's `script` gives pacs-net a terminal.
+    if !peer_available("/usr/bin/script") {
         return;
     }
     // A PACS slow enough for the bar to be drawn a few times.

@@ -34,8 +34,10 @@ async fn echo_store_find_on_one_association() {
     let mut assoc = Association::establish(&params(&scp), &Profile::Default).await.unwrap();
     assert_eq!(dimse::echo(&mut assoc).await.unwrap(), Status::SUCCESS);
 
+    let files = dicom_files();
+    assert_eq!(files.len(), common::DICOM_FIXTURES);
     let mut stored = 0;
-    for path in dicom_files() {
+    for path in files {
         let file = InstanceFile::open(&path).unwrap();
         let req = ContextRequest::store(&file.sop_class_uid, &file.transfer_syntax);
         if req.profile != Profile::Default {
@@ -50,7 +52,15 @@ async fn echo_store_find_on_one_association() {
         }
         stored += 1;
     }
-    assert_eq!(scp.stored().len(), stored);
+    assert_eq!(stored, common::DICOM_FIXTURES);
+    let mut received: Vec<String> = scp.stored().into_iter().map(|i| i.sop_instance_uid).collect();
+    received.sort();
+    assert_eq!(
+        received,
+        common::dicom_fixture_uids(),
+        "the SCP holds every instance sent"
+    );
+    assert!(scp.stored().iter().all(|i| i.calling_ae == "TESTSCU"));
     assert!(assoc.is_reusable());
 
     let query = FindQuery::new(
@@ -108,7 +118,9 @@ fn broken_files_are_refused_with_reasons() {
 
 #[test]
 fn every_fixture_passes_the_structure_check() {
-    for path in dicom_files() {
+    let files = dicom_files();
+    assert_eq!(files.len(), common::DICOM_FIXTURES);
+    for path in files {
         InstanceFile::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }

@@ -223,20 +223,31 @@ async fn breaker_recovers_when_the_node_comes_back() {
         half_open_max_calls: 1,
     };
     let n = node(config);
-    assert!(n.echo().await.result.is_err());
-    assert!(n.echo().await.result.is_err());
+    for _ in 0..2 {
+        let err = n.echo().await.result.unwrap_err().to_string();
+        assert!(err.contains("cannot connect") || err.contains("refused"), "{err}");
+    }
     assert_eq!(n.stats().resilience.breaker.state, BreakerState::Open);
     assert!(matches!(n.echo().await.result, Err(ExecError::CircuitOpen { .. })));
     let scp = Scp::start(ScpConfig::default(), format!("127.0.0.1:{port}").parse().unwrap())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Wait for open_duration to run out (the breaker says how much is left), not
+    // for a guessed sleep.
+    let open_ran_out = common::eventually(|| n.stats().resilience.breaker.open_remaining_secs == Some(0.0)).await;
+    assert!(open_ran_out, "{:?}", n.stats().resilience.breaker);
+    assert_eq!(
+        scp.stats().association_requests,
+        0,
+        "nothing reached the node while open"
+    );
     assert_eq!(
         n.echo().await.result.unwrap(),
         Status::SUCCESS,
         "one probe after open_duration"
     );
     assert_eq!(n.stats().resilience.breaker.state, BreakerState::Closed);
+    assert_eq!(scp.stats().association_requests, 1, "the probe was the one association");
     drop(scp);
 }
 
@@ -248,18 +259,21 @@ async fn remote_closing_idle_associations_never_fails_an_operation() {
     })
     .await;
     let n = node(node_config(scp.port()));
-    for _ in 0..3 {
+    for i in 1..=3 {
         let out = n.echo().await;
         assert_eq!(out.result.unwrap(), Status::SUCCESS);
         assert_eq!(out.attempts, 1);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The next echo starts once the SCP has closed this idle association.
+        let closed = common::eventually(|| scp.stats().closed_idle == i).await;
+        assert!(closed, "the SCP closed association {i} when idle: {:?}", scp.stats());
     }
     let s = n.stats().pool;
     assert!(
         s.destroyed.stale + s.stale_redos >= 2,
         "stale associations were detected: {s:?}"
     );
-    assert!(scp.stats().closed_idle >= 2);
+    assert_eq!(scp.stats().closed_idle, 3);
+    assert_eq!(scp.stats().accepted, 3, "each echo needed a new association");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,9 +430,20 @@ async fn garbage_from_the_peer_is_an_error_not_a_panic() {
     config.breaker.failure_threshold = 100;
     config.timeouts.acse = Duration::from_millis(500);
     let n = node(config);
-    for _ in 0..6 {
+    for round in 0..6 {
         let out = n.echo().await;
-        assert!(out.result.is_err());
+        let err = match out.result {
+            Err(e) => e,
+            Ok(status) => panic!("round {round}: junk answered as {status:?}"),
+        };
+        // A protocol error from what the peer sent, found at once: not a timeout
+        // (which an unanswered request would also give), not a retry.
+        let text = err.to_string();
+        assert!(
+            text.contains("malformed PDU from the remote") && !text.contains("timeout"),
+            "round {round}: {text}"
+        );
+        assert_eq!(out.attempts, 1, "round {round}");
     }
     server.abort();
 }
@@ -436,7 +461,18 @@ async fn our_scp_survives_garbage_and_keeps_serving() {
         let _ = s.write_all(&junk).await;
         let _ = s.shutdown().await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Each connection was taken as an association request and refused; none was
+    // accepted, none is left open.
+    let counted = common::eventually(|| {
+        let s = scp.stats();
+        s.association_requests == 3 && s.active == 0
+    })
+    .await;
+    let s = scp.stats();
+    assert!(counted, "{s:?}");
+    assert_eq!((s.rejected, s.accepted), (3, 0), "{s:?}");
     let n = node(node_config(scp.port()));
     assert_eq!(n.echo().await.result.unwrap(), Status::SUCCESS);
+    let s = scp.stats();
+    assert_eq!((s.association_requests, s.accepted, s.echoes), (4, 1, 1), "{s:?}");
 }

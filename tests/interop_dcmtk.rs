@@ -46,7 +46,9 @@ fn store_all_fixtures_to_dcmtk_storescp() {
     );
     let received = files_under(dir.path());
     assert_eq!(received.len(), expected, "storescp wrote {received:?}");
-    // Every received file parses and carries one of our SOP Instance UIDs.
+    // Every received file parses (DCMTK reads it), and together they carry exactly
+    // the SOP Instance UIDs sent.
+    let mut uids = Vec::new();
     for f in &received {
         let out = std::process::Command::new("/usr/bin/dcmdump")
             .arg("+P")
@@ -57,14 +59,26 @@ fn store_all_fixtures_to_dcmtk_storescp() {
         assert!(out.status.success(), "dcmdump {}", f.display());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("1.2.826.0.1.3680043.10.1234.3."), "{text}");
+        uids.push(dcmdump_value(&text).unwrap_or_else(|| panic!("no UID in {text}")));
     }
+    uids.sort();
+    assert_eq!(uids, dicom_fixture_uids());
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(report["stored"], expected);
     assert_eq!(report["failed"], 0);
-    for r in report["results"].as_array().unwrap() {
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), expected, "one result per file");
+    for r in results {
         assert_eq!(r["status"], "0000");
         assert_eq!(r["attempts"], 1);
     }
+}
+
+/// The value of a one-line `dcmdump` element, e.g. `(0008,0018) UI [1.2.3] # ...`.
+fn dcmdump_value(line: &str) -> Option<String> {
+    let start = line.find('[')? + 1;
+    let end = start + line[start..].find(']')?;
+    Some(line[start..end].to_string())
 }
 
 #[test]
@@ -73,11 +87,16 @@ fn echo_dcmtk_storescp_over_one_pooled_association() {
         return;
     }
     let port = free_port();
-    let _peer = start_peer(
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("storescp.log");
+    // -v: storescp logs "Association Acknowledged" for each association it accepts
+    // ("Association Received" counts the readiness probe's bare connection too).
+    let peer = start_peer_logged(
         "/usr/bin/storescp",
-        &["--aetitle", "STORESCP", &port.to_string()],
+        &["-v", "--aetitle", "STORESCP", &port.to_string()],
         &[],
         port,
+        &log,
     );
     let (code, stdout, stderr) = pacs_net(&[
         "echo",
@@ -97,6 +116,19 @@ fn echo_dcmtk_storescp_over_one_pooled_association() {
         stats[0]["pool"]["created"], 1,
         "20 echoes reuse one association: {stats}"
     );
+    // The peer's own account: one association, twenty echoes on it, released (the
+    // release may reach its log just after our process ended: wait for it, bounded).
+    for _ in 0..1000 {
+        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Association Release")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(peer);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("Association Acknowledged").count(), 1, "{text}");
+    assert_eq!(text.matches("Received Echo Request").count(), 20, "{text}");
+    assert_eq!(text.matches("Association Release").count(), 1, "{text}");
 }
 
 #[test]

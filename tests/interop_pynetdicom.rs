@@ -48,7 +48,33 @@ fn store_and_echo_to_pynetdicom_storescp() {
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains(&format!("{n} files: {n} stored")), "{stdout}");
-    assert_eq!(files_under(&out).len(), n);
+    let received = files_under(&out);
+    assert_eq!(received.len(), n);
+    // The peer's files parse (pydicom reads each, element by element), and together they carry
+    // exactly the SOP Instance UIDs sent.
+    let read = Command::new(&py)
+        .args([
+            "-c",
+            "import sys, pydicom\n\
+             for f in sys.argv[1:]:\n\
+             \x20   ds = pydicom.dcmread(f)\n\
+             \x20   ds.walk(lambda d, e: None)\n\
+             \x20   print(ds.SOPInstanceUID)",
+        ])
+        .args(&received)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "pydicom: {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let mut uids: Vec<String> = String::from_utf8_lossy(&read.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    uids.sort();
+    assert_eq!(uids, dicom_fixture_uids());
 }
 
 #[test]

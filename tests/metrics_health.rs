@@ -161,9 +161,13 @@ async fn breaker_open_shows_as_down_and_in_metrics() {
     );
     let client = Client::new(Config::from_json_str(&json).unwrap(), None);
     let node = client.node("GONE").unwrap();
-    for _ in 0..3 {
-        assert!(node.echo().await.result.is_err());
+    // Two refused connections, then the open circuit refuses the third.
+    for _ in 0..2 {
+        let err = node.echo().await.result.unwrap_err().to_string();
+        assert!(err.contains("cannot connect") || err.contains("refused"), "{err}");
     }
+    let err = node.echo().await.result.unwrap_err().to_string();
+    assert!(err.contains("circuit"), "{err}");
     let h = node.health();
     assert_eq!(h.status, HealthStatus::Down);
     assert!(h.reasons[0].contains("circuit open"), "{:?}", h.reasons);
@@ -230,12 +234,7 @@ async fn dropping_the_find_stream_cancels_the_query() {
     let mut stream = Box::pin(node.find_stream(q, OpOptions::default()));
     assert!(stream.next().await.unwrap().is_ok());
     drop(stream);
-    for _ in 0..100 {
-        if scp.stats().cancels > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually(|| scp.stats().cancels > 0).await;
     assert_eq!(scp.stats().cancels, 1, "C-CANCEL sent when the stream was dropped");
     // The association survived the cancel and is reused.
     assert!(node.echo().await.result.is_ok());
@@ -260,9 +259,16 @@ async fn deadline_also_bounds_an_attempt_in_progress() {
     assert!(err.contains("deadline"), "{err}");
     // Cut, not waited out: the echo would have succeeded after 3 s.
     assert_eq!(out.attempts, 1);
-    // The association cut off mid-operation is never reused.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(node.stats().pool.idle, 0);
+    // The association cut off mid-operation is never reused: the pool destroys it
+    // (as invalid) and keeps nothing idle.
+    let settled = common::eventually(|| {
+        let s = node.stats().pool;
+        s.destroyed.invalid == 1 && s.closing == 0
+    })
+    .await;
+    let pool = node.stats().pool;
+    assert!(settled, "the cut association was destroyed: {pool:?}");
+    assert_eq!((pool.idle, pool.total), (0, 0), "{pool:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,12 +282,7 @@ async fn start_all_creates_every_configured_node() {
     );
     let client = Client::new(Config::from_json_str(&json).unwrap(), None);
     assert_eq!(client.start_all().len(), 2);
-    for _ in 0..100 {
-        if client.node("A").unwrap().stats().pool.idle == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually(|| client.node("A").unwrap().stats().pool.idle == 2).await;
     assert_eq!(client.node("A").unwrap().stats().pool.idle, 2, "warmed up to min_size");
     let text = pacs_net::metrics::render(&client);
     assert!(text.contains("node=\"B\""), "every node in the metrics");

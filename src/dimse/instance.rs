@@ -657,6 +657,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.dcm");
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let (mut truncated, mut wrong_syntax, mut other) = (0, 0, 0);
         for ts in [uids::EXPLICIT_VR_LE, uids::IMPLICIT_VR_LE, uids::EXPLICIT_VR_BE] {
             for round in 0..300 {
                 let mut bytes = meta(ts);
@@ -672,9 +673,34 @@ mod tests {
                     bytes.push(b);
                 }
                 std::fs::write(&path, &bytes).unwrap();
-                let _ = InstanceFile::open(&path).map_err(|e| assert!(!e.to_string().is_empty(), "round {round}"));
+                match InstanceFile::open(&path) {
+                    // What random bytes after a valid meta group can be: a data set
+                    // cut short, one without its UIDs, one that breaks its transfer
+                    // syntax's rules, or elements that look like a second meta group.
+                    Err(FileError::Truncated(reason)) => {
+                        assert!(!reason.is_empty(), "{ts} round {round}: a reason");
+                        truncated += 1;
+                    }
+                    Err(FileError::WrongSyntax { .. }) => wrong_syntax += 1,
+                    Err(FileError::MissingUid(_)) | Err(FileError::BadMeta(_)) => other += 1,
+                    Err(e) => panic!("{ts} round {round}: unexpected error kind {e:?}"),
+                    // Possible in principle (random bytes spelling both UIDs): then
+                    // everything it says must hold for this file.
+                    Ok(inst) => {
+                        assert_eq!(inst.transfer_syntax, ts, "round {round}");
+                        assert!(!inst.sop_class_uid.is_empty() && !inst.sop_instance_uid.is_empty());
+                        assert_eq!(inst.file_size, bytes.len() as u64);
+                        assert!(inst.data_offset <= inst.file_size);
+                        other += 1;
+                    }
+                }
             }
         }
+        // The inputs reached both of the structural walk's main refusals.
+        assert!(
+            truncated > 0 && wrong_syntax > 0,
+            "{truncated} truncated, {wrong_syntax} against the syntax, {other} other"
+        );
     }
 
     #[test]

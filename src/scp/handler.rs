@@ -119,6 +119,7 @@ pub(crate) async fn serve(
         }
     };
     c.accepted.fetch_add(1, Ordering::SeqCst);
+    shared.record_calling_ae(assoc.peer_ae_title());
     tracing::debug!(%peer, calling_ae = %assoc.peer_ae_title(), contexts = assoc.presentation_contexts().len(), "association accepted");
     let mut conn = Conn {
         shared: &shared,

@@ -113,11 +113,28 @@ impl ScpCounters {
     }
 }
 
+/// Calling AE titles of the most recent accepted associations kept (bounded: a
+/// long-running SCP keeps no more).
+const RECENT_CALLING_AES: usize = 64;
+
 /// Shared state of a running SCP.
 pub(crate) struct Shared {
     pub config: ScpConfig,
     pub counters: ScpCounters,
     pub storage: Storage,
+    /// Calling AE titles of the last [`RECENT_CALLING_AES`] accepted associations,
+    /// oldest first.
+    pub recent_calling_aes: std::sync::Mutex<std::collections::VecDeque<String>>,
+}
+
+impl Shared {
+    pub(crate) fn record_calling_ae(&self, ae: &str) {
+        let mut recent = self.recent_calling_aes.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT_CALLING_AES {
+            recent.pop_front();
+        }
+        recent.push_back(ae.to_string());
+    }
 }
 
 /// A running SCP; stops when [`Scp::shutdown`] is called or it is dropped.
@@ -141,6 +158,7 @@ impl Scp {
             config,
             counters: ScpCounters::default(),
             storage,
+            recent_calling_aes: Default::default(),
         });
         if let Some(dir) = shared.config.storage_dir.clone() {
             // Parsing every file already there blocks: off the runtime's threads.
@@ -177,6 +195,13 @@ impl Scp {
 
     pub fn stats(&self) -> ScpStats {
         self.shared.counters.snapshot()
+    }
+
+    /// Calling AE titles of the most recent accepted associations (at most 64),
+    /// oldest first: who the SCP saw, whatever service they used.
+    pub fn recent_calling_aes(&self) -> Vec<String> {
+        let recent = self.shared.recent_calling_aes.lock().unwrap_or_else(|p| p.into_inner());
+        recent.iter().cloned().collect()
     }
 
     /// Instances received so far.
@@ -229,4 +254,26 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         }
     }
     connections.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_calling_aes_keep_the_latest_64_oldest_first() {
+        let shared = Shared {
+            config: ScpConfig::default(),
+            counters: ScpCounters::default(),
+            storage: Storage::new(None),
+            recent_calling_aes: Default::default(),
+        };
+        for i in 0..70 {
+            shared.record_calling_ae(&format!("AE{i}"));
+        }
+        let recent = shared.recent_calling_aes.lock().unwrap();
+        assert_eq!(recent.len(), RECENT_CALLING_AES);
+        assert_eq!(recent.front().map(String::as_str), Some("AE6"));
+        assert_eq!(recent.back().map(String::as_str), Some("AE69"));
+    }
 }

@@ -11,6 +11,11 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// How many instances fixtures/dicom holds (made by `cargo run --example
+/// generate_fixtures`): a loop over them checks something only if they are there.
+pub const DICOM_FIXTURES: usize = 13;
+
+/// The bundled DICOM fixtures, sorted; panics unless all [`DICOM_FIXTURES`] are there.
 pub fn dicom_fixture_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = walkdir::WalkDir::new(fixtures().join("dicom"))
         .into_iter()
@@ -19,7 +24,23 @@ pub fn dicom_fixture_files() -> Vec<PathBuf> {
         .map(|e| e.into_path())
         .collect();
     v.sort();
+    assert_eq!(v.len(), DICOM_FIXTURES, "fixtures/dicom: {v:?}");
     v
+}
+
+/// The SOP Instance UIDs of the bundled fixtures, sorted: what a peer that
+/// received them all must hold.
+pub fn dicom_fixture_uids() -> Vec<String> {
+    let mut uids: Vec<String> = dicom_fixture_files()
+        .iter()
+        .map(|p| {
+            pacs_net::dimse::InstanceFile::open(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .sop_instance_uid
+        })
+        .collect();
+    uids.sort();
+    uids
 }
 
 /// A port nobody listens on right now.
@@ -29,16 +50,29 @@ pub fn free_port() -> u16 {
 }
 
 /// Whether a peer program is installed; when it is not, the test is skipped (with a
-/// message) unless PACS_NET_REQUIRE_PEERS=1, which makes it fail.
+/// visible `SKIPPED` line) unless PACS_NET_REQUIRE_PEERS=1, which makes it fail.
 pub fn peer_available(program: &str) -> bool {
     if Path::new(program).exists() {
         return true;
     }
-    if std::env::var("PACS_NET_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("{program} is not installed and PACS_NET_REQUIRE_PEERS=1");
-    }
-    eprintln!("SKIPPED: {program} is not installed (set PACS_NET_REQUIRE_PEERS=1 to fail instead)");
+    skip(&format!("{program} is not installed"));
     false
+}
+
+/// A peer is missing: panics under PACS_NET_REQUIRE_PEERS=1 (CI), else prints
+/// `SKIPPED <test>: <reason>` where `cargo test` shows it. The test harness
+/// captures `print!`/`eprint!` of a passing test, and a passing test cannot say it
+/// was skipped; a write to the stderr handle itself is not captured.
+pub fn skip(reason: &str) {
+    if std::env::var("PACS_NET_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("{reason} and PACS_NET_REQUIRE_PEERS=1");
+    }
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}: {reason} (set PACS_NET_REQUIRE_PEERS=1 to fail instead)"
+    );
 }
 
 /// A child process killed (by its own PID) when dropped.
@@ -56,11 +90,20 @@ impl Drop for Peer {
 
 /// Start `program args` with `env`, and wait (bounded) until `port` accepts.
 pub fn start_peer(program: &str, args: &[&str], env: &[(&str, &str)], port: u16) -> Peer {
+    spawn_peer(program, args, env, port, Stdio::null(), Stdio::null())
+}
+
+/// [`start_peer`], with the peer's stdout and stderr both appended to `log` (to
+/// check what the peer itself saw).
+pub fn start_peer_logged(program: &str, args: &[&str], env: &[(&str, &str)], port: u16, log: &Path) -> Peer {
+    let file = std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    let err = file.try_clone().expect("clone the log file handle");
+    spawn_peer(program, args, env, port, Stdio::from(file), Stdio::from(err))
+}
+
+fn spawn_peer(program: &str, args: &[&str], env: &[(&str, &str)], port: u16, stdout: Stdio, stderr: Stdio) -> Peer {
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.args(args).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -142,7 +185,7 @@ pub fn start_our_scp(storage: Option<&Path>) -> (Peer, u16) {
 }
 
 /// A python that can import `modules`: `PACS_NET_PYTHON`, else the venv CI makes
-/// under target/pyenv. None (and `SKIPPED` on stderr) when there is none, unless
+/// under target/pyenv. None (and a visible `SKIPPED` line, see [`skip`]) when there is none, unless
 /// `PACS_NET_REQUIRE_PEERS=1`, which makes that a failure.
 pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
     let candidates = [
@@ -160,12 +203,22 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
             return Some(p);
         }
     }
-    if std::env::var("PACS_NET_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!(
-            "{} not installed (target/pyenv or PACS_NET_PYTHON) and PACS_NET_REQUIRE_PEERS=1",
-            modules.join(", ")
-        );
-    }
-    eprintln!("SKIPPED: {} not installed (set PACS_NET_PYTHON)", modules.join(", "));
+    skip(&format!(
+        "{} not installed (target/pyenv or PACS_NET_PYTHON)",
+        modules.join(", ")
+    ));
     None
+}
+
+/// Waits for `cond` to hold, checking every 10 ms for at most 10 s (a bound far
+/// above what any state here takes, so a loaded machine does not fail the test);
+/// whether it held. The caller asserts the state itself, with its own message.
+pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..1000 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
 }
