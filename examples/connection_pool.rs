@@ -8,7 +8,7 @@
 //! 1. 100 concurrent C-ECHO tasks share one node's pool of `max_size` 4: at most 4
 //!    associations are ever opened, and the SCP never sees more than 4 at once.
 //! 2. Exhaustion: with all 4 borrowed, `try_acquire` fails at once and `acquire`
-//!    gives up after `acquire_timeout_ms` with "pool exhausted".
+//!    gives up after `acquire_timeout_ms` with "pool … exhausted".
 //! 3. `invalidate()`: a borrowed association known to be broken is aborted
 //!    (A-ABORT), counted as `destroyed.invalid`, and never handed out again.
 //! 4. A pool built directly from an `AssociationManager`, without a `Node`: warm-up
@@ -176,7 +176,7 @@ async fn exhaustion(client: &Client) -> Result<(), Error> {
     let t = Instant::now();
     let err = pool.try_acquire(&req).expect_err("every association is borrowed");
     println!("   try_acquire failed in {:.1?}: {err}", t.elapsed());
-    // Waits up to acquire_timeout, then fails with PoolError::Timeout ("pool exhausted").
+    // Waits up to acquire_timeout, then fails with PoolError::Timeout ("pool … exhausted").
     let t = Instant::now();
     match pool.acquire(&req).await {
         Err(e @ PoolError::Timeout { .. }) => println!("   acquire failed after {:.1?}: {e}", t.elapsed()),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Why an association could not be opened, or broke.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AssociationError {
     #[error("cannot connect to {addr}: {source}")]
     Connect {

@@ -8,6 +8,7 @@ use crate::resilience::Classify;
 
 /// The failure of one attempt of an operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpError {
     #[error(transparent)]
     Association(#[from] AssociationError),

@@ -37,6 +37,7 @@ impl HealthStatus {
 
 /// A borrow held past the leak threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct LeakReport {
     /// The pooled association's id.
     pub association: u64,
@@ -47,6 +48,7 @@ pub struct LeakReport {
 
 /// Health of one node, with the reasons for anything but healthy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct NodeHealth {
     pub status: HealthStatus,
     pub reasons: Vec<String>,

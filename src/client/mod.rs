@@ -26,6 +26,7 @@ use crate::config::{AdHocTarget, Config, ConfigError, NodeConfig};
 
 /// A TARGET that names no node and is not `AET@HOST:PORT`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TargetError {
     #[error("unknown node `{name}` (known nodes: {})", if known.is_empty() { "none; use AET@HOST:PORT".to_string() } else { known.join(", ") })]
     UnknownNode { name: String, known: Vec<String> },

@@ -53,6 +53,7 @@ pub struct OpOptions {
 
 /// Pool, breaker and retry statistics of a node, and its health.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct NodeStats {
     pub node: String,
     pub ae_title: String,

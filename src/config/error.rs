@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// (CLI exit code 2). `Display` is one line, naming the file (when read from one)
 /// and the JSON path: `config /etc/x.json: nodes.MAIN_PACS.port: invalid type: ...`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read (missing, unreadable, not UTF-8).
     #[error("config {}: cannot read the file: {error}", .file.display())]

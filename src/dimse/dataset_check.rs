@@ -27,6 +27,7 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 
 /// Why a data set from the remote was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataSetError {
     #[error("the data set is {size} bytes, more than the limit of {limit} (limits.max_data_set_bytes)")]
     TooLarge { size: usize, limit: usize },

@@ -14,6 +14,7 @@ use crate::association::uids;
 
 /// Why a file cannot be sent.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FileError {
     #[error("cannot read file: {0}")]
     Io(#[from] std::io::Error),

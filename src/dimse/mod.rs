@@ -33,6 +33,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// What went wrong on an association while running a DIMSE operation. A DIMSE
 /// failure *status* is not an error here: it is a response, and is returned.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DimseError {
     #[error(transparent)]
     Association(#[from] AssociationError),

@@ -14,6 +14,7 @@ use crate::association::uids;
 
 /// A bad query key or option.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum QueryError {
     #[error("unknown query key `{0}`: not a DICOM keyword or a tag like 0010,0010")]
     UnknownKey(String),

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 /// Why [`Pool::acquire`](super::Pool::acquire) and friends failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PoolError<E> {
     /// Every resource stayed busy for the whole `acquire_timeout`. Also returned, with
     /// `waited` zero and without counting as a timeout, by
     /// [`Pool::try_acquire`](super::Pool::try_acquire) when no fitting idle resource
     /// is available right now.
     #[error(
-        "pool exhausted: node {pool}, max_size {max_size}, {waiters} waiters, waited {:.1}s",
+        "pool {pool} exhausted: max_size {max_size}, {waiters} waiters, waited {:.1}s",
         .waited.as_secs_f64()
     )]
     Timeout {
@@ -25,10 +26,10 @@ pub enum PoolError<E> {
         waited: Duration,
     },
     /// `max_waiters` callers were already waiting; rejected without waiting.
-    #[error("pool exhausted: node {pool}, {max_waiters} callers already waiting (max_waiters)")]
+    #[error("pool {pool} exhausted: {max_waiters} callers already waiting (max_waiters)")]
     TooManyWaiters { pool: String, max_waiters: usize },
     /// The pool is closed (or closing).
-    #[error("pool closed: node {pool}")]
+    #[error("pool {pool} closed")]
     Closed { pool: String },
     /// Creating a resource failed; its slot has been given to the next waiter.
     #[error("could not open a new resource")]

@@ -19,9 +19,9 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::manager::Manager;
+use super::settings::PoolSettings;
 use super::stats::{AtomicCounters, LeakSuspect, LockedCounters, Reason, WaitWindow};
 use super::waiters::{WaiterQueue, AGING_STEP};
-use crate::config::PoolSettings;
 
 /// A resource with the pool's bookkeeping.
 pub(super) struct Entry<R> {

@@ -24,7 +24,7 @@ use super::stats::Reason;
 /// Without a capacity error for this long, a lowered effective max goes up by one.
 pub const CAPACITY_RECOVERY_STEP: Duration = Duration::from_secs(5);
 /// After a failed background creation, the next one waits at least this long, so a
-/// node that is down is not hammered (nor the log flooded) every tick.
+/// remote that is down is not hammered (nor the log flooded) every tick.
 pub const REPLENISH_BACKOFF: Duration = Duration::from_secs(5);
 
 const MAX_TICK: Duration = Duration::from_secs(1);

@@ -51,6 +51,7 @@ mod lifecycle;
 mod maintenance;
 mod manager;
 mod progress;
+mod settings;
 mod slots;
 mod snapshot;
 mod stats;
@@ -63,13 +64,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::PoolSettings;
-
 pub use error::PoolError;
 pub use guard::Pooled;
 pub use maintenance::{CAPACITY_RECOVERY_STEP, REPLENISH_BACKOFF};
 pub use manager::Manager;
 pub use progress::{AcquirePhase, AcquireProgress};
+pub use settings::PoolSettings;
 pub use stats::{DestroyedStats, LeakSuspect, PoolStats, WaitStats, WAIT_WINDOW};
 pub use waiters::{Priority, AGING_STEP};
 
@@ -141,8 +141,8 @@ impl<M: Manager> Pool<M> {
         self.inner.acquire(req, priority, fresh, Some(progress)).await
     }
 
-    /// Background creation (`min_size`) only runs while `gate` says so: a node
-    /// whose circuit is open is not reconnected to behind the breaker's back.
+    /// Background creation (`min_size`) only runs while `gate` says so: a remote
+    /// that a circuit breaker declared down is not reconnected to behind its back.
     pub fn set_replenish_gate(&self, gate: impl Fn() -> bool + Send + Sync + 'static) {
         *self
             .inner

@@ -15,6 +15,7 @@ pub const WAIT_WINDOW: usize = 1024;
 
 /// A snapshot of one pool, for `--stats` and metrics.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct PoolStats {
     pub pool: String,
     /// Open resources: idle + active.
@@ -60,6 +61,7 @@ pub struct PoolStats {
 
 /// Resources retired, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DestroyedStats {
     /// Idle longer than `max_idle_time`.
     pub idle: u64,
@@ -87,6 +89,7 @@ impl DestroyedStats {
 /// Time callers waited for a resource or a slot (creation and validation excluded),
 /// over the last [`WAIT_WINDOW`] acquisitions and timeouts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct WaitStats {
     pub p50_ms: f64,
     pub p95_ms: f64,
@@ -97,6 +100,7 @@ pub struct WaitStats {
 
 /// A borrow held longer than `leak_threshold`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LeakSuspect {
     /// The resource's id (see [`Pooled::id`](super::Pooled::id)).
     pub id: u64,

@@ -256,7 +256,7 @@ async fn max_size_caps_all_request_kinds_and_waits_time_out() {
     assert!(matches!(err, PoolError::Timeout { waiters: 1, .. }));
     assert_eq!(
         err.to_string(),
-        "pool exhausted: node test, max_size 2, 1 waiters, waited 5.0s"
+        "pool test exhausted: max_size 2, 1 waiters, waited 5.0s"
     );
     let stats = pool.stats();
     assert_eq!((stats.acquire_timeouts, stats.waiting, stats.total), (1, 0, 2));
@@ -681,7 +681,7 @@ async fn close_fails_waiters() {
     settle().await;
     pool.close(Duration::ZERO).await;
     let err = waiter.await.unwrap().unwrap_err();
-    assert_eq!(err.to_string(), "pool closed: node test");
+    assert_eq!(err.to_string(), "pool test closed");
     drop(a);
     settle().await;
     assert_quiet(&pool, &remote);

@@ -28,6 +28,7 @@ const BUCKET_SPAN: Duration = Duration::from_secs(1);
 
 /// Counters since the budget was created (not just the current window).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct BudgetStats {
     /// First attempts recorded.
     pub deposits: u64,

@@ -40,7 +40,7 @@ use super::breaker::{BreakerOpen, BreakerStats, CircuitBreaker};
 use super::budget::RetryBudget;
 use super::classify::Classify;
 use super::retry::RetryPolicy;
-use crate::config::{BreakerSettings, RetrySettings};
+use super::settings::{BreakerSettings, RetrySettings};
 
 /// The result of [`Executor::run`], with the number of attempts made (calls
 /// of the operation; 0 when the breaker refused the first one).
@@ -59,6 +59,7 @@ impl<T, E> Executed<T, E> {
 /// Why [`Executor::run`] gave up. Every variant but a `CircuitOpen` on the
 /// first attempt carries the operation's last error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExecError<E> {
     /// The last error of the operation: permanent, or the attempts were used up.
     #[error("{0}")]
@@ -96,6 +97,7 @@ impl<E> ExecError<E> {
 
 /// Executor statistics: the breaker's, flattened, plus the retry counters.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ExecutorStats {
     #[serde(flatten)]
     pub breaker: BreakerStats,

@@ -14,12 +14,14 @@ mod budget;
 mod classify;
 mod executor;
 mod retry;
+mod settings;
 
 pub use breaker::{BreakerOpen, BreakerPermit, BreakerState, BreakerStats, CircuitBreaker};
 pub use budget::{BudgetStats, RetryBudget};
 pub use classify::Classify;
 pub use executor::{ExecError, Executed, Executor, ExecutorStats};
 pub use retry::RetryPolicy;
+pub use settings::{BreakerSettings, RetrySettings, RetryStrategy};
 
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::{RetrySettings, RetryStrategy};
+use crate::resilience::{RetrySettings, RetryStrategy};
 
 /// The retry policy of one node, built from its resolved [`RetrySettings`].
 #[derive(Debug, Clone, PartialEq)]

@@ -76,6 +76,7 @@ pub struct ScpCounters {
 
 /// A snapshot of [`ScpCounters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ScpStats {
     pub association_requests: usize,
     pub accepted: usize,

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::BreakerSettings;
+use crate::resilience::BreakerSettings;
 use permit::Verdict;
 
 type Hook = Arc<dyn Fn(&str, BreakerState, BreakerState) + Send + Sync>;

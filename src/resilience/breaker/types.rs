@@ -43,6 +43,7 @@ impl fmt::Display for BreakerState {
 /// since only [`CircuitBreaker::reset`] will close it.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("circuit open for node {node}: {consecutive_failures} consecutive failures; next probe in {retry_in:.1?}")]
+#[non_exhaustive]
 pub struct BreakerOpen {
     pub node: String,
     pub retry_in: Duration,
@@ -51,6 +52,7 @@ pub struct BreakerOpen {
 
 /// A snapshot of a breaker, for `--stats` and metrics.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct BreakerStats {
     pub name: String,
     pub state: BreakerState,

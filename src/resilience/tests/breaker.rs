@@ -1,7 +1,7 @@
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use crate::config::BreakerSettings;
+use crate::resilience::BreakerSettings;
 use crate::resilience::{BreakerPermit, BreakerState, CircuitBreaker};
 
 const OPEN: Duration = Duration::from_secs(10);

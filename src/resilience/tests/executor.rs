@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::{BreakerSettings, RetrySettings, RetryStrategy};
+use crate::resilience::{BreakerSettings, RetrySettings, RetryStrategy};
 use crate::resilience::{BreakerState, Classify, ExecError, Executed, Executor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::config::{RetrySettings, RetryStrategy};
 use crate::resilience::RetryPolicy;
+use crate::resilience::{RetrySettings, RetryStrategy};
 
 fn policy(strategy: RetryStrategy, initial_ms: u64, max_ms: u64, multiplier: f64) -> RetryPolicy {
     RetryPolicy::new(RetrySettings {
