@@ -4,9 +4,10 @@
 //! stops starting new files, lets the ones in flight finish, and still prints the
 //! summary and writes the report.
 
+use parking_lot::Mutex;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -252,7 +253,7 @@ pub(super) async fn store(client: Arc<Client>, opts: StoreOpts, interrupt: Inter
         results,
     };
     {
-        let c = causes.lock().unwrap_or_else(|p| p.into_inner());
+        let c = causes.lock();
         if let Some(circuit) = &c.circuit {
             error_line!(
                 "{} not sent: {circuit}{}",
@@ -313,7 +314,7 @@ fn to_result(out: StoreOutcome, elapsed: std::time::Duration, causes: &Mutex<Cau
         Ok(rsp) if rsp.status.is_warning() => ("warning", None),
         Ok(_) => ("stored", None),
         Err(e) => {
-            let mut c = causes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut c = causes.lock();
             if let Some(cause) = failure::root_cause(e) {
                 c.last_cause = Some(cause);
             }

@@ -2,7 +2,8 @@
 //! telemetry, for every [`Operation`]. Retries, the deadline, the redo on a stale
 //! pooled association and the borrow map of leak reports are written here once.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -51,7 +52,7 @@ impl Node {
                     tracing::debug!(attempt, "{} attempt", op.name());
                     match self.on_association(op, opts).await {
                         Ok(output) => {
-                            *last_status.lock().unwrap_or_else(|p| p.into_inner()) = Some(O::status(&output));
+                            *last_status.lock() = Some(O::status(&output));
                             op.judge(output)
                         }
                         Err(e) => Err(op.failed(e)),
@@ -60,7 +61,7 @@ impl Node {
             })
             .instrument(span.clone())
             .await;
-        let last = last_status.into_inner().unwrap_or_else(|p| p.into_inner());
+        let last = last_status.into_inner();
         self.finish(op.name(), &span, started, out.result, out.attempts, last)
     }
 
@@ -169,7 +170,7 @@ struct BorrowRecord {
 
 impl BorrowRecord {
     fn new(borrows: &Borrows, id: u64, operation: &'static str) -> Self {
-        borrows.lock().unwrap_or_else(|p| p.into_inner()).insert(id, operation);
+        borrows.lock().insert(id, operation);
         BorrowRecord {
             borrows: borrows.clone(),
             id,
@@ -179,7 +180,7 @@ impl BorrowRecord {
 
 impl Drop for BorrowRecord {
     fn drop(&mut self) {
-        self.borrows.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        self.borrows.lock().remove(&self.id);
     }
 }
 

@@ -3,8 +3,9 @@
 //! warnings: utilization past 80 % and 95 %, callers queueing, the breaker open,
 //! and borrows held past the leak threshold.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -269,7 +270,7 @@ pub(crate) fn leak_reports(pool: &Pool<AssociationManager>, borrows: &Borrows) -
     if suspects.is_empty() {
         return Vec::new();
     }
-    let ops = borrows.lock().unwrap_or_else(|p| p.into_inner());
+    let ops = borrows.lock();
     suspects
         .into_iter()
         .map(|s| LeakReport {

@@ -1,8 +1,9 @@
 //! The pool's DICOM side: how associations to one node are created, checked,
 //! validated, recycled and ended.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -33,13 +34,9 @@ impl NegotiationMemory {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
-        self.refused.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn record(&self, accepted: &[AcceptedContext], refused: &[RefusedContext]) {
         let now = Instant::now();
-        let mut map = self.lock();
+        let mut map = self.refused.lock();
         for ctx in accepted {
             map.remove(&(ctx.abstract_syntax.clone(), ctx.transfer_syntax.clone()));
         }
@@ -62,7 +59,7 @@ impl NegotiationMemory {
 
     /// This pair was refused as unsupported within the TTL.
     pub fn is_refused(&self, abstract_syntax: &str, ts: &str) -> bool {
-        let map = self.lock();
+        let map = self.refused.lock();
         map.get(&(abstract_syntax.to_string(), ts.to_string()))
             .is_some_and(|at| at.elapsed() < self.ttl)
     }
@@ -70,7 +67,7 @@ impl NegotiationMemory {
     /// Every syntax `req` could use was refused as unsupported within the TTL.
     pub fn known_refused(&self, req: &ContextRequest) -> bool {
         let now = Instant::now();
-        let mut map = self.lock();
+        let mut map = self.refused.lock();
         map.retain(|_, at| now.saturating_duration_since(*at) < self.ttl);
         req.transfer_syntaxes
             .iter()

@@ -10,8 +10,9 @@ mod node;
 mod operation;
 mod telemetry;
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::dimse::open_instance;
@@ -104,7 +105,7 @@ impl Client {
 
     /// The node for TARGET: a node name from the config, or `AET@HOST:PORT`.
     pub fn node(&self, target: &str) -> Result<Arc<Node>, TargetError> {
-        let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut nodes = self.nodes.lock();
         if let Some(n) = nodes.get(target) {
             return Ok(n.clone());
         }
@@ -135,12 +136,7 @@ impl Client {
 
     /// The nodes used so far.
     pub fn nodes(&self) -> Vec<Arc<Node>> {
-        self.nodes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.nodes.lock().values().cloned().collect()
     }
 
     /// The operation metrics of every node of this client.

@@ -209,7 +209,7 @@ impl Node {
 
     /// Operations holding an association now, by pool id (what leak reports name).
     pub fn borrowed_operations(&self) -> Vec<(u64, &'static str)> {
-        let map = self.borrows.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.borrows.lock();
         let mut v: Vec<_> = map.iter().map(|(id, op)| (*id, *op)).collect();
         v.sort_unstable();
         v

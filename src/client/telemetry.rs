@@ -40,8 +40,8 @@ mod recording {
     use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
     use prometheus_client::registry::Registry;
 
+    use parking_lot::Mutex;
     use std::collections::HashMap;
-    use std::sync::Mutex;
 
     use super::OpOutcome;
     use crate::dimse::StatusClass;
@@ -155,7 +155,7 @@ mod recording {
             secs: f64,
         ) {
             let (duration, count) = {
-                let mut map = self.operations.lock().unwrap_or_else(|p| p.into_inner());
+                let mut map = self.operations.lock();
                 map.entry((operation, outcome, status))
                     .or_insert_with(|| {
                         let mut l = Telemetry::with(&self.labels, "operation", operation);

@@ -9,8 +9,9 @@
 //! never run resource teardown: resources to close are collected into a [`Doomed`]
 //! list and handed to spawned tasks after the lock is released.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -174,7 +175,7 @@ pub(super) struct Inner<M: Manager> {
     pub closing: tokio::sync::watch::Sender<bool>,
     pub counters: AtomicCounters,
     /// Whether background creation may run now (see `Pool::set_replenish_gate`).
-    pub replenish_gate: std::sync::RwLock<Option<ReplenishGate>>,
+    pub replenish_gate: parking_lot::RwLock<Option<ReplenishGate>>,
 }
 
 /// See `Pool::set_replenish_gate`.
@@ -214,7 +215,7 @@ impl<M: Manager> Inner<M> {
             drained: Notify::new(),
             closing: tokio::sync::watch::Sender::new(false),
             counters: AtomicCounters::default(),
-            replenish_gate: std::sync::RwLock::new(None),
+            replenish_gate: parking_lot::RwLock::new(None),
         }
     }
 
@@ -222,7 +223,7 @@ impl<M: Manager> Inner<M> {
     /// the state is kept consistent between statements, so a poisoned lock is taken
     /// over as is.
     pub fn lock(&self) -> MutexGuard<'_, State<M>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     pub fn new_entry(&self, st: &mut State<M>, res: M::Resource, now: Instant) -> Entry<M::Resource> {

@@ -144,10 +144,7 @@ impl<M: Manager> Inner<M> {
     }
 
     fn may_replenish(&self) -> bool {
-        let gate = self
-            .replenish_gate
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let gate = self.replenish_gate.read();
         gate.as_ref().is_none_or(|allow| allow())
     }
 

@@ -144,11 +144,7 @@ impl<M: Manager> Pool<M> {
     /// Background creation (`min_size`) only runs while `gate` says so: a remote
     /// that a circuit breaker declared down is not reconnected to behind its back.
     pub fn set_replenish_gate(&self, gate: impl Fn() -> bool + Send + Sync + 'static) {
-        *self
-            .inner
-            .replenish_gate
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(gate));
+        *self.inner.replenish_gate.write() = Some(Box::new(gate));
     }
 
     /// Never waits and never creates (creation is async): hands out a fitting, alive

@@ -16,7 +16,7 @@
 //! second at a time. State is under a `Mutex`: the critical sections are a few
 //! additions, far shorter than any operation the budget guards.
 
-use std::sync::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -84,7 +84,7 @@ impl RetryBudget {
     /// Records a first attempt: a deposit that earns `percent` % of a retry.
     pub fn record_first_attempt(&self) {
         let now = self.second_now();
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.bucket_mut(now).deposits += 1;
         state.stats.deposits += 1;
     }
@@ -92,7 +92,7 @@ impl RetryBudget {
     /// Takes one retry from the budget; false (and nothing taken) when it is empty.
     pub fn try_withdraw(&self) -> bool {
         let now = self.second_now();
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let (deposits, withdrawals) = state.window_totals(now);
         let allowed = self.min_per_second * self.window().as_secs_f64() + self.ratio * deposits as f64;
         // The retry about to be made must fit in what is allowed.
@@ -107,19 +107,12 @@ impl RetryBudget {
     }
 
     pub fn stats(&self) -> BudgetStats {
-        self.lock().stats
+        self.state.lock().stats
     }
 
     /// Whole seconds since the budget was created: the bucket clock.
     fn second_now(&self) -> u64 {
         Instant::now().saturating_duration_since(self.start).as_secs() / BUCKET_SPAN.as_secs()
-    }
-
-    /// The state, even if a thread panicked while holding the lock: the
-    /// counters are plain numbers that are never left half-updated in a way
-    /// that matters, so a poisoned lock is safe to keep using.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

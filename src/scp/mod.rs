@@ -125,12 +125,12 @@ pub(crate) struct Shared {
     pub storage: Storage,
     /// Calling AE titles of the last [`RECENT_CALLING_AES`] accepted associations,
     /// oldest first.
-    pub recent_calling_aes: std::sync::Mutex<std::collections::VecDeque<String>>,
+    pub recent_calling_aes: parking_lot::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl Shared {
     pub(crate) fn record_calling_ae(&self, ae: &str) {
-        let mut recent = self.recent_calling_aes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recent = self.recent_calling_aes.lock();
         if recent.len() == RECENT_CALLING_AES {
             recent.pop_front();
         }
@@ -201,7 +201,7 @@ impl Scp {
     /// Calling AE titles of the most recent accepted associations (at most 64),
     /// oldest first: who the SCP saw, whatever service they used.
     pub fn recent_calling_aes(&self) -> Vec<String> {
-        let recent = self.shared.recent_calling_aes.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = self.shared.recent_calling_aes.lock();
         recent.iter().cloned().collect()
     }
 
@@ -272,7 +272,7 @@ mod tests {
         for i in 0..70 {
             shared.record_calling_ae(&format!("AE{i}"));
         }
-        let recent = shared.recent_calling_aes.lock().unwrap();
+        let recent = shared.recent_calling_aes.lock();
         assert_eq!(recent.len(), RECENT_CALLING_AES);
         assert_eq!(recent.front().map(String::as_str), Some("AE6"));
         assert_eq!(recent.back().map(String::as_str), Some("AE69"));

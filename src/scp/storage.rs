@@ -1,9 +1,9 @@
 //! What the embedded SCP holds: received instances (in memory or under a folder)
 //! and an attribute index over them that answers Patient/Study Root C-FIND.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::value::PrimitiveValue;
@@ -91,10 +91,6 @@ impl Storage {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Keep an instance (blocking: parses and writes; call it off the runtime's
     /// threads). A refusal carries the C-STORE status to answer.
     pub fn store(
@@ -127,7 +123,7 @@ impl Storage {
             size: data.len(),
             path: path.clone(),
         };
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let existing = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance);
         let freed = existing.and_then(|i| inner.data[i].as_ref().map(Vec::len)).unwrap_or(0);
         let kept = if path.is_none() {
@@ -158,16 +154,16 @@ impl Storage {
 
     /// Data set bytes held in memory.
     pub fn memory_bytes(&self) -> usize {
-        self.lock().memory_bytes
+        self.inner.lock().memory_bytes
     }
 
     pub fn instances(&self) -> Vec<StoredInstance> {
-        self.lock().instances.clone()
+        self.inner.lock().instances.clone()
     }
 
     /// The data set of an instance held in memory.
     pub fn data_set(&self, sop_instance: &str) -> Option<Vec<u8>> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let i = inner
             .instances
             .iter()
@@ -191,7 +187,7 @@ impl Storage {
             };
             let meta = obj.meta().clone();
             let record = record_of(&obj);
-            let mut inner = self.lock();
+            let mut inner = self.inner.lock();
             inner.instances.push(StoredInstance {
                 sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
                 sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
@@ -233,7 +229,7 @@ impl Storage {
                 )
             })
             .collect();
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for (i, record) in inner.records.iter().enumerate() {

@@ -28,8 +28,9 @@ mod types;
 pub use permit::BreakerPermit;
 pub use types::{BreakerOpen, BreakerState, BreakerStats};
 
+use parking_lot::{Mutex, RwLock};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -110,7 +111,7 @@ impl CircuitBreaker {
         let now = Instant::now();
         let mut change = None;
         let result = {
-            let mut inner = self.lock();
+            let mut inner = self.inner.lock();
             if inner.state == BreakerState::Open && !inner.forced && now >= inner.open_until {
                 change = inner.transition(BreakerState::HalfOpen, now);
             }
@@ -137,7 +138,7 @@ impl CircuitBreaker {
     /// The current state. Open stays Open until a call arrives after
     /// `open_duration` (see [`stats`](Self::stats)' `open_remaining_secs`).
     pub fn state(&self) -> BreakerState {
-        self.lock().state
+        self.inner.lock().state
     }
 
     /// Closes the circuit and forgets failures, probes and a forced open.
@@ -145,7 +146,7 @@ impl CircuitBreaker {
     pub fn reset(&self) {
         let now = Instant::now();
         let change = {
-            let mut inner = self.lock();
+            let mut inner = self.inner.lock();
             inner.forced = false;
             inner.consecutive_failures = 0;
             let change = inner.transition(BreakerState::Closed, now);
@@ -162,7 +163,7 @@ impl CircuitBreaker {
     pub fn force_open(&self) {
         let now = Instant::now();
         let change = {
-            let mut inner = self.lock();
+            let mut inner = self.inner.lock();
             inner.forced = true;
             inner.transition(BreakerState::Open, now)
         };
@@ -174,15 +175,12 @@ impl CircuitBreaker {
     /// is released (so a hook may call back into the breaker); they should be
     /// quick. Changes racing on two threads may reach hooks in either order.
     pub fn on_state_change(&self, hook: impl Fn(&str, BreakerState, BreakerState) + Send + Sync + 'static) {
-        self.hooks
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(hook));
+        self.hooks.write().push(Arc::new(hook));
     }
 
     pub fn stats(&self) -> BreakerStats {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let open_remaining_secs = (inner.state == BreakerState::Open && !inner.forced)
             .then(|| inner.open_until.saturating_duration_since(now).as_secs_f64());
         BreakerStats {
@@ -205,7 +203,7 @@ impl CircuitBreaker {
     /// breaker would refuse. Takes no permit and changes no state.
     pub(crate) fn reject_if_open(&self) -> Result<(), BreakerOpen> {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let open = inner.state == BreakerState::Open && (inner.forced || now < inner.open_until);
         if open {
             inner.rejected += 1;
@@ -219,7 +217,7 @@ impl CircuitBreaker {
     fn settle(&self, generation: u64, verdict: Verdict) {
         let now = Instant::now();
         let change = {
-            let mut inner = self.lock();
+            let mut inner = self.inner.lock();
             match verdict {
                 Verdict::Success => inner.successes += 1,
                 Verdict::Failure => inner.failures += 1,
@@ -300,16 +298,10 @@ impl CircuitBreaker {
         tracing::info!(node = %self.name, %from, %to, "circuit breaker state change");
         // Clone the hooks out so none runs under the hooks lock either (a hook
         // may register another hook).
-        let hooks: Vec<Hook> = self.hooks.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let hooks: Vec<Hook> = self.hooks.read().clone();
         for hook in hooks {
             hook(&self.name, from, to);
         }
-    }
-
-    /// The state, even if a thread panicked while holding the lock: every
-    /// update under it leaves the fields consistent before anything can panic.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -1,4 +1,5 @@
-use std::sync::{Arc, Barrier, Mutex};
+use parking_lot::Mutex;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use crate::resilience::BreakerSettings;
@@ -44,9 +45,7 @@ fn record_transitions(b: &CircuitBreaker) -> Arc<Mutex<Vec<(String, BreakerState
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&log);
     b.on_state_change(move |name, from, to| {
-        sink.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((name.to_owned(), from, to));
+        sink.lock().push((name.to_owned(), from, to));
     });
     log
 }
@@ -285,7 +284,7 @@ async fn force_open_holds_until_reset() {
     assert_eq!(b.state(), BreakerState::Closed);
     assert!(!b.stats().forced);
     permit(&b).success();
-    let log = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let log = log.lock().clone();
     assert_eq!(
         log,
         vec![
@@ -318,7 +317,7 @@ async fn hooks_see_every_transition_outside_the_lock() {
     b.on_state_change(move |_, _, to| {
         if let Some(b) = weak.upgrade() {
             let state = b.stats().state;
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push((to, state));
+            sink.lock().push((to, state));
         }
     });
 
@@ -331,7 +330,6 @@ async fn hooks_see_every_transition_outside_the_lock() {
     use BreakerState::*;
     let log: Vec<_> = log
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
         .iter()
         .map(|(name, from, to)| {
             assert_eq!(name, "PACS");
@@ -348,7 +346,7 @@ async fn hooks_see_every_transition_outside_the_lock() {
             (HalfOpen, Closed),
         ]
     );
-    let seen = seen_states.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let seen = seen_states.lock().clone();
     assert!(seen.iter().all(|(to, state)| to == state), "{seen:?}");
     assert_eq!(seen.len(), 5);
 }
