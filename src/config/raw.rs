@@ -51,6 +51,19 @@ pub(crate) struct RawNetwork {
     pub retry: Option<RawRetry>,
     pub circuit_breaker: Option<RawBreaker>,
     pub limits: Option<RawLimits>,
+    pub alerts: Option<RawAlerts>,
+}
+
+/// `network.alerts`: thresholds of the monitor's alerts.
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a JSON object (alert thresholds)")]
+pub(crate) struct RawAlerts {
+    pub acquire_wait_p95_ms: Option<u64>,
+    pub utilization_percent: Option<f64>,
+    pub error_rate_percent: Option<f64>,
+    pub error_rate_window_seconds: Option<u64>,
+    pub circuit_open_seconds: Option<u64>,
+    pub failed_health_checks: Option<u32>,
 }
 
 /// `network.connection_pools.<name>`.
