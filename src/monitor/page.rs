@@ -1,0 +1,258 @@
+//! The status page: one server-rendered HTML document (no script, no build step),
+//! refreshing itself, a row per node with health, reasons, breaker, utilization,
+//! acquire p95, a sparkline of the health checks of the last hour (inline SVG),
+//! alerts and recommendations. Large type and colour for a wall screen.
+
+use std::fmt::Write;
+
+use super::{NodeStatus, Sample, StatusReport};
+
+/// Escape text for HTML content and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+body{background:#10151c;color:#e8edf2;font:20px/1.35 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:16px 24px}
+h1{font-size:30px;margin:0 0 4px}
+.sub{color:#9aa7b4;font-size:16px;margin-bottom:14px}
+.overall{display:inline-block;padding:2px 14px;border-radius:6px;font-weight:700;margin-left:12px;font-size:22px;vertical-align:middle}
+table{border-collapse:collapse;width:100%}
+th{text-align:left;color:#9aa7b4;font-weight:600;font-size:15px;text-transform:uppercase;letter-spacing:.04em;padding:6px 10px;border-bottom:2px solid #2a3542}
+td{padding:10px;border-bottom:1px solid #2a3542;vertical-align:top}
+tr.healthy td:first-child{border-left:10px solid #2fb344}
+tr.degraded td:first-child{border-left:10px solid #f0a020}
+tr.down td:first-child{border-left:10px solid #e5484d}
+.name{font-size:26px;font-weight:700}
+.addr{color:#9aa7b4;font-size:15px}
+.badge{display:inline-block;padding:2px 12px;border-radius:6px;font-weight:700;font-size:20px}
+.b-healthy{background:#2fb344;color:#06170a}
+.b-degraded{background:#f0a020;color:#1d1300}
+.b-down{background:#e5484d;color:#fff}
+.b-closed{background:#24303c;color:#b8c4d0}
+.b-open{background:#e5484d;color:#fff}
+.b-half_open{background:#f0a020;color:#1d1300}
+ul{margin:4px 0 0;padding-left:18px;font-size:16px}
+.reasons{color:#c8d2dc}
+.big{font-size:26px;font-weight:700}
+.muted{color:#9aa7b4;font-size:15px}
+.alert{color:#ff8b8e;font-weight:600}
+.rec b{color:#8ec5ff}
+svg{display:block;background:#17202a;border-radius:4px}
+";
+
+/// The whole page.
+pub fn render(report: &StatusReport) -> String {
+    let refresh = report.interval_seconds.clamp(5.0, 30.0).round() as u64;
+    let mut h = String::with_capacity(16 * 1024);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"{refresh}\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>pacs-net: {}</title><style>{STYLE}</style></head><body>",
+        report.status.as_str()
+    );
+    let _ = write!(
+        h,
+        "<h1>pacs-net nodes<span id=\"overall\" class=\"overall b-{0}\">{0}</span></h1>",
+        report.status.as_str()
+    );
+    let checks = if report.probing {
+        format!("health checks every {} s", trim(report.interval_seconds))
+    } else {
+        format!("sampled every {} s (no health checks)", trim(report.interval_seconds))
+    };
+    let _ = write!(
+        h,
+        "<div class=\"sub\">{} node(s) · {checks} · history {} min · this page refreshes every {refresh} s · \
+<a style=\"color:#8ec5ff\" href=\"/status\">/status</a> · <a style=\"color:#8ec5ff\" href=\"/metrics\">/metrics</a> · \
+<a style=\"color:#8ec5ff\" href=\"/health\">/health</a></div>",
+        report.nodes.len(),
+        report.history_seconds / 60,
+    );
+    h.push_str(
+        "<table><thead><tr><th>Node</th><th>Health</th><th>Breaker</th><th>Utilization</th>\
+<th>Acquire p95</th><th>Health checks (last hour)</th><th>Alerts</th><th>Recommendations</th></tr></thead><tbody>",
+    );
+    if report.nodes.is_empty() {
+        h.push_str("<tr><td colspan=\"8\">No nodes in the config.</td></tr>");
+    }
+    for (name, node) in &report.nodes {
+        row(&mut h, name, node);
+    }
+    h.push_str("</tbody></table></body></html>\n");
+    h
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn row(h: &mut String, name: &str, n: &NodeStatus) {
+    let health = n.health.as_str();
+    let _ = write!(
+        h,
+        "<tr class=\"node {health}\" id=\"node-{0}\" data-node=\"{0}\"><td><div class=\"name\">{0}</div><div class=\"addr\">{1} @ {2}</div></td>",
+        esc(name),
+        esc(&n.ae_title),
+        esc(&n.address)
+    );
+    let _ = write!(h, "<td><span class=\"badge b-{health}\">{health}</span>");
+    list(h, "reasons", n.reasons.iter().map(|r| esc(r)));
+    h.push_str("</td>");
+    let b = &n.breaker.breaker;
+    let state = b.state.as_str();
+    let _ = write!(
+        h,
+        "<td><span class=\"badge b-{state}\">{}</span><div class=\"muted\">{} trip(s), {} retries</div></td>",
+        state.replace('_', "-"),
+        b.trips,
+        n.breaker.retries
+    );
+    let _ = write!(
+        h,
+        "<td><div class=\"big\">{:.0} %</div><div class=\"muted\">{} busy of {}{}{}</div></td>",
+        n.utilization_percent,
+        n.pool.active,
+        n.pool.effective_max,
+        if n.pool.effective_max < n.pool.max_size {
+            format!(" (max_size {})", n.pool.max_size)
+        } else {
+            String::new()
+        },
+        if n.pool.waiting > 0 {
+            format!(", {} waiting", n.pool.waiting)
+        } else {
+            String::new()
+        }
+    );
+    let _ = write!(
+        h,
+        "<td><div class=\"big\">{}</div><div class=\"muted\">{} acquisitions</div></td>",
+        if n.pool.wait.samples == 0 {
+            "–".to_string()
+        } else {
+            format!("{:.1} ms", n.pool.wait.p95_ms)
+        },
+        n.pool.acquisitions
+    );
+    h.push_str("<td>");
+    sparkline(h, &n.history);
+    let last = n.history.iter().rev().find_map(|s| s.probe.as_ref());
+    let _ = match last {
+        Some(p) if p.ok => write!(
+            h,
+            "<div class=\"muted\">last {}: {:.1} ms</div>",
+            if p.kind == "echo" { "C-ECHO" } else { "association" },
+            p.latency_ms
+        ),
+        Some(_) => write!(
+            h,
+            "<div class=\"alert\">last check failed ({} in a row)</div>",
+            n.consecutive_failed_checks.max(1)
+        ),
+        None => write!(h, "<div class=\"muted\">no health check yet</div>"),
+    };
+    h.push_str("</td><td>");
+    if n.alerts.is_empty() {
+        h.push_str("<span class=\"muted\">none</span>");
+    } else {
+        list(
+            h,
+            "alerts",
+            n.alerts
+                .iter()
+                .map(|a| format!("<span class=\"alert\">{}</span>: {}", a.alert.as_str(), esc(&a.message))),
+        );
+    }
+    h.push_str("</td><td>");
+    if n.recommendations.is_empty() {
+        h.push_str("<span class=\"muted\">none</span>");
+    } else {
+        list(
+            h,
+            "rec",
+            n.recommendations
+                .iter()
+                .map(|r| format!("<b>{}</b>: {} — {}", esc(&r.field), esc(&r.change), esc(&r.why))),
+        );
+    }
+    h.push_str("</td></tr>");
+}
+
+fn list(h: &mut String, class: &str, items: impl Iterator<Item = String>) {
+    let mut any = false;
+    for item in items {
+        if !any {
+            let _ = write!(h, "<ul class=\"{class}\">");
+            any = true;
+        }
+        let _ = write!(h, "<li>{item}</li>");
+    }
+    if any {
+        h.push_str("</ul>");
+    }
+}
+
+/// Health-check latency over the history: a line of the successful checks, a red
+/// mark at every failed one; the scale is printed beside it.
+fn sparkline(h: &mut String, history: &[Sample]) {
+    const W: f64 = 260.0;
+    const H: f64 = 48.0;
+    let probes: Vec<(usize, &super::Probe)> = history
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.probe.as_ref().map(|p| (i, p)))
+        .collect();
+    let n = history.len().max(2) as f64 - 1.0;
+    let max = probes
+        .iter()
+        .filter(|(_, p)| p.ok)
+        .map(|(_, p)| p.latency_ms)
+        .fold(1.0_f64, f64::max);
+    let _ = write!(
+        h,
+        "<svg class=\"spark\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"health check latency, max {max:.1} ms\">"
+    );
+    let points: Vec<String> = probes
+        .iter()
+        .filter(|(_, p)| p.ok)
+        .map(|(i, p)| {
+            let x = *i as f64 / n * (W - 4.0) + 2.0;
+            let y = H - 3.0 - p.latency_ms / max * (H - 8.0);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect();
+    if !points.is_empty() {
+        let _ = write!(
+            h,
+            "<polyline fill=\"none\" stroke=\"#5cc8ff\" stroke-width=\"2\" points=\"{}\"/>",
+            points.join(" ")
+        );
+    }
+    for (i, p) in &probes {
+        if !p.ok {
+            let x = *i as f64 / n * (W - 4.0) + 2.0;
+            let _ = write!(
+                h,
+                "<rect x=\"{:.1}\" y=\"2\" width=\"3\" height=\"{}\" fill=\"#e5484d\"/>",
+                x - 1.5,
+                H - 4.0
+            );
+        }
+    }
+    let _ = write!(h, "</svg><div class=\"muted\">max {max:.1} ms</div>");
+}
