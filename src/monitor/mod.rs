@@ -352,7 +352,8 @@ impl Monitor {
                     alert.as_str(),
                     node.name()
                 ),
-                AlertEvent::Resolved { alert, fired_for } => tracing::info!(
+                // A warning too, so that the default log shows the pair.
+                AlertEvent::Resolved { alert, fired_for } => tracing::warn!(
                     node = %node.name(),
                     ae = %node.config().ae_title,
                     alert = alert.as_str(),

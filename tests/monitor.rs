@@ -1,0 +1,505 @@
+//! The operators' window: `pacs-net monitor` against a node that is up and one that
+//! is down (then comes up), its endpoints, alert events, the page in a real browser,
+//! the recommendations a faulty SCP provokes, the bounded history, and the
+//! dashboard and alerting rules under docs/ against a real scrape.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pacs_net::client::Client;
+use pacs_net::config::Config;
+use pacs_net::monitor::{Monitor, MonitorSettings};
+use pacs_net::scp::{Behavior, Scp, ScpConfig};
+
+/// A plain HTTP/1.1 GET on loopback: (status code, body).
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the monitor");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("end of headers");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    (code, body.to_string())
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Poll `f` every 100 ms for up to `limit`; the last value if it never holds.
+fn wait_until<T>(limit: Duration, mut f: impl FnMut() -> (bool, T)) -> (bool, T) {
+    let start = Instant::now();
+    loop {
+        let (ok, v) = f();
+        if ok || start.elapsed() > limit {
+            return (ok, v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn scp_on(port: u16, behavior: Behavior) -> Scp {
+    let config = ScpConfig {
+        behavior,
+        ..ScpConfig::default()
+    };
+    Scp::start(config, format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .expect("start the embedded SCP")
+}
+
+/// `pacs-net monitor`, killed by its PID when dropped.
+struct MonitorProcess {
+    child: Child,
+    stderr: PathBuf,
+    port: u16,
+}
+
+impl Drop for MonitorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl MonitorProcess {
+    fn start(dir: &Path, config: &serde_json::Value, interval: &str) -> MonitorProcess {
+        let cfg = dir.join("hospital.json");
+        std::fs::write(&cfg, config.to_string()).unwrap();
+        let port = common::free_port();
+        let stderr = dir.join("monitor.stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_pacs-net"))
+            .args(["-c", cfg.to_str().unwrap(), "monitor", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--interval-seconds", interval])
+            .env_remove("PACS_NET_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start pacs-net monitor");
+        let mut m = MonitorProcess { child, stderr, port };
+        let (up, _) = wait_until(Duration::from_secs(20), || {
+            (TcpStream::connect(("127.0.0.1", port)).is_ok(), ())
+        });
+        assert!(up, "monitor did not listen: {}", m.log());
+        assert!(m.child.try_wait().unwrap().is_none(), "monitor exited: {}", m.log());
+        m
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGINT (Ctrl-C), then the exit code (bounded wait).
+    fn interrupt(&mut self) -> Option<i32> {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "could not send SIGINT");
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+/// Two nodes: MAIN_PACS (the embedded SCP, capped at 2 associations while its pool
+/// wants 4 warm) and CT (a closed loopback port, failing fast).
+fn two_nodes(main_port: u16, ct_port: u16) -> serde_json::Value {
+    serde_json::json!({
+        "nodes": {
+            "MAIN_PACS": {"ae_title": "PACSNET_SCP", "host": "127.0.0.1", "port": main_port, "pool": "main_pacs"},
+            "CT": {"ae_title": "CT01", "host": "127.0.0.1", "port": ct_port, "pool": "modality",
+                   "retry": {"max_attempts": 1},
+                   "timeouts": {"connect_ms": 1000, "acse_ms": 2000, "dimse_ms": 2000},
+                   "circuit_breaker": {"failure_threshold": 2, "success_threshold": 1, "open_duration_seconds": 1}}
+        },
+        "network": {"connection_pools": {
+            "main_pacs": {"min_size": 4, "max_size": 4},
+            "modality": {"min_size": 0, "max_size": 2}
+        }}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_reports_a_down_node_then_its_recovery_and_stops_on_ctrl_c() {
+    let main = scp_on(
+        0,
+        Behavior {
+            max_associations: Some(2),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let ct_port = common::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = MonitorProcess::start(dir.path(), &two_nodes(main.port(), ct_port), "0.3");
+    let port = m.port;
+
+    // CT is down: /health is 503 and names it; MAIN_PACS is not down.
+    let (ok, (code, body)) = tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(30), || {
+            let (code, body) = get(port, "/health");
+            let ok = code == 503 && json(&body)["nodes"]["CT"]["health"] == "down";
+            (ok, (code, body))
+        })
+    });
+    assert!(ok, "/health {code}: {body}\n{}", m.log());
+    let health = json(&body);
+    assert_eq!(health["status"], "down");
+    assert_ne!(health["nodes"]["MAIN_PACS"]["health"], "down", "{body}");
+    assert!(
+        health["nodes"]["CT"]["reasons"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+
+    // /status: history, the health-check alert for CT, and for MAIN_PACS the
+    // remote's limit of 2 turned into advice naming the field.
+    let (ok, status) = tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(30), || {
+            let s = json(&get(port, "/status").1);
+            let alert = s["nodes"]["CT"]["alerts"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["alert"] == "health_checks"));
+            let advice = s["nodes"]["MAIN_PACS"]["recommendations"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["rule"] == "remote_limit"));
+            (alert && advice, s)
+        })
+    });
+    assert!(ok, "{status:#}");
+    let rec = status["nodes"]["MAIN_PACS"]["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["rule"] == "remote_limit")
+        .unwrap()
+        .clone();
+    assert_eq!(rec["field"], "nodes.MAIN_PACS.pool max_size");
+    assert_eq!(rec["path"], "network.connection_pools.main_pacs.max_size");
+    assert_eq!(rec["change"], "set max_size to 2", "{rec}");
+    let history = status["nodes"]["MAIN_PACS"]["history"].as_array().unwrap();
+    assert!(history.len() >= 2, "{history:?}");
+    assert!(
+        history
+            .iter()
+            .any(|s| s["probe"]["ok"] == true && s["probe"]["kind"] == "echo"),
+        "{history:?}"
+    );
+    let ct_history = status["nodes"]["CT"]["history"].as_array().unwrap();
+    assert!(ct_history.iter().any(|s| s["probe"]["ok"] == false), "{ct_history:?}");
+    assert_eq!(status["nodes"]["CT"]["probe_mode"], "echo");
+
+    // /metrics parses, and carries the alert and the health checks.
+    let (code, text) = get(port, "/metrics");
+    assert_eq!(code, 200);
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+    let firing = |alert: &str, node: &str| {
+        scrape.samples.iter().find_map(|s| {
+            (s.metric == "pacs_net_alert_firing"
+                && s.labels.get("alert") == Some(alert)
+                && s.labels.get("node") == Some(node))
+            .then_some(match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+        })
+    };
+    assert_eq!(firing("health_checks", "CT"), Some(1.0), "{text}");
+    assert_eq!(firing("health_checks", "MAIN_PACS"), Some(0.0), "{text}");
+    assert!(
+        text.contains("pacs_net_node_health{node=\"CT\",ae_title=\"CT01\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pacs_net_health_check_success{node=\"MAIN_PACS\""),
+        "{text}"
+    );
+
+    // The page: a row per node, without any script.
+    let (code, page) = get(port, "/");
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("id=\"node-MAIN_PACS\"") && page.contains("id=\"node-CT\""),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "the page needs no script");
+
+    // CT comes up: /health is 200 again and the alert resolves.
+    let ct = scp_on(ct_port, Behavior::default()).await;
+    let (ok, (code, body)) = tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(30), || {
+            let (code, body) = get(port, "/health");
+            let s = json(&get(port, "/status").1);
+            let resolved = s["nodes"]["CT"]["alerts"]
+                .as_array()
+                .is_some_and(|a| !a.iter().any(|x| x["alert"] == "health_checks"));
+            (code == 200 && resolved, (code, body))
+        })
+    });
+    assert!(ok, "/health {code}: {body}\n{}", m.log());
+    assert_ne!(json(&body)["nodes"]["CT"]["health"], "down");
+
+    // Ctrl-C: associations released, exit 0.
+    assert_eq!(m.interrupt(), Some(0), "{}", m.log());
+    let log = m.log();
+    // Each alert change is one event, not one per interval.
+    assert_eq!(log.matches("alert health_checks firing for CT").count(), 1, "{log}");
+    assert_eq!(log.matches("alert health_checks resolved for CT").count(), 1, "{log}");
+    assert!(!log.contains("alert health_checks firing for MAIN_PACS"), "{log}");
+    // The SCPs saw releases, not aborts, of the monitor's associations.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(main.stats().active, 0, "{:?}", main.stats());
+    main.shutdown().await;
+    ct.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_renders_every_node_in_headless_chromium() {
+    if !common::peer_available("/usr/bin/chromium") {
+        return;
+    }
+    let main = scp_on(0, Behavior::default()).await;
+    let ct_port = common::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let m = MonitorProcess::start(dir.path(), &two_nodes(main.port(), ct_port), "0.5");
+    let port = m.port;
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(20), || (get(port, "/health").0 == 503, ()));
+    });
+    let profile = tempfile::tempdir().unwrap();
+    let out = tokio::task::block_in_place(|| {
+        Command::new("/usr/bin/chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--timeout=10000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("--dump-dom")
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run chromium")
+    });
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for node in ["MAIN_PACS", "CT"] {
+        let row = format!("id=\"node-{node}\"");
+        assert!(
+            dom.contains(&row),
+            "no row for {node} in the rendered DOM:\n{dom}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The down node's row says so.
+    let ct_row = &dom[dom.find("id=\"node-CT\"").unwrap()..];
+    let ct_row = &ct_row[..ct_row.find("</tr>").unwrap_or(ct_row.len())];
+    assert!(ct_row.contains(">down<"), "{ct_row}");
+    drop(m);
+    main.shutdown().await;
+}
+
+fn config_for(main_port: u16, max_size: usize, extra_nodes: serde_json::Value) -> Config {
+    let mut nodes = serde_json::json!({
+        "MAIN_PACS": {"ae_title": "PACSNET_SCP", "host": "127.0.0.1", "port": main_port, "pool": "main_pacs",
+                      "retry": {"max_attempts": 10, "initial_delay_ms": 10, "max_delay_ms": 50, "strategy": "fixed"},
+                      "circuit_breaker": {"failure_threshold": 1000}}
+    });
+    if let (Some(n), Some(extra)) = (nodes.as_object_mut(), extra_nodes.as_object()) {
+        n.extend(extra.clone());
+    }
+    let json = serde_json::json!({
+        "nodes": nodes,
+        "network": {"connection_pools": {"main_pacs": {"min_size": 0, "max_size": max_size}}}
+    });
+    Config::from_json_str(&json.to_string()).unwrap()
+}
+
+/// A PACS that takes 2 associations, a pool of 8 and the application storing 8 at
+/// a time: the monitor advises `set max_size to 2`, naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_scp_makes_the_monitor_advise_setting_max_size() {
+    let scp = scp_on(
+        0,
+        Behavior {
+            max_associations: Some(2),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let client = Arc::new(Client::new(config_for(scp.port(), 8, serde_json::json!({})), None));
+    let monitor = Monitor::new(client.clone(), MonitorSettings::default());
+    let node = client.node("MAIN_PACS").unwrap();
+    let files = common::dicom_fixture_files();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (node, files) = (node.clone(), files.clone());
+        tasks.spawn(async move {
+            for path in files.iter().skip(i % files.len()).take(4) {
+                let _ = node.store_file(path).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    monitor.tick(false).await;
+    let status = monitor.status_report();
+    let main = &status.nodes["MAIN_PACS"];
+    assert!(main.pool.effective_max < 8, "{:?}", main.pool);
+    let rec = main
+        .recommendations
+        .iter()
+        .find(|r| r.rule == "remote_limit")
+        .unwrap_or_else(|| panic!("{:#?}", main.recommendations));
+    assert_eq!(rec.field, "nodes.MAIN_PACS.pool max_size");
+    assert_eq!(rec.change, format!("set max_size to {}", main.pool.effective_max));
+    assert!(rec.why.contains(&format!("of 8 associations")), "{}", rec.why);
+    client.close(Duration::from_secs(5)).await;
+    scp.shutdown().await;
+}
+
+/// Many ticks at a short interval: the history of every node stays at its cap,
+/// newest last, and the page and the status stay the same size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_stays_bounded_over_a_long_run() {
+    let scp = scp_on(0, Behavior::default()).await;
+    let down = common::free_port();
+    let extra = serde_json::json!({
+        "CT": {"ae_title": "CT01", "host": "127.0.0.1", "port": down, "retry": {"max_attempts": 1}}
+    });
+    let client = Arc::new(Client::new(config_for(scp.port(), 2, extra), None));
+    let settings = MonitorSettings {
+        interval: Duration::from_millis(10),
+        history: Duration::from_millis(250),
+        ..MonitorSettings::default()
+    };
+    let cap = settings.capacity();
+    assert_eq!(cap, 25);
+    let monitor = Monitor::new(client.clone(), settings);
+    let mut sizes = Vec::new();
+    for i in 0..(cap * 8) {
+        monitor.tick(true).await;
+        if i >= cap {
+            let s = monitor.status_report();
+            for (name, n) in &s.nodes {
+                assert_eq!(n.history.len(), cap, "{name} at tick {i}");
+                let at: Vec<u64> = n.history.iter().map(|x| x.at_ms).collect();
+                assert!(at.windows(2).all(|w| w[0] <= w[1]), "{name}: oldest first");
+            }
+            sizes.push(serde_json::to_string(&s).unwrap().len());
+        }
+    }
+    // The document does not grow with uptime (numbers change width a little).
+    let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+    assert!(*max < min + min / 10, "status size grew from {min} to {max}");
+    client.close(Duration::from_secs(5)).await;
+    scp.shutdown().await;
+}
+
+/// Every metric name the Grafana dashboard and the Prometheus rules under docs/
+/// use is one a real `/metrics` scrape exports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_and_alert_rules_use_only_exported_metrics() {
+    let scp = scp_on(
+        0,
+        Behavior {
+            max_associations: Some(1),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let down = common::free_port();
+    let extra = serde_json::json!({
+        "CT": {"ae_title": "CT01", "host": "127.0.0.1", "port": down, "retry": {"max_attempts": 1},
+               "circuit_breaker": {"failure_threshold": 1}}
+    });
+    let client = Arc::new(Client::new(config_for(scp.port(), 2, extra), None));
+    let monitor = Monitor::new(client.clone(), MonitorSettings::default());
+    // Traffic of every kind: operations, waits, a rejection, a breaker transition.
+    let node = client.node("MAIN_PACS").unwrap();
+    let files = common::dicom_fixture_files();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..3 {
+        let (node, path) = (node.clone(), files[i].clone());
+        tasks.spawn(async move { node.store_file(&path).await.outcome.result.is_ok() });
+    }
+    while tasks.join_next().await.is_some() {}
+    monitor.tick(true).await;
+    monitor.tick(true).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, pacs_net::monitor::router(monitor)).await });
+    let (code, text) = tokio::task::block_in_place(|| get(port, "/metrics"));
+    assert_eq!(code, 200);
+    let exported: BTreeSet<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(String::from)
+        .collect();
+    assert!(exported.contains("pacs_net_alert_firing"), "{exported:?}");
+
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let dashboard = std::fs::read_to_string(docs.join("grafana-dashboard.json")).unwrap();
+    let dashboard_json: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    assert!(dashboard_json["panels"].as_array().is_some_and(|p| p.len() >= 6));
+    let rules = std::fs::read_to_string(docs.join("prometheus-alerts.yml")).unwrap();
+    for (file, text) in [
+        ("grafana-dashboard.json", &dashboard),
+        ("prometheus-alerts.yml", &rules),
+    ] {
+        let used = metric_names(text);
+        assert!(!used.is_empty(), "{file} uses no metric");
+        let unknown: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} uses metrics the code does not export: {unknown:?}\nexported: {exported:?}"
+        );
+    }
+    server.abort();
+    client.close(Duration::from_secs(5)).await;
+    scp.shutdown().await;
+}
+
+/// `pacs_net_...` identifiers in a text.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("pacs_net_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
