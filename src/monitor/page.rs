@@ -30,10 +30,14 @@ h1{font-size:30px;margin:0 0 4px}
 .overall{display:inline-block;padding:2px 14px;border-radius:6px;font-weight:700;margin-left:12px;font-size:22px;vertical-align:middle}
 table{border-collapse:collapse;width:100%}
 th{text-align:left;color:#9aa7b4;font-weight:600;font-size:15px;text-transform:uppercase;letter-spacing:.04em;padding:6px 10px;border-bottom:2px solid #2a3542}
-td{padding:10px;border-bottom:1px solid #2a3542;vertical-align:top}
-tr.healthy td:first-child{border-left:10px solid #2fb344}
-tr.degraded td:first-child{border-left:10px solid #f0a020}
-tr.down td:first-child{border-left:10px solid #e5484d}
+td{padding:10px 10px 6px;vertical-align:top}
+tbody.node{border-bottom:1px solid #2a3542}
+tbody.healthy td:first-child{border-left:10px solid #2fb344}
+tbody.degraded td:first-child{border-left:10px solid #f0a020}
+tbody.down td:first-child{border-left:10px solid #e5484d}
+tr.detail td{padding-top:0;padding-bottom:12px}
+.cols{display:grid;grid-template-columns:1fr 1fr 1.4fr;gap:18px}
+.label{color:#9aa7b4;font-size:13px;text-transform:uppercase;letter-spacing:.04em}
 .name{font-size:26px;font-weight:700}
 .addr{color:#9aa7b4;font-size:15px}
 .badge{display:inline-block;padding:2px 12px;border-radius:6px;font-weight:700;font-size:20px}
@@ -43,12 +47,13 @@ tr.down td:first-child{border-left:10px solid #e5484d}
 .b-closed{background:#24303c;color:#b8c4d0}
 .b-open{background:#e5484d;color:#fff}
 .b-half_open{background:#f0a020;color:#1d1300}
-ul{margin:4px 0 0;padding-left:18px;font-size:16px}
+ul{margin:4px 0 0;padding-left:20px;font-size:18px}
 .reasons{color:#c8d2dc}
 .big{font-size:26px;font-weight:700}
 .muted{color:#9aa7b4;font-size:15px}
 .alert{color:#ff8b8e;font-weight:600}
 .rec b{color:#8ec5ff}
+.why{color:#aab6c2;font-size:16px}
 svg{display:block;background:#17202a;border-radius:4px}
 ";
 
@@ -84,15 +89,15 @@ pub fn render(report: &StatusReport) -> String {
     );
     h.push_str(
         "<table><thead><tr><th>Node</th><th>Health</th><th>Breaker</th><th>Utilization</th>\
-<th>Acquire p95</th><th>Health checks (last hour)</th><th>Alerts</th><th>Recommendations</th></tr></thead><tbody>",
+<th>Acquire p95</th><th>Health checks (last hour)</th></tr></thead>",
     );
     if report.nodes.is_empty() {
-        h.push_str("<tr><td colspan=\"8\">No nodes in the config.</td></tr>");
+        h.push_str("<tbody><tr><td colspan=\"6\">No nodes in the config.</td></tr></tbody>");
     }
     for (name, node) in &report.nodes {
         row(&mut h, name, node);
     }
-    h.push_str("</tbody></table></body></html>\n");
+    h.push_str("</table></body></html>\n");
     h
 }
 
@@ -105,14 +110,12 @@ fn row(h: &mut String, name: &str, n: &NodeStatus) {
     let health = n.health.as_str();
     let _ = write!(
         h,
-        "<tr class=\"node {health}\" id=\"node-{0}\" data-node=\"{0}\"><td><div class=\"name\">{0}</div><div class=\"addr\">{1} @ {2}</div></td>",
+        "<tbody class=\"node {health}\" id=\"node-{0}\" data-node=\"{0}\"><tr><td><div class=\"name\">{0}</div><div class=\"addr\">{1} @ {2}</div></td>",
         esc(name),
         esc(&n.ae_title),
         esc(&n.address)
     );
-    let _ = write!(h, "<td><span class=\"badge b-{health}\">{health}</span>");
-    list(h, "reasons", n.reasons.iter().map(|r| esc(r)));
-    h.push_str("</td>");
+    let _ = write!(h, "<td><span class=\"badge b-{health}\">{health}</span></td>");
     let b = &n.breaker.breaker;
     let state = b.state.as_str();
     let _ = write!(
@@ -166,31 +169,47 @@ fn row(h: &mut String, name: &str, n: &NodeStatus) {
         ),
         None => write!(h, "<div class=\"muted\">no health check yet</div>"),
     };
-    h.push_str("</td><td>");
-    if n.alerts.is_empty() {
-        h.push_str("<span class=\"muted\">none</span>");
-    } else {
-        list(
+    h.push_str("</td></tr>");
+    // What to read and do: reasons, alerts and advice under the numbers, full width.
+    if !(n.reasons.is_empty() && n.alerts.is_empty() && n.recommendations.is_empty()) {
+        h.push_str("<tr class=\"detail\"><td></td><td colspan=\"5\"><div class=\"cols\">");
+        h.push_str("<div><div class=\"label\">Reasons</div>");
+        none_or_list(h, "reasons", n.reasons.iter().map(|r| esc(r)));
+        h.push_str("</div><div><div class=\"label\">Alerts</div>");
+        none_or_list(
             h,
             "alerts",
             n.alerts
                 .iter()
                 .map(|a| format!("<span class=\"alert\">{}</span>: {}", a.alert.as_str(), esc(&a.message))),
         );
-    }
-    h.push_str("</td><td>");
-    if n.recommendations.is_empty() {
-        h.push_str("<span class=\"muted\">none</span>");
-    } else {
-        list(
+        h.push_str("</div><div><div class=\"label\">Recommendations</div>");
+        none_or_list(
             h,
             "rec",
             n.recommendations
                 .iter()
-                .map(|r| format!("<b>{}</b>: {} — {}", esc(&r.field), esc(&r.change), esc(&r.why))),
+                .map(|r| {
+                    format!(
+                        "<b>{}</b>: {}<div class=\"why\">{}</div>",
+                        esc(&r.field),
+                        esc(&r.change),
+                        esc(&r.why)
+                    )
+                }),
         );
+        h.push_str("</div></div></td></tr>");
     }
-    h.push_str("</td></tr>");
+    h.push_str("</tbody>");
+}
+
+fn none_or_list(h: &mut String, class: &str, items: impl Iterator<Item = String>) {
+    let mut items = items.peekable();
+    if items.peek().is_none() {
+        h.push_str("<div class=\"muted\">none</div>");
+    } else {
+        list(h, class, items);
+    }
 }
 
 fn list(h: &mut String, class: &str, items: impl Iterator<Item = String>) {
@@ -254,5 +273,9 @@ fn sparkline(h: &mut String, history: &[Sample]) {
             );
         }
     }
-    let _ = write!(h, "</svg><div class=\"muted\">max {max:.1} ms</div>");
+    if points.is_empty() {
+        h.push_str("</svg>");
+    } else {
+        let _ = write!(h, "</svg><div class=\"muted\">max {max:.1} ms</div>");
+    }
 }
