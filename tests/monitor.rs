@@ -380,7 +380,7 @@ async fn a_capped_scp_makes_the_monitor_advise_setting_max_size() {
         .unwrap_or_else(|| panic!("{:#?}", main.recommendations));
     assert_eq!(rec.field, "nodes.MAIN_PACS.pool max_size");
     assert_eq!(rec.change, format!("set max_size to {}", main.pool.effective_max));
-    assert!(rec.why.contains(&format!("of 8 associations")), "{}", rec.why);
+    assert!(rec.why.contains("of 8 associations"), "{}", rec.why);
     client.close(Duration::from_secs(5)).await;
     scp.shutdown().await;
 }
@@ -446,8 +446,8 @@ async fn dashboard_and_alert_rules_use_only_exported_metrics() {
     let node = client.node("MAIN_PACS").unwrap();
     let files = common::dicom_fixture_files();
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..3 {
-        let (node, path) = (node.clone(), files[i].clone());
+    for path in files.into_iter().take(3) {
+        let node = node.clone();
         tasks.spawn(async move { node.store_file(&path).await.outcome.result.is_ok() });
     }
     while tasks.join_next().await.is_some() {}

@@ -187,16 +187,14 @@ fn row(h: &mut String, name: &str, n: &NodeStatus) {
         none_or_list(
             h,
             "rec",
-            n.recommendations
-                .iter()
-                .map(|r| {
-                    format!(
-                        "<b>{}</b>: {}<div class=\"why\">{}</div>",
-                        esc(&r.field),
-                        esc(&r.change),
-                        esc(&r.why)
-                    )
-                }),
+            n.recommendations.iter().map(|r| {
+                format!(
+                    "<b>{}</b>: {}<div class=\"why\">{}</div>",
+                    esc(&r.field),
+                    esc(&r.change),
+                    esc(&r.why)
+                )
+            }),
         );
         h.push_str("</div></div></td></tr>");
     }
