@@ -198,7 +198,10 @@ async fn monitor_reports_a_down_node_then_its_recovery_and_stops_on_ctrl_c() {
         .clone();
     assert_eq!(rec["field"], "nodes.MAIN_PACS.pool max_size");
     assert_eq!(rec["path"], "network.connection_pools.main_pacs.max_size");
-    assert_eq!(rec["change"], "set max_size to 2", "{rec}");
+    // The cap the pool learned (at most the SCP's 2), below max_size 4.
+    let learned = status["nodes"]["MAIN_PACS"]["pool"]["effective_max"].as_u64().unwrap();
+    assert!((1..=2).contains(&learned), "{status:#}");
+    assert_eq!(rec["change"], format!("set max_size to {learned}"), "{rec}");
     let history = status["nodes"]["MAIN_PACS"]["history"].as_array().unwrap();
     assert!(history.len() >= 2, "{history:?}");
     assert!(
@@ -435,10 +438,20 @@ async fn dashboard_and_alert_rules_use_only_exported_metrics() {
         },
     )
     .await;
+    // A PACS that refuses us (A-ASSOCIATE-RJ permanent): a rejection is counted.
+    let refusing = scp_on(
+        0,
+        Behavior {
+            reject_permanent: true,
+            ..Behavior::default()
+        },
+    )
+    .await;
     let down = common::free_port();
     let extra = serde_json::json!({
         "CT": {"ae_title": "CT01", "host": "127.0.0.1", "port": down, "retry": {"max_attempts": 1},
-               "circuit_breaker": {"failure_threshold": 1}}
+               "circuit_breaker": {"failure_threshold": 1}},
+        "ARCHIVE": {"ae_title": "ARCHIVE", "host": "127.0.0.1", "port": refusing.port(), "retry": {"max_attempts": 1}}
     });
     let client = Arc::new(Client::new(config_for(scp.port(), 2, extra), None));
     let monitor = Monitor::new(client.clone(), MonitorSettings::default());
@@ -487,6 +500,7 @@ async fn dashboard_and_alert_rules_use_only_exported_metrics() {
     server.abort();
     client.close(Duration::from_secs(5)).await;
     scp.shutdown().await;
+    refusing.shutdown().await;
 }
 
 /// `pacs_net_...` identifiers in a text.
@@ -502,4 +516,52 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         rest = &tail[end..];
     }
     out
+}
+
+/// Usage errors are found before anything is served: no config, a bad interval.
+#[test]
+fn monitor_usage_errors_exit_2() {
+    let (code, _, err) = common::pacs_net(&["monitor", "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs a config with nodes"), "{err}");
+    let (code, _, err) = common::pacs_net(&["monitor", "--interval-seconds", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("between 0.05 and 86400"), "{err}");
+    let (code, _, err) = common::pacs_net(&["monitor", "--listen", "nowhere"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// `network.alerts` is in the config schema and in `config check`.
+#[test]
+fn alert_thresholds_are_in_the_schema_and_config_check() {
+    let (code, schema, _) = common::pacs_net(&["config", "schema"]);
+    assert_eq!(code, 0);
+    for field in [
+        "acquire_wait_p95_ms",
+        "utilization_percent",
+        "error_rate_percent",
+        "failed_health_checks",
+    ] {
+        assert!(schema.contains(field), "{field} not in the schema");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("h.json");
+    std::fs::write(
+        &cfg,
+        r#"{"nodes": {"A": {"ae_title": "A", "host": "127.0.0.1", "port": 104}},
+            "network": {"alerts": {"utilization_percent": 90, "failed_health_checks": 5}}}"#,
+    )
+    .unwrap();
+    let (code, out, err) = common::pacs_net(&["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("network.alerts"), "{out}");
+    let line = |key: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("utilization_percent").ends_with(" 90 %"), "{out}");
+    assert!(line("failed_health_checks").ends_with(" 5"), "{out}");
+    assert!(line("acquire_wait_p95_ms").ends_with(" 100 ms"), "{out}");
 }

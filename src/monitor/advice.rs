@@ -77,8 +77,13 @@ pub fn recommend(input: &AdviceInput) -> Vec<Recommendation> {
             pool_field(c, "max_size"),
             format!("set max_size to {}", p.effective_max),
             format!(
-                "the remote limited the pool to {} of {} associations ({} association request(s) refused while others were open)",
-                p.effective_max, p.max_size, p.remote_limited
+                "the remote limited the pool to {} of {} associations{}",
+                p.effective_max,
+                p.max_size,
+                match p.remote_limited {
+                    0 => String::new(),
+                    n => format!(" ({n} association request(s) refused while others were open)"),
+                }
             ),
         );
     } else if p.wait.samples > 0
