@@ -3,6 +3,8 @@
 //! the recommendations a faulty SCP provokes, the bounded history, and the
 //! dashboard and alerting rules under docs/ against a real scrape.
 
+#![cfg(feature = "monitor")]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -127,6 +127,7 @@ fn millis(s: &str) -> Result<u64, String> {
 }
 
 /// `--interval-seconds`: 0.05 s to one day.
+#[cfg(feature = "monitor")]
 fn interval_seconds(s: &str) -> Result<f64, String> {
     let x: f64 = s
         .trim()

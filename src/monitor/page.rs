@@ -225,32 +225,37 @@ fn list(h: &mut String, class: &str, items: impl Iterator<Item = String>) {
 }
 
 /// Health-check latency over the history: a line of the successful checks, a red
-/// mark at every failed one; the scale is printed beside it.
+/// mark at every failed one; the scale is printed beneath. A column of pixels holds
+/// the slowest check that falls in it, so a long history never makes a long page.
 fn sparkline(h: &mut String, history: &[Sample]) {
     const W: f64 = 260.0;
     const H: f64 = 48.0;
-    let probes: Vec<(usize, &super::Probe)> = history
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.probe.as_ref().map(|p| (i, p)))
-        .collect();
     let n = history.len().max(2) as f64 - 1.0;
-    let max = probes
-        .iter()
-        .filter(|(_, p)| p.ok)
-        .map(|(_, p)| p.latency_ms)
-        .fold(1.0_f64, f64::max);
+    // Pixel column -> (slowest successful check, any failed).
+    let mut columns: std::collections::BTreeMap<u32, (Option<f64>, bool)> = std::collections::BTreeMap::new();
+    for (i, s) in history.iter().enumerate() {
+        let Some(p) = &s.probe else { continue };
+        let col = (i as f64 / n * (W - 4.0)).round() as u32;
+        let entry = columns.entry(col).or_default();
+        if p.ok {
+            entry.0 = Some(entry.0.map_or(p.latency_ms, |m: f64| m.max(p.latency_ms)));
+        } else {
+            entry.1 = true;
+        }
+    }
+    let max = columns.values().filter_map(|c| c.0).fold(1.0_f64, f64::max);
     let _ = write!(
         h,
         "<svg class=\"spark\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"health check latency, max {max:.1} ms\">"
     );
-    let points: Vec<String> = probes
+    let points: Vec<String> = columns
         .iter()
-        .filter(|(_, p)| p.ok)
-        .map(|(i, p)| {
-            let x = *i as f64 / n * (W - 4.0) + 2.0;
-            let y = H - 3.0 - p.latency_ms / max * (H - 8.0);
-            format!("{x:.1},{y:.1}")
+        .filter_map(|(col, c)| {
+            c.0.map(|ms| {
+                let x = f64::from(*col) + 2.0;
+                let y = H - 3.0 - ms / max * (H - 8.0);
+                format!("{x:.1},{y:.1}")
+            })
         })
         .collect();
     if !points.is_empty() {
@@ -260,20 +265,65 @@ fn sparkline(h: &mut String, history: &[Sample]) {
             points.join(" ")
         );
     }
-    for (i, p) in &probes {
-        if !p.ok {
-            let x = *i as f64 / n * (W - 4.0) + 2.0;
-            let _ = write!(
-                h,
-                "<rect x=\"{:.1}\" y=\"2\" width=\"3\" height=\"{}\" fill=\"#e5484d\"/>",
-                x - 1.5,
-                H - 4.0
-            );
-        }
+    for (col, _) in columns.iter().filter(|(_, c)| c.1) {
+        let _ = write!(
+            h,
+            "<rect x=\"{:.1}\" y=\"2\" width=\"3\" height=\"{}\" fill=\"#e5484d\"/>",
+            f64::from(*col) + 0.5,
+            H - 4.0
+        );
     }
     if points.is_empty() {
         h.push_str("</svg>");
     } else {
         let _ = write!(h, "</svg><div class=\"muted\">max {max:.1} ms</div>");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::Probe;
+
+    fn sample(i: u64, ok: bool) -> Sample {
+        Sample {
+            at_ms: i * 1000,
+            probe: Some(Probe {
+                kind: "echo",
+                ok,
+                latency_ms: 2.0 + (i % 7) as f64,
+                error: (!ok).then(|| "refused <&>".to_string()),
+            }),
+            operations: 1,
+            failures: u64::from(!ok),
+            active: 0,
+            effective_max: 4,
+            waiting: 0,
+            acquire_p95_ms: 0.0,
+            breaker: "closed",
+            counters: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_sparkline_stays_small_for_a_long_history() {
+        let history: Vec<Sample> = (0..3600).map(|i| sample(i, i % 500 != 0)).collect();
+        let mut h = String::new();
+        sparkline(&mut h, &history);
+        assert!(h.len() < 8 * 1024, "{} bytes", h.len());
+        assert_eq!(
+            h.matches("<rect").count(),
+            8,
+            "one mark per failure (3600 / 500, rounded up)"
+        );
+        assert!(h.contains("max 8.0 ms"), "{h}");
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }
