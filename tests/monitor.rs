@@ -567,3 +567,55 @@ fn alert_thresholds_are_in_the_schema_and_config_check() {
     assert!(line("failed_health_checks").ends_with(" 5"), "{out}");
     assert!(line("acquire_wait_p95_ms").ends_with(" 100 ms"), "{out}");
 }
+
+/// A pynetdicom SCP that takes CT Image Storage only (no Verification).
+const STORAGE_ONLY_SCP: &str = r#"
+import sys
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage
+ae = AE(ae_title="NOECHO")
+ae.require_called_aet = False
+ae.add_supported_context(CTImageStorage)
+ae.start_server(("127.0.0.1", int(sys.argv[1])), block=True)
+"#;
+
+/// A node that does not accept Verification is checked by association only, and
+/// says so; the checks succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_verification_is_checked_by_association() {
+    let Some(python) = common::python_with(&["pynetdicom"]) else {
+        return;
+    };
+    let port = common::free_port();
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script.path(), STORAGE_ONLY_SCP).unwrap();
+    let _peer = common::start_peer(
+        python.to_str().unwrap(),
+        &[script.path().to_str().unwrap(), &port.to_string()],
+        &[],
+        port,
+    );
+    let json = serde_json::json!({
+        "nodes": {"ARCHIVE": {"ae_title": "NOECHO", "host": "127.0.0.1", "port": port, "retry": {"max_attempts": 1}}}
+    });
+    let client = Arc::new(Client::new(Config::from_json_str(&json.to_string()).unwrap(), None));
+    let monitor = Monitor::new(client.clone(), MonitorSettings::default());
+    for _ in 0..3 {
+        monitor.tick(true).await;
+    }
+    let status = monitor.status_report();
+    let node = &status.nodes["ARCHIVE"];
+    let probes: Vec<_> = node.history.iter().filter_map(|s| s.probe.as_ref()).collect();
+    assert_eq!(probes.len(), 3);
+    // From the first check on, by association, and every one succeeds.
+    assert!(probes.iter().all(|p| p.kind == "association" && p.ok), "{probes:?}");
+    assert!(
+        node.reasons.iter().any(|r| r.contains("checked by association only")),
+        "{:?}",
+        node.reasons
+    );
+    assert_eq!(node.probe_mode, "association");
+    assert_eq!(node.consecutive_failed_checks, 0);
+    assert!(monitor.health_report().is_up());
+    client.close(Duration::from_secs(5)).await;
+}

@@ -174,7 +174,21 @@ impl Monitor {
 
     /// One tick: probe every node at once (with `probe`), then sample them all.
     pub async fn tick(&self, probe: bool) {
+        if probe {
+            self.probing.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let nodes = self.client.nodes();
+        {
+            // Every node has its watch before its first probe (which may change the
+            // way it is probed).
+            let capacity = self.settings.capacity();
+            let mut watches = self.lock();
+            for node in &nodes {
+                watches
+                    .entry(node.name().to_string())
+                    .or_insert_with(|| Watch::new(capacity));
+            }
+        }
         let probes: Vec<Option<(Probe, bool)>> = if probe {
             futures::future::join_all(nodes.iter().map(|n| self.probe(n)))
                 .await
