@@ -275,8 +275,17 @@ async fn monitor_reports_a_down_node_then_its_recovery_and_stops_on_ctrl_c() {
     assert_eq!(log.matches("alert health_checks resolved for CT").count(), 1, "{log}");
     assert!(!log.contains("alert health_checks firing for MAIN_PACS"), "{log}");
     // The SCPs saw releases, not aborts, of the monitor's associations.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(main.stats().active, 0, "{:?}", main.stats());
+    for scp in [&main, &ct] {
+        let (ok, stats) = tokio::task::block_in_place(|| {
+            wait_until(Duration::from_secs(10), || {
+                let s = scp.stats();
+                (s.active == 0, s)
+            })
+        });
+        assert!(ok, "{stats:?}");
+        assert!(stats.released >= 1, "{stats:?}");
+        assert_eq!(stats.aborted_by_peer, 0, "{stats:?}");
+    }
     main.shutdown().await;
     ct.shutdown().await;
 }
