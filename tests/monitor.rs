@@ -628,3 +628,83 @@ async fn a_node_without_verification_is_checked_by_association() {
     assert!(monitor.health_report().is_up());
     client.close(Duration::from_secs(5)).await;
 }
+
+fn single_node(port: u16, node: serde_json::Value) -> Arc<Client> {
+    let mut n = serde_json::json!({"ae_title": "PACSNET_SCP", "host": "127.0.0.1", "port": port});
+    if let (Some(n), Some(extra)) = (n.as_object_mut(), node.as_object()) {
+        n.extend(extra.clone());
+    }
+    let json = serde_json::json!({"nodes": {"MAIN_PACS": n}});
+    Arc::new(Client::new(Config::from_json_str(&json.to_string()).unwrap(), None))
+}
+
+/// A PACS slower than the DIMSE timeout: health checks time out, the breaker
+/// opens, and the advice is to raise `timeouts dimse_ms` or look at the PACS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_scp_makes_the_monitor_advise_raising_dimse_ms() {
+    let scp = scp_on(
+        0,
+        Behavior {
+            response_delay: Some(Duration::from_millis(1500)),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let client = single_node(
+        scp.port(),
+        serde_json::json!({"retry": {"max_attempts": 1}, "timeouts": {"dimse_ms": 300},
+                           "circuit_breaker": {"failure_threshold": 2}}),
+    );
+    let monitor = Monitor::new(client.clone(), MonitorSettings::default());
+    for _ in 0..3 {
+        monitor.tick(true).await;
+    }
+    let status = monitor.status_report();
+    let node = &status.nodes["MAIN_PACS"];
+    let rec = node
+        .recommendations
+        .iter()
+        .find(|r| r.rule == "dimse_timeouts")
+        .unwrap_or_else(|| panic!("{:#?}\n{:#?}", node.recommendations, node.history));
+    assert_eq!(rec.field, "nodes.MAIN_PACS.timeouts dimse_ms");
+    assert!(rec.change.contains("now 300 ms"), "{}", rec.change);
+    client.close(Duration::from_secs(5)).await;
+    scp.shutdown().await;
+}
+
+/// A PACS that closes idle associations sooner than the pool retires them: the
+/// next operation finds its association closed, and the advice is to set
+/// `pool max_idle_time` below the PACS's idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_scp_closing_idle_associations_makes_the_monitor_advise_max_idle_time() {
+    let scp = scp_on(
+        0,
+        Behavior {
+            close_idle_after: Some(Duration::from_millis(200)),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let client = single_node(scp.port(), serde_json::json!({}));
+    let monitor = Monitor::new(client.clone(), MonitorSettings::default());
+    let node = client.node("MAIN_PACS").unwrap();
+    for _ in 0..3 {
+        node.echo()
+            .await
+            .result
+            .expect("C-ECHO (redone on a fresh association)");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    monitor.tick(false).await;
+    let status = monitor.status_report();
+    let main = &status.nodes["MAIN_PACS"];
+    let rec = main
+        .recommendations
+        .iter()
+        .find(|r| r.rule == "stale_idle")
+        .unwrap_or_else(|| panic!("{:#?}\n{:#?}", main.recommendations, main.pool));
+    assert_eq!(rec.field, "nodes.MAIN_PACS.pool max_idle_time");
+    assert!(rec.change.contains("now 300 s"), "{}", rec.change);
+    client.close(Duration::from_secs(5)).await;
+    scp.shutdown().await;
+}
