@@ -1,6 +1,6 @@
-//! A Prometheus `/metrics` and a `/health` endpoint for a long-running pacs-net
-//! client, with nothing but tokio: a hand-rolled HTTP/1.1 response around
-//! `pacs_net::metrics::render` and the nodes' health.
+//! A Prometheus `/metrics`, a `/health` endpoint, `/status` and the status page for
+//! a long-running pacs-net client: the library's monitor router
+//! (`pacs_net::monitor`, on axum) merged into the application's own routes.
 //!
 //! ```sh
 //! cargo run --example metrics_endpoint                       # traffic, one scrape, print, exit
@@ -12,32 +12,29 @@
 //! `--port`). Two nodes: `MAIN_PACS` (the embedded SCP) gets some traffic through its
 //! pool (C-ECHO, C-STORE of the fixtures, C-FIND); `OFFLINE_CT` points at a loopback
 //! port nobody listens on, so its circuit opens, and it shows what a node that is down
-//! looks like. Then the example fetches `/metrics` and `/health` itself over TCP and
-//! prints them. With `--serve` it keeps serving, with a C-ECHO to `MAIN_PACS` every
+//! looks like. Then the example fetches `/metrics`, `/health` and its own `/api/ping`
+//! over TCP and prints them. With `--serve` it keeps serving, with a C-ECHO to `MAIN_PACS` every
 //! 2 s so the numbers move. Exits 0 when both answers hold what they should, 1
 //! otherwise. The regions between `// [guide:X]` and `// [/guide:X]` are quoted in
 //! docs/CONNECTION_POOLING.md.
 
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pacs_net::client::{Client, HealthStatus};
+use axum::routing::get as route_get;
+use axum::Router;
+use pacs_net::client::Client;
 use pacs_net::config::Config;
 use pacs_net::dimse::{FindQuery, QueryLevel, QueryModel};
+use pacs_net::monitor::{Monitor, MonitorSettings};
 use pacs_net::scp::{Scp, ScpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// What `prometheus-client`'s text encoder produces (it ends with `# EOF`).
-const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// Longest request head accepted.
-const MAX_HEAD: usize = 8 * 1024;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -92,15 +89,22 @@ async fn run() -> Result<(), Error> {
         .to_string(),
     )?;
     // [guide:serve]
-    // One Client for the whole process. Nodes are made on first use: start them all
-    // now, so that their min_size warm-up starts at once and the first scrape shows them.
+    // One Client for the whole process. The monitor starts every node now (min_size
+    // warm-up at once, every node in the first scrape), and samples them every 10 s
+    // for the history, alerts and recommendations of /status and the page.
     let client = Arc::new(Client::new(config, None));
-    client.start_all();
+    let settings = MonitorSettings {
+        interval: Duration::from_secs(10),
+        alerts: client.config().alerts,
+        ..MonitorSettings::default()
+    };
+    let monitor = Monitor::new(client.clone(), settings);
+    let sampler = monitor.clone().spawn(false); // `true`: C-ECHO each node at every tick too
     let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(serve(listener, client.clone()));
+    let server = tokio::spawn(async move { axum::serve(listener, app(monitor)).await });
     // [/guide:serve]
-    println!("serving http://{addr}/metrics and http://{addr}/health");
+    println!("serving http://{addr}/ (/metrics, /health, /status) and /api/ping");
 
     traffic(&client).await?;
     offline(&client).await?;
@@ -131,6 +135,11 @@ async fn run() -> Result<(), Error> {
     if !status.contains("503") || !body.contains("\"down\"") || !body.contains("\"healthy\"") {
         return Err(format!("unexpected /health response: {status}").into());
     }
+    let (status, body) = get(&addr.to_string(), "/api/ping").await?;
+    println!("== GET /api/ping -> {status}: {body}");
+    if !status.contains("200") || body != "pong" {
+        return Err(format!("unexpected /api/ping response: {status}").into());
+    }
     let (not_found, _) = get(&addr.to_string(), "/nope").await?;
     println!("== GET /nope -> {not_found}");
 
@@ -154,6 +163,7 @@ async fn run() -> Result<(), Error> {
         // [/guide:worker]
     }
     // [guide:shutdown]
+    sampler.abort();
     server.abort();
     // A-RELEASE idle associations, wait up to 5 s for borrowed ones, abort the rest.
     client.close(Duration::from_secs(5)).await;
@@ -219,68 +229,14 @@ async fn offline(client: &Client) -> Result<(), Error> {
 }
 
 // [guide:handler]
-/// Accepts connections until the task is aborted; one task per connection.
-async fn serve(listener: TcpListener, client: Arc<Client>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _peer)) => {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = respond(stream, &client).await {
-                        eprintln!("metrics: {e}");
-                    }
-                });
-            }
-            Err(e) => {
-                eprintln!("metrics: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-/// One request, one response, then close (HTTP/1.1 with `Connection: close`).
-async fn respond(mut stream: TcpStream, client: &Client) -> std::io::Result<()> {
-    let head = tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head timed out"))??;
-    let mut request_line = head.lines().next().unwrap_or_default().split_whitespace();
-    let (method, path) = (request_line.next(), request_line.next());
-    let (status, content_type, body) = match (method, path) {
-        (Some("GET"), Some("/metrics")) => ("200 OK", CONTENT_TYPE, pacs_net::metrics::render(client)),
-        (Some("GET"), Some("/health")) => {
-            // healthy / degraded / down per node, with the reasons; 503 when one is down.
-            let nodes: BTreeMap<_, _> = client.stats().into_iter().map(|s| (s.node, s.health)).collect();
-            let down = nodes.values().any(|h| h.status == HealthStatus::Down);
-            let body = serde_json::to_string_pretty(&nodes).unwrap_or_default();
-            let status = if down { "503 Service Unavailable" } else { "200 OK" };
-            (status, "application/json", body)
-        }
-        (Some("GET"), _) => ("404 Not Found", "text/plain", "try /metrics or /health\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_string()),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+/// The application's own routes, with the monitor's merged in: `/metrics`,
+/// `/health` (503 when a node is down), `/status` and the status page at `/`.
+fn app(monitor: Arc<Monitor>) -> Router {
+    Router::new()
+        .route("/api/ping", route_get(|| async { "pong" }))
+        .merge(pacs_net::monitor::router(monitor))
 }
 // [/guide:handler]
-
-/// The request line and headers (the body, if any, is ignored).
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
-    let mut head = Vec::with_capacity(512);
-    let mut chunk = [0u8; 512];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 || head.len() + n > MAX_HEAD {
-            break;
-        }
-        head.extend_from_slice(&chunk[..n]);
-    }
-    Ok(String::from_utf8_lossy(&head).into_owned())
-}
 
 /// A minimal HTTP/1.1 GET: the status line and the body.
 async fn get(addr: &str, path: &str) -> Result<(String, String), Error> {

@@ -7,6 +7,8 @@
 //! - [`dimse`]: C-ECHO / C-STORE / C-FIND on one association.
 //! - [`resilience`]: retry policy, retry budget, circuit breaker, executor.
 //! - [`client`]: nodes (one pool + breaker + policy each) and the public API.
+//! - [`monitor`]: the operators' window (feature `monitor`): history, alerts,
+//!   recommendations, and `/metrics`, `/health`, `/status` and a status page over HTTP.
 //! - [`scp`]: the embedded SCP (for the demo, tests and trying things out).
 #![forbid(unsafe_code)]
 
@@ -20,6 +22,8 @@ pub mod dimse;
 pub mod fuzzing;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "monitor")]
+pub mod monitor;
 pub mod pool;
 pub mod resilience;
 #[cfg(feature = "scp")]

@@ -126,6 +126,19 @@ fn millis(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
+/// `--interval-seconds`: 0.05 s to one day.
+#[cfg(feature = "monitor")]
+fn interval_seconds(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.05..=86_400.0).contains(&x) {
+        return Err("must be between 0.05 and 86400".to_string());
+    }
+    Ok(x)
+}
+
 /// Options shared by every network command (echo, store, find).
 #[derive(Debug, Args, Clone)]
 pub struct RunOpts {
@@ -239,6 +252,20 @@ pub enum Command {
     /// Start the embedded SCP on a free loopback port and run echo, store and find
     /// against it through the pool.
     Demo,
+    /// Watch every node of the config: a C-ECHO through each pool every S seconds,
+    /// and /metrics, /health, /status and a status page at / until Ctrl-C.
+    #[cfg(feature = "monitor")]
+    #[command(
+        after_help = "Example:\n  pacs-net -c hospital.json monitor --listen 0.0.0.0:9464 --interval-seconds 15"
+    )]
+    Monitor {
+        /// Address and port to serve the endpoints on.
+        #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR:PORT")]
+        listen: std::net::SocketAddr,
+        /// Seconds between health checks (decimals allowed; 0.05 to 86400).
+        #[arg(long = "interval-seconds", default_value = "30", value_name = "S", value_parser = interval_seconds)]
+        interval_seconds: f64,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pacs-net completions bash > /etc/bash_completion.d/pacs-net")]
     Completions {

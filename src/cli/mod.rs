@@ -7,6 +7,8 @@ mod echo;
 mod failure;
 mod find;
 mod logging;
+#[cfg(feature = "monitor")]
+mod monitor;
 mod output;
 mod store;
 mod style;
@@ -150,6 +152,11 @@ async fn run(cli: Cli) -> u8 {
             demo::scp(port, ae_title, storage.clone(), bind, delay).await
         }
         Command::Demo => demo::demo(cli.calling_ae.clone()).await,
+        #[cfg(feature = "monitor")]
+        Command::Monitor {
+            listen,
+            interval_seconds,
+        } => monitor::run(&cli, listen, Duration::from_secs_f64(interval_seconds)).await,
         Command::Echo {
             ref target,
             count,

@@ -25,6 +25,8 @@ impl Config {
             out.blank();
             describe_node(&mut out, node);
         }
+        out.blank();
+        describe_alerts(&mut out, &self.alerts);
         out.0
     }
 }
@@ -80,6 +82,16 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.heading(1, "limits");
     out.line(2, "max_command_bytes", format!("{} bytes", l.max_command_bytes));
     out.line(2, "max_data_set_bytes", format!("{} bytes", l.max_data_set_bytes));
+}
+
+fn describe_alerts(out: &mut Text, a: &super::AlertSettings) {
+    out.heading(0, "network.alerts");
+    out.line(1, "acquire_wait_p95_ms", ms(a.acquire_wait_p95));
+    out.line(1, "utilization_percent", format!("{} %", a.utilization_percent));
+    out.line(1, "error_rate_percent", format!("{} %", a.error_rate_percent));
+    out.line(1, "error_rate_window_seconds", secs(a.error_rate_window));
+    out.line(1, "circuit_open_seconds", secs(a.circuit_open));
+    out.line(1, "failed_health_checks", a.failed_health_checks);
 }
 
 fn secs(d: Duration) -> String {

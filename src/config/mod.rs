@@ -53,6 +53,8 @@ pub struct Config {
     pub local_ae_title: String,
     /// The nodes by name, each with its settings fully resolved.
     pub nodes: BTreeMap<String, NodeConfig>,
+    /// Thresholds of the monitor's alerts (`network.alerts`).
+    pub alerts: AlertSettings,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
         Config {
             local_ae_title: DEFAULT_LOCAL_AE_TITLE.to_string(),
             nodes: BTreeMap::new(),
+            alerts: AlertSettings::default(),
         }
     }
 }

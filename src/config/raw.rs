@@ -53,6 +53,25 @@ pub(crate) struct RawNetwork {
     pub retry: Option<RawRetry>,
     pub circuit_breaker: Option<RawBreaker>,
     pub limits: Option<RawLimits>,
+    pub alerts: Option<RawAlerts>,
+}
+
+/// `network.alerts`: thresholds of the monitor's alerts.
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a JSON object (alert thresholds)")]
+pub(crate) struct RawAlerts {
+    /// Acquire wait p95 above this (ms) fires `acquire_wait` (default 100).
+    pub acquire_wait_p95_ms: Option<u64>,
+    /// Pool utilization above this percentage fires `utilization` (default 80).
+    pub utilization_percent: Option<f64>,
+    /// Failed operations above this percentage of all in the window fire `error_rate` (default 1).
+    pub error_rate_percent: Option<f64>,
+    /// The error-rate window, seconds (default 300).
+    pub error_rate_window_seconds: Option<u64>,
+    /// A circuit not closed for longer than this (seconds) fires `circuit_open` (default 300).
+    pub circuit_open_seconds: Option<u64>,
+    /// More consecutive failed health checks than this fire `health_checks` (default 3).
+    pub failed_health_checks: Option<u32>,
 }
 
 /// `network.connection_pools.<name>`.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use super::ae::normalize_ae_title;
 use super::error::ConfigError;
-use super::raw::{RawBreaker, RawConfig, RawLimits, RawNode, RawPool, RawRetry, RawTimeouts};
-use super::settings::{BreakerSettings, Limits, PoolSettings, RetrySettings, Timeouts};
+use super::raw::{RawAlerts, RawBreaker, RawConfig, RawLimits, RawNode, RawPool, RawRetry, RawTimeouts};
+use super::settings::{AlertSettings, BreakerSettings, Limits, PoolSettings, RetrySettings, Timeouts};
 use super::target::check_host;
 use super::{
     Config, NodeConfig, DEFAULT_LOCAL_AE_TITLE, DEFAULT_MAX_PDU_LENGTH, DEFAULT_MAX_SEND_PDU_LENGTH,
@@ -54,6 +54,8 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
         check_limits(path, l)?;
     }
 
+    let alerts = resolve_alerts(network.alerts.as_ref())?;
+
     let network = NetworkLayers {
         timeouts: net_timeouts.as_ref().map(|(p, t)| (*p, t)),
         retry: net_retry.as_ref().map(|(p, r)| (*p, r)),
@@ -65,7 +67,11 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
     for (name, node) in raw.nodes.iter().flatten() {
         nodes.insert(name.clone(), resolve_node(name, node, &network)?);
     }
-    Ok(Config { local_ae_title, nodes })
+    Ok(Config {
+        local_ae_title,
+        nodes,
+        alerts,
+    })
 }
 
 /// What `network` contributes to every node.
@@ -292,6 +298,50 @@ fn check_breaker(section: &str, raw: &RawBreaker) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+fn resolve_alerts(raw: Option<&RawAlerts>) -> Result<AlertSettings, ConfigError> {
+    let mut out = AlertSettings::default();
+    let Some(raw) = raw else { return Ok(out) };
+    let section = "network.alerts";
+    for (field, value) in [
+        ("utilization_percent", raw.utilization_percent),
+        ("error_rate_percent", raw.error_rate_percent),
+    ] {
+        if value.is_some_and(|v| !(v > 0.0 && v <= 100.0)) {
+            return Err(ConfigError::invalid(
+                format!("{section}.{field}"),
+                "must be a percentage above 0 and at most 100",
+            ));
+        }
+    }
+    for (field, value) in [
+        ("error_rate_window_seconds", raw.error_rate_window_seconds),
+        ("circuit_open_seconds", raw.circuit_open_seconds),
+    ] {
+        if value == Some(0) {
+            return Err(ConfigError::invalid(format!("{section}.{field}"), "must be at least 1"));
+        }
+    }
+    if let Some(v) = raw.acquire_wait_p95_ms {
+        out.acquire_wait_p95 = Duration::from_millis(v);
+    }
+    if let Some(v) = raw.utilization_percent {
+        out.utilization_percent = v;
+    }
+    if let Some(v) = raw.error_rate_percent {
+        out.error_rate_percent = v;
+    }
+    if let Some(v) = raw.error_rate_window_seconds {
+        out.error_rate_window = Duration::from_secs(v);
+    }
+    if let Some(v) = raw.circuit_open_seconds {
+        out.circuit_open = Duration::from_secs(v);
+    }
+    if let Some(v) = raw.failed_health_checks {
+        out.failed_health_checks = v;
+    }
+    Ok(out)
 }
 
 /// Smallest `max_command_bytes` accepted: a C-STORE-RSP with an error comment fits.

@@ -60,3 +60,33 @@ impl Default for Limits {
         }
     }
 }
+
+/// Thresholds of the monitor's alerts (`network.alerts`); the defaults are the
+/// usual pool-monitoring thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertSettings {
+    /// Acquire wait p95 above this fires `acquire_wait`.
+    pub acquire_wait_p95: Duration,
+    /// Pool utilization (busy / effective maximum) above this percentage fires `utilization`.
+    pub utilization_percent: f64,
+    /// Failed operations above this percentage of all operations in the window fire `error_rate`.
+    pub error_rate_percent: f64,
+    pub error_rate_window: Duration,
+    /// A circuit not closed for longer than this fires `circuit_open`.
+    pub circuit_open: Duration,
+    /// More consecutive failed health checks (monitor probes) than this fire `health_checks`.
+    pub failed_health_checks: u32,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            acquire_wait_p95: Duration::from_millis(100),
+            utilization_percent: 80.0,
+            error_rate_percent: 1.0,
+            error_rate_window: Duration::from_secs(300),
+            circuit_open: Duration::from_secs(300),
+            failed_health_checks: 3,
+        }
+    }
+}

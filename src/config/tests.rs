@@ -895,3 +895,39 @@ fn limits_fields_are_checked() {
         .to_string();
     assert!(err.contains("network.limits.max_data_set_bytes"), "{err}");
 }
+
+#[test]
+fn alert_thresholds_default_and_override() {
+    let c = Config::from_json_str(r#"{"nodes": {}}"#).unwrap();
+    assert_eq!(c.alerts, AlertSettings::default());
+    assert_eq!(c.alerts.acquire_wait_p95, Duration::from_millis(100));
+    assert_eq!(c.alerts.failed_health_checks, 3);
+    let c = Config::from_json_str(
+        r#"{"network": {"alerts": {"acquire_wait_p95_ms": 250, "utilization_percent": 90,
+            "error_rate_percent": 5, "error_rate_window_seconds": 60, "circuit_open_seconds": 120,
+            "failed_health_checks": 1}}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.alerts.acquire_wait_p95, Duration::from_millis(250));
+    assert_eq!(c.alerts.utilization_percent, 90.0);
+    assert_eq!(c.alerts.error_rate_percent, 5.0);
+    assert_eq!(c.alerts.error_rate_window, Duration::from_secs(60));
+    assert_eq!(c.alerts.circuit_open, Duration::from_secs(120));
+    assert_eq!(c.alerts.failed_health_checks, 1);
+    assert!(c.describe().contains("failed_health_checks"));
+    assert_invalid(
+        r#"{"network": {"alerts": {"utilization_percent": 120}}}"#,
+        "network.alerts.utilization_percent",
+        "percentage",
+    );
+    assert_invalid(
+        r#"{"network": {"alerts": {"circuit_open_seconds": 0}}}"#,
+        "network.alerts.circuit_open_seconds",
+        "at least 1",
+    );
+    assert_invalid(
+        r#"{"network": {"alerts": {"error_rate": 1}}}"#,
+        "network.alerts.error_rate",
+        "unknown field",
+    );
+}
