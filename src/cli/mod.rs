@@ -294,7 +294,7 @@ fn config_check(file: Option<&std::path::Path>) -> u8 {
 }
 
 /// A usage error about TARGET (unknown node, bad AET@HOST:PORT): exit 2.
-fn target_error(e: crate::client::TargetError) -> u8 {
+fn target_error(e: crate::config::ConfigError) -> u8 {
     error_line!("{e}");
     exit::USAGE
 }

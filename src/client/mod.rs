@@ -23,17 +23,7 @@ pub use node::{Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome
 pub use operation::Operation;
 pub use telemetry::Telemetry;
 
-use crate::config::{AdHocTarget, Config, ConfigError, NodeConfig};
-
-/// A TARGET that names no node and is not `AET@HOST:PORT`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TargetError {
-    #[error("unknown node `{name}` (known nodes: {})", if known.is_empty() { "none; use AET@HOST:PORT".to_string() } else { known.join(", ") })]
-    UnknownNode { name: String, known: Vec<String> },
-    #[error(transparent)]
-    BadTarget(#[from] ConfigError),
-}
+use crate::config::{Config, ConfigError, NodeConfig};
 
 /// Nodes by name, created on first use so that a command touching one node opens
 /// no association to the others.
@@ -103,22 +93,14 @@ impl Client {
         &self.config
     }
 
-    /// The node for TARGET: a node name from the config, or `AET@HOST:PORT`.
-    pub fn node(&self, target: &str) -> Result<Arc<Node>, TargetError> {
+    /// The node for TARGET: a node name from the config, or `AET@HOST:PORT`
+    /// ([`Config::resolve_target`]).
+    pub fn node(&self, target: &str) -> Result<Arc<Node>, ConfigError> {
         let mut nodes = self.nodes.lock();
         if let Some(n) = nodes.get(target) {
             return Ok(n.clone());
         }
-        let mut config: NodeConfig = match self.config.node(target) {
-            Some(c) => c.clone(),
-            None if target.contains('@') => NodeConfig::ad_hoc(&target.parse::<AdHocTarget>()?),
-            None => {
-                return Err(TargetError::UnknownNode {
-                    name: target.to_string(),
-                    known: self.config.node_names().into_iter().map(String::from).collect(),
-                })
-            }
-        };
+        let mut config = self.config.resolve_target(target)?;
         self.overrides.apply(&mut config);
         let node = Arc::new(Node::with_telemetry(config, &self.calling_ae, self.telemetry.clone()));
         node.executor().set_quick_unreachable(self.overrides.quick_unreachable);

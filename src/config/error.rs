@@ -39,7 +39,7 @@ pub enum ConfigError {
     Target { input: String, reason: String },
 
     /// A target that is neither a node of the config nor `AET@HOST:PORT`.
-    #[error("unknown node {name:?}: {}", KnownNodes(.known))]
+    #[error("unknown node `{name}` ({})", KnownNodes(.known))]
     UnknownNode { name: String, known: Vec<String> },
 }
 
@@ -117,13 +117,13 @@ impl fmt::Display for Location<'_> {
     }
 }
 
-/// `known nodes: A, B` or `the config defines no nodes`.
+/// `known nodes: A, B`, or none and how to name an ad-hoc target.
 struct KnownNodes<'a>(&'a [String]);
 
 impl fmt::Display for KnownNodes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {
-            f.write_str("no nodes are configured; use AET@HOST:PORT for an ad-hoc target")
+            f.write_str("known nodes: none; use AET@HOST:PORT for an ad-hoc target")
         } else {
             write!(f, "known nodes: {}", self.0.join(", "))
         }

@@ -57,7 +57,8 @@ pub(crate) struct RawNetwork {
 }
 
 /// `network.alerts`: thresholds of the monitor's alerts.
-#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, expecting = "a JSON object (alert thresholds)")]
 pub(crate) struct RawAlerts {
     /// Acquire wait p95 above this (ms) fires `acquire_wait` (default 100).
@@ -113,7 +114,7 @@ pub(crate) struct RawRetry {
     pub max_attempts: Option<u32>,
     pub initial_delay_ms: Option<u64>,
     pub max_delay_ms: Option<u64>,
-    pub strategy: Option<RawStrategy>,
+    pub strategy: Option<RetryStrategy>,
     pub backoff_multiplier: Option<f64>,
     pub jitter_factor: Option<f64>,
     pub budget_percent: Option<f64>,
@@ -138,30 +139,6 @@ pub(crate) struct RawBreaker {
 pub(crate) struct RawLimits {
     pub max_command_bytes: Option<u64>,
     pub max_data_set_bytes: Option<u64>,
-}
-
-/// `retry.strategy`, spelled as in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum RawStrategy {
-    Fixed,
-    Linear,
-    Exponential,
-    ExponentialJitter,
-    Fibonacci,
-}
-
-impl From<RawStrategy> for RetryStrategy {
-    fn from(raw: RawStrategy) -> Self {
-        match raw {
-            RawStrategy::Fixed => RetryStrategy::Fixed,
-            RawStrategy::Linear => RetryStrategy::Linear,
-            RawStrategy::Exponential => RetryStrategy::Exponential,
-            RawStrategy::ExponentialJitter => RetryStrategy::ExponentialJitter,
-            RawStrategy::Fibonacci => RetryStrategy::Fibonacci,
-        }
-    }
 }
 
 /// The start of the message [`unique_map`] fails with; `parse` moves the key into the path.

@@ -415,10 +415,7 @@ fn merge_retry(layers: &Layers<RawRetry>) -> Result<RetrySettings, ConfigError> 
             .unwrap_or(d.max_attempts),
         initial_delay: Duration::from_millis(initial.value),
         max_delay: Duration::from_millis(max.value),
-        strategy: layers
-            .iter()
-            .find_map(|(_, r)| r.strategy)
-            .map_or(d.strategy, Into::into),
+        strategy: layers.iter().find_map(|(_, r)| r.strategy).unwrap_or(d.strategy),
         backoff_multiplier: first(|r| r.backoff_multiplier, d.backoff_multiplier),
         jitter_factor: first(|r| r.jitter_factor, d.jitter_factor),
         budget_percent: first(|r| r.budget_percent, d.budget_percent),

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// How the delay between attempts grows (`retry.strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the delay between attempts grows (`retry.strategy`, spelled as in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum RetryStrategy {
     /// d, d, d, ...
     Fixed,
