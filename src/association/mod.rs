@@ -10,6 +10,7 @@ mod contexts;
 mod error;
 mod negotiate;
 mod socket;
+mod transport;
 pub mod uids;
 
 use std::collections::VecDeque;
@@ -26,6 +27,7 @@ use tokio::time::{timeout, Instant};
 pub use contexts::{AcceptedContext, ContextRequest, Profile, ProposedContext, MAX_PRESENTATION_CONTEXTS};
 pub use error::AssociationError;
 pub use negotiate::{uid_name, ContextRefusal, RefusedContext};
+pub use transport::{Idle, Stream, Transport};
 
 use crate::config::Timeouts;
 
@@ -88,11 +90,12 @@ pub struct Pdv {
     pub data: Vec<u8>,
 }
 
-/// An established association (we are the requestor).
+/// An established association (we are the requestor), over a [`Transport`]:
+/// [`Stream`] (plain TCP or TLS) unless said otherwise.
 #[derive(Debug)]
-pub struct Association {
+pub struct Association<S: Transport = Stream> {
     id: u64,
-    stream: TcpStream,
+    stream: S,
     /// Bytes read from the socket and not yet parsed into a PDU.
     read_buffer: BytesMut,
     /// The max PDU length we announced: a larger PDU from the remote is an error.
@@ -126,14 +129,23 @@ pub struct Association {
     write_buf: Vec<u8>,
 }
 
-impl Association {
-    /// Connect, negotiate `profile`'s presentation contexts, and tune the socket.
+impl Association<Stream> {
+    /// Connect, tune the socket, and negotiate `profile`'s presentation contexts.
     pub async fn establish(params: &AssociationParams, profile: &Profile) -> Result<Self, AssociationError> {
+        // Checked before connecting: nothing is opened for a profile that cannot be sent.
+        profile.contexts()?;
+        let tcp = connect(&params.address(), params.timeouts.connect).await?;
+        tcp.tune();
+        Association::negotiate(Stream::Tcp(tcp), params, profile).await
+    }
+}
+
+impl<S: Transport> Association<S> {
+    /// Negotiate `profile`'s presentation contexts over an open, tuned transport.
+    pub async fn negotiate(stream: S, params: &AssociationParams, profile: &Profile) -> Result<Self, AssociationError> {
         let addr = params.address();
         let proposed = profile.contexts()?;
         let receive_limit = params.receive_limit();
-        let stream = connect(&addr, params.timeouts.connect).await?;
-        socket::tune(&stream);
         let mut assoc = Association {
             id: NEXT_ASSOCIATION_ID.fetch_add(1, Ordering::Relaxed),
             stream,
@@ -345,10 +357,10 @@ impl Association {
             return false;
         }
         let waiting = if self.read_buffer.is_empty() {
-            match socket::peek_idle(&self.stream) {
-                socket::Idle::Quiet => return true,
-                socket::Idle::Closed => return false,
-                socket::Idle::Data(first) => first,
+            match self.stream.check_idle(&mut self.read_buffer) {
+                Idle::Quiet => return true,
+                Idle::Closed => return false,
+                Idle::Data(first) => first,
             }
         } else {
             self.read_buffer[0]
@@ -458,7 +470,7 @@ impl Association {
     /// Read one whole PDU, refusing one longer than `limit` before buffering it. A
     /// connection that closes inside a PDU is a truncated PDU, said as such.
     async fn read_pdu(&mut self, limit: u32) -> Result<Pdu, AssociationError> {
-        socket::quickack(&self.stream);
+        self.stream.quickack();
         let mut reader = socket::QuickAckReader::new(&mut self.stream, &self.read_buffer[..]);
         match dicom_ul::association::read_pdu_from_wire_async(&mut reader, &mut self.read_buffer, limit, true).await {
             Ok(pdu) => {
