@@ -50,6 +50,10 @@ pub struct RunOverrides {
     pub dimse_timeout: Option<Duration>,
     /// See [`crate::resilience::Executor::set_quick_unreachable`].
     pub quick_unreachable: bool,
+    /// TLS for an ad-hoc `AET@HOST:PORT` target (`--tls*`); a config node keeps its own.
+    pub ad_hoc_tls: Option<crate::config::TlsSettings>,
+    /// User identity for an ad-hoc target (`--user`, `--password-env`).
+    pub ad_hoc_user_identity: Option<crate::config::UserIdentitySettings>,
 }
 
 impl RunOverrides {
@@ -105,7 +109,12 @@ impl Client {
         }
         let mut config: NodeConfig = match self.config.node(target) {
             Some(c) => c.clone(),
-            None if target.contains('@') => NodeConfig::ad_hoc(&target.parse::<AdHocTarget>()?),
+            None if target.contains('@') => {
+                let mut c = NodeConfig::ad_hoc(&target.parse::<AdHocTarget>()?);
+                c.tls = self.overrides.ad_hoc_tls.clone();
+                c.user_identity = self.overrides.ad_hoc_user_identity.clone();
+                c
+            }
             None => {
                 return Err(TargetError::UnknownNode {
                     name: target.to_string(),
