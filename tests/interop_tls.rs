@@ -612,6 +612,9 @@ fn user_identity_accepted_and_rejected_by_pynetdicom_and_never_shown() {
         port,
     );
     let target = format!("PYTLS@127.0.0.1:{port}");
+    let metrics = out.path().join("metrics.prom");
+    let metrics_s = metrics.to_str().unwrap().to_string();
+    // Everything a user sees: stdout, stderr (logs at -vv, errors, --stats) and --metrics.
     let run = |user: &str, password: &str, extra: &[&str]| {
         let mut args = vec![
             "echo",
@@ -621,6 +624,8 @@ fn user_identity_accepted_and_rejected_by_pynetdicom_and_never_shown() {
             "--password-env",
             "PACS_NET_TEST_PW",
             "--stats",
+            "--metrics",
+            &metrics_s,
         ];
         args.extend(extra);
         let out = Command::new(env!("CARGO_BIN_EXE_pacs-net"))
@@ -629,9 +634,11 @@ fn user_identity_accepted_and_rejected_by_pynetdicom_and_never_shown() {
             .env("PACS_NET_TEST_PW", password)
             .output()
             .unwrap();
+        let metrics = std::fs::read_to_string(&metrics).unwrap_or_default();
+        assert!(metrics.contains("pacs_net"), "metrics written: {metrics}");
         (
             out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr) + &metrics,
         )
     };
     let (code, text) = run("alice", secret, &["-vv"]);
@@ -650,6 +657,27 @@ fn user_identity_accepted_and_rejected_by_pynetdicom_and_never_shown() {
         !text.contains(wrong) && !text.contains(secret),
         "a passcode appeared in the output:\n{text}"
     );
+
+    // A config naming the variable: `config check` shows where the secret comes from, not it.
+    let config = out.path().join("identity.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"nodes": {{"PY": {{"ae_title": "PYTLS", "host": "127.0.0.1", "port": {port},
+                "user_identity": {{"type": "username_password", "username": "alice",
+                                   "password_env": "PACS_NET_TEST_PW"}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let checked = Command::new(env!("CARGO_BIN_EXE_pacs-net"))
+        .args(["config", "check", config.to_str().unwrap()])
+        .env("PACS_NET_TEST_PW", secret)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&checked.stdout).into_owned() + &String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success(), "{text}");
+    assert!(text.contains("environment variable PACS_NET_TEST_PW"), "{text}");
+    assert!(!text.contains(secret), "config check showed the secret:\n{text}");
 
     let log = std::fs::read_to_string(out.path().join("identity.log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
@@ -700,5 +728,69 @@ fn jwt_identity_with_positive_response_from_pynetdicom() {
         log.lines().collect::<Vec<_>>(),
         vec![format!("5\t{token}\tok")],
         "{log}"
+    );
+}
+
+// ---- Orthanc ----
+
+#[test]
+fn echo_and_store_to_orthanc_over_mutual_tls() {
+    if !openssl_available() || !peer_available("/usr/sbin/Orthanc") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let dicom_port = free_port();
+    let http_port = free_port();
+    let config = serde_json::json!({
+        "Name": "pacs-net-tls-test",
+        "StorageDirectory": d.join("storage"),
+        "IndexDirectory": d.join("index"),
+        "DicomAet": "ORTHANC",
+        "DicomPort": dicom_port,
+        "HttpPort": http_port,
+        "HttpServerEnabled": true,
+        "RemoteAccessAllowed": false,
+        "AuthenticationEnabled": false,
+        "DicomAlwaysAllowEcho": true,
+        "DicomAlwaysAllowStore": true,
+        "UnknownSopClassAccepted": true,
+        "Plugins": [],
+        "DicomTlsEnabled": true,
+        "DicomTlsCertificate": lab.path("server.pem"),
+        "DicomTlsPrivateKey": lab.path("leaf.key"),
+        "DicomTlsTrustedCertificates": lab.path("ca.pem"),
+        "DicomTlsRemoteCertificateRequired": true
+    });
+    let path = d.join("orthanc.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let _orthanc = start_peer("/usr/sbin/Orthanc", &[path.to_str().unwrap()], &[], dicom_port);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", http_port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let target = format!("ORTHANC@127.0.0.1:{dicom_port}");
+    let (ca, cert, key) = (lab.path("ca.pem"), lab.path("client.pem"), lab.path("leaf.key"));
+    let tls = ["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key];
+    let mut echo = vec!["echo", &target, "--count", "3"];
+    echo.extend(tls);
+    let (code, stdout, stderr) = pacs_net(&echo);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    let file = dicom_fixture_files().into_iter().next().unwrap();
+    let mut store = vec!["store", &target, file.to_str().unwrap()];
+    store.extend(tls);
+    let (code, stdout, stderr) = pacs_net(&store);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let instances: serde_json::Value = serde_json::from_str(&http_get(http_port, "/instances")).unwrap();
+    assert_eq!(instances.as_array().unwrap().len(), 1, "Orthanc holds {instances}");
+
+    // Orthanc requires a client certificate: without one, a clear error and exit 1.
+    assert_failed(
+        &["echo", &target, "--tls-ca", &ca, "--attempts", "1"],
+        &["client certificate"],
     );
 }

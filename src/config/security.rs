@@ -314,3 +314,63 @@ pub(crate) fn resolve_user_identity(base: &str, raw: &RawUserIdentity) -> Result
         positive_response_requested: raw.positive_response_requested.unwrap_or(false),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, IdentityKind, SecretSource, TlsVersion};
+
+    fn node(extra: &str) -> String {
+        format!(r#"{{"nodes": {{"N": {{"ae_title": "A", "host": "pacs.example.org", "port": 104, {extra}}}}}}}"#)
+    }
+
+    fn error(extra: &str) -> String {
+        Config::from_json_str(&node(extra)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn tls_settings_are_read_and_checked() {
+        let c = Config::from_json_str(&node(
+            r#""tls": {"enabled": true, "min_version": "1.3", "ca_file": "ca.pem"}"#,
+        ))
+        .unwrap();
+        let tls = c.node("N").unwrap().tls.clone().unwrap();
+        assert_eq!(tls.min_version, TlsVersion::Tls13);
+        assert!(tls.verify_peer, "verify_peer defaults to true");
+        assert!(Config::from_json_str(&node(r#""tls": {"enabled": false}"#))
+            .unwrap()
+            .node("N")
+            .unwrap()
+            .tls
+            .is_none());
+        let e = error(r#""tls": {"min_version": "1.1"}"#);
+        assert!(e.contains("nodes.N.tls.min_version") && e.contains("RFC 8996"), "{e}");
+        let e = error(r#""tls": {"cert_file": "c.pem"}"#);
+        assert!(e.contains("nodes.N.tls.key_file"), "{e}");
+        let e = error(r#""tls": {"server_name": "not a name!"}"#);
+        assert!(e.contains("nodes.N.tls.server_name"), "{e}");
+        let e = error(r#""tls": {"verify": false}"#);
+        assert!(e.contains("nodes.N.tls.verify"), "{e}");
+    }
+
+    #[test]
+    fn user_identity_settings_are_read_and_checked() {
+        let c = Config::from_json_str(&node(
+            r#""user_identity": {"type": "username_password", "username": "u", "password_env": "PW"}"#,
+        ))
+        .unwrap();
+        let id = c.node("N").unwrap().user_identity.clone().unwrap();
+        assert_eq!(id.kind, IdentityKind::UsernamePassword);
+        assert_eq!(id.secret, Some(SecretSource::Env("PW".into())));
+        assert!(!id.positive_response_requested);
+        let e = error(r#""user_identity": {"type": "username_password", "username": "u"}"#);
+        assert!(e.contains("password_env"), "{e}");
+        let e = error(r#""user_identity": {"type": "jwt", "password_env": "X", "token_file": "t"}"#);
+        assert!(e.contains("one secret source"), "{e}");
+        let e = error(r#""user_identity": {"type": "jwt"}"#);
+        assert!(e.contains("token_file"), "{e}");
+        let e = error(r#""user_identity": {"type": "username"}"#);
+        assert!(e.contains("nodes.N.user_identity.username"), "{e}");
+        let e = error(r#""user_identity": {"type": "password"}"#);
+        assert!(e.contains("nodes.N.user_identity.type"), "{e}");
+    }
+}
