@@ -108,7 +108,15 @@ impl Client {
             return Ok(n.clone());
         }
         let mut config: NodeConfig = match self.config.node(target) {
-            Some(c) => c.clone(),
+            Some(c) => {
+                if self.overrides.ad_hoc_tls.is_some() || self.overrides.ad_hoc_user_identity.is_some() {
+                    tracing::warn!(
+                        node = target,
+                        "--tls*/--user apply to AET@HOST:PORT targets; node {target} uses its own tls and user_identity from the config"
+                    );
+                }
+                c.clone()
+            }
             None if target.contains('@') => {
                 let mut c = NodeConfig::ad_hoc(&target.parse::<AdHocTarget>()?);
                 c.tls = self.overrides.ad_hoc_tls.clone();
