@@ -58,8 +58,11 @@ pub enum AssociationError {
     /// The TLS handshake failed; `message` says which check (never a secret).
     #[error("TLS with {addr}: {message}")]
     Tls {
+        /// HOST:PORT, or "the remote" for an alert after the handshake.
         addr: String,
+        /// Which check failed.
         kind: TlsFailure,
+        /// What failed and what to do, in words.
         message: String,
     },
     /// A TLS file (CA bundle, certificate, key) could not be used.
@@ -71,7 +74,12 @@ pub enum AssociationError {
     IdentitySetup(String),
     /// We asked for a positive response to our user identity and got none.
     #[error("association with {called_ae}: user identity {kind} not confirmed: the remote accepted the association without the positive response we requested")]
-    IdentityNotConfirmed { called_ae: String, kind: &'static str },
+    IdentityNotConfirmed {
+        /// The called AE title.
+        called_ae: String,
+        /// The identity type sent.
+        kind: &'static str,
+    },
 }
 
 /// Which TLS check failed.

@@ -70,7 +70,9 @@ pub struct AssociationParams {
 /// identity negotiation.
 #[derive(Debug, Clone, Default)]
 pub struct Security {
+    /// TLS with this client configuration; `None`: plain TCP.
     pub tls: Option<Arc<TlsClient>>,
+    /// User identity sent in the A-ASSOCIATE-RQ.
     pub user_identity: Option<crate::config::UserIdentitySettings>,
 }
 

@@ -94,7 +94,9 @@ impl Transport for ClientTlsStream {
 /// The client's transport: plain TCP, or TLS over TCP.
 #[derive(Debug)]
 pub enum Stream {
+    /// Plain TCP.
     Tcp(TcpStream),
+    /// TLS over TCP (boxed: a TLS session is large).
     Tls(Box<ClientTlsStream>),
 }
 

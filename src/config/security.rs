@@ -50,11 +50,14 @@ pub(crate) enum RawIdentityKind {
 /// The lowest TLS version offered. TLS 1.0 and 1.1 are never offered (RFC 8996).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsVersion {
+    /// TLS 1.2 and 1.3 are offered.
     Tls12,
+    /// TLS 1.3 only.
     Tls13,
 }
 
 impl TlsVersion {
+    /// As written in the config: `"1.2"`, `"1.3"`.
     pub fn as_str(self) -> &'static str {
         match self {
             TlsVersion::Tls12 => "1.2",
@@ -122,6 +125,7 @@ pub enum IdentityKind {
 }
 
 impl IdentityKind {
+    /// As written in the config's `type`.
     pub fn as_str(self) -> &'static str {
         match self {
             IdentityKind::Username => "username",
@@ -156,6 +160,7 @@ impl SecretSource {
 /// User identity negotiation for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserIdentitySettings {
+    /// The identity type (PS3.7 D.3.3.7.1).
     pub kind: IdentityKind,
     /// The username (types 1 and 2).
     pub username: Option<String>,
@@ -166,6 +171,7 @@ pub struct UserIdentitySettings {
 }
 
 impl UserIdentitySettings {
+    /// A relative secret file made relative to `dir` (the config file's folder).
     pub fn rebase(&mut self, dir: &Path) {
         if let Some(SecretSource::File(path)) = &mut self.secret {
             if path.is_relative() {
