@@ -794,3 +794,38 @@ fn echo_and_store_to_orthanc_over_mutual_tls() {
         &["client certificate"],
     );
 }
+
+#[test]
+fn tls_and_plain_mixed_up_against_dcmtk_say_so() {
+    if !openssl_available() || !peer_available("/usr/bin/storescp") {
+        return;
+    }
+    let lab = Lab::new();
+    let out = tempfile::tempdir().unwrap();
+    let tls_port = free_port();
+    let _tls = dcmtk_tls_storescp(&lab, out.path(), tls_port, false);
+    let plain_port = free_port();
+    let _plain = start_peer(
+        "/usr/bin/storescp",
+        &["--ignore", &plain_port.to_string()],
+        &[],
+        plain_port,
+    );
+    // A TLS client to DCMTK's plain port: DCMTK resets the connection.
+    assert_failed(
+        &[
+            "echo",
+            &format!("STORESCP@127.0.0.1:{plain_port}"),
+            "--tls-ca",
+            &lab.path("ca.pem"),
+            "--attempts",
+            "1",
+        ],
+        &["during the TLS handshake", "plain DICOM port"],
+    );
+    // A plain client to DCMTK's TLS port.
+    assert_failed(
+        &["echo", &format!("STORESCP@127.0.0.1:{tls_port}"), "--attempts", "1"],
+        &["expects DICOM TLS"],
+    );
+}

@@ -231,6 +231,17 @@ impl<S: Transport> Association<S> {
                         .into(),
                 })
             }
+            // A TLS server (DCMTK's) may reset a plain connection without a word.
+            Ok(Err(AssociationError::Io(e)))
+                if e.kind() == std::io::ErrorKind::ConnectionReset && !assoc.stream.is_tls() =>
+            {
+                Err(AssociationError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e} during association negotiation (if this port expects DICOM TLS, enable tls / --tls-ca)"
+                    ),
+                )))
+            }
             Ok(r) => r,
             Err(_) => Err(AssociationError::AcseTimeout {
                 addr: addr.clone(),

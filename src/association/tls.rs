@@ -128,12 +128,27 @@ impl TlsClient {
     fn handshake_error(&self, addr: &str, e: std::io::Error) -> AssociationError {
         let (kind, message) = match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
             Some(err) => self.classify(err),
-            None if e.kind() == std::io::ErrorKind::UnexpectedEof => (
-                TlsFailure::NotTls,
-                "the remote closed the connection during the TLS handshake: this port may not speak TLS \
-                 (a plain DICOM port), or the remote refused us (e.g. it requires a client certificate)"
-                    .to_string(),
-            ),
+            None if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ) =>
+            {
+                (
+                    TlsFailure::NotTls,
+                    format!(
+                        "the remote {} the connection during the TLS handshake: this port may not speak TLS \
+                         (a plain DICOM port), or the remote refused us (e.g. it requires a client certificate)",
+                        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                            "closed"
+                        } else {
+                            "reset"
+                        }
+                    ),
+                )
+            }
             None => (TlsFailure::Handshake, format!("TLS handshake failed: {e}")),
         };
         AssociationError::Tls {
@@ -202,7 +217,11 @@ impl TlsClient {
                     if presented.is_empty() {
                         "no name at all".to_string()
                     } else {
-                        presented.join(", ")
+                        presented
+                            .iter()
+                            .map(|p| presented_words(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }
                 ),
             ),
@@ -256,6 +275,18 @@ fn offered(min: TlsVersion) -> &'static str {
         TlsVersion::Tls12 => "TLS 1.2 and 1.3",
         TlsVersion::Tls13 => "TLS 1.3 only",
     }
+}
+
+/// webpki's `DnsName("pacs.example.org")` / `IpAddress(10.1.2.3)` as
+/// `"pacs.example.org"` / `IP address 10.1.2.3`.
+fn presented_words(presented: &str) -> String {
+    if let Some(name) = presented.strip_prefix("DnsName(").and_then(|r| r.strip_suffix(')')) {
+        return name.to_string();
+    }
+    if let Some(ip) = presented.strip_prefix("IpAddress(").and_then(|r| r.strip_suffix(')')) {
+        return format!("IP address {ip}");
+    }
+    presented.to_string()
 }
 
 fn server_name_words(name: &ServerName<'_>) -> String {
@@ -472,6 +503,12 @@ impl ServerCertVerifier for NoServerVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presented_names_in_words() {
+        assert_eq!(presented_words("DnsName(\"pacs.example.org\")"), "\"pacs.example.org\"");
+        assert_eq!(presented_words("IpAddress(10.1.2.3)"), "IP address 10.1.2.3");
+    }
 
     #[test]
     fn utc_dates() {

@@ -46,6 +46,11 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync + Debug {
         socket::tune(self.tcp());
     }
 
+    /// Whether the bytes on the wire are TLS records.
+    fn is_tls(&self) -> bool {
+        false
+    }
+
     /// Re-arm TCP_QUICKACK on the socket beneath (see [`socket`]).
     fn quickack(&self) {
         socket::quickack(self.tcp());
@@ -69,6 +74,10 @@ impl Transport for TcpStream {
 /// association; DICOM bytes (an A-RELEASE-RQ, an A-ABORT) are kept for the next
 /// read; a close_notify or a closed socket is the end.
 impl Transport for ClientTlsStream {
+    fn is_tls(&self) -> bool {
+        true
+    }
+
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0
     }
@@ -101,6 +110,10 @@ pub enum Stream {
 }
 
 impl Transport for Stream {
+    fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
     fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Tcp(s) => s,
