@@ -132,6 +132,38 @@ mod tests {
     }
 
     #[test]
+    fn tokens_from_files_jwt_trimmed_saml_as_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwt = dir.path().join("t.jwt");
+        std::fs::write(&jwt, "a.b.c\n").unwrap();
+        let saml = dir.path().join("a.xml");
+        std::fs::write(&saml, "<Assertion/>\n").unwrap();
+        let item = |kind, path: &std::path::Path| {
+            let mut s = settings(kind, Some(SecretSource::File(path.to_path_buf())));
+            s.username = None;
+            match request_item(&s).unwrap() {
+                UserVariableItem::UserIdentityItem(id) => (id.identity_type(), id.primary_field()),
+                _ => panic!("not an identity item"),
+            }
+        };
+        assert_eq!(
+            item(IdentityKind::Jwt, &jwt),
+            (UserIdentityType::Jwt, b"a.b.c".to_vec())
+        );
+        assert_eq!(
+            item(IdentityKind::Saml, &saml),
+            (UserIdentityType::SamlAssertion, b"<Assertion/>\n".to_vec())
+        );
+        let err = request_item(&settings(
+            IdentityKind::Kerberos,
+            Some(SecretSource::File(dir.path().join("missing.tkt"))),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("missing.tkt") && err.contains("not found"), "{err}");
+    }
+
+    #[test]
     fn a_missing_secret_names_its_source_not_a_value() {
         let err = request_item(&settings(
             IdentityKind::UsernamePassword,
