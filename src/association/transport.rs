@@ -51,7 +51,7 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync + Debug {
         false
     }
 
-    /// Re-arm TCP_QUICKACK on the socket beneath (see [`socket`]).
+    /// Re-arm TCP_QUICKACK on the socket beneath (see the `socket` module).
     fn quickack(&self) {
         socket::quickack(self.tcp());
     }
