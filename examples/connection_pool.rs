@@ -272,6 +272,7 @@ async fn direct_pool(scp: &Scp) -> Result<(), Error> {
         max_pdu_length: 16_384,
         max_send_pdu_length: 0,
         timeouts: Timeouts::default(),
+        security: Default::default(),
     };
     let settings = PoolSettings {
         min_size: 1,

@@ -25,6 +25,7 @@ fn params(port: u16) -> AssociationParams {
             acse: Duration::from_secs(2),
             dimse: Duration::from_secs(2),
         },
+        security: Default::default(),
     }
 }
 

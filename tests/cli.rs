@@ -38,7 +38,7 @@ fn config_check_prints_the_example() {
     let cfg = fixtures().join("../config/hospital.example.json");
     let (code, out, err) = pacs_net(&["config", "check", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    for node in ["MAIN_PACS", "CT_SCANNER", "MR_SCANNER", "WORKSTATION"] {
+    for node in ["MAIN_PACS", "CT_SCANNER", "MR_SCANNER", "WORKSTATION", "CLOUD_ARCHIVE"] {
         assert!(out.contains(node), "{out}");
     }
 }

@@ -25,6 +25,7 @@ fn params(scp: &Scp) -> AssociationParams {
         max_pdu_length: 16384,
         max_send_pdu_length: 0,
         timeouts: Timeouts::default(),
+        security: Default::default(),
     }
 }
 

@@ -43,6 +43,7 @@ fn params(port: u16) -> AssociationParams {
         max_pdu_length: 16384,
         max_send_pdu_length: 0,
         timeouts: Timeouts::default(),
+        security: Default::default(),
     }
 }
 

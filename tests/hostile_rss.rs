@@ -73,6 +73,7 @@ async fn pdus_claiming_4_gib_leave_peak_rss_under_128_mb() {
             max_pdu_length: 16384,
             max_send_pdu_length: 0,
             timeouts: pacs_net::config::Timeouts::default(),
+            security: Default::default(),
         };
         let err = Association::establish(&params, &Profile::Default)
             .await

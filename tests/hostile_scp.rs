@@ -21,6 +21,7 @@ async fn associate(scp: &Scp) -> Association {
             dimse: Duration::from_secs(10),
             ..Timeouts::default()
         },
+        security: Default::default(),
     };
     Association::establish(&params, &Profile::Default).await.unwrap()
 }

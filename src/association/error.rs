@@ -18,8 +18,9 @@ pub enum AssociationError {
     #[error("association negotiation with {addr} timed out after {after:?}")]
     AcseTimeout { addr: String, after: Duration },
     #[error(
-        "association rejected by {called_ae} ({result}): {source_name}: {reason}",
-        result = if *transient { "transient" } else { "permanent" }
+        "association rejected by {called_ae} ({result}): {source_name}: {reason}{hint}",
+        result = if *transient && identity.is_none() { "transient" } else { "permanent" },
+        hint = identity_hint(*identity)
     )]
     Rejected {
         called_ae: String,
@@ -30,6 +31,9 @@ pub enum AssociationError {
         reason: String,
         /// Source 3 reasons 1 and 2: the remote is at capacity.
         capacity: bool,
+        /// The user identity type our A-ASSOCIATE-RQ carried, if any: PS3.8 has no
+        /// reason code for a refused identity, so it may be the reason.
+        identity: Option<&'static str>,
     },
     #[error("association with {called_ae}: the remote accepted none of the {proposed} proposed presentation contexts ({refusals})")]
     NoAcceptedContexts {
@@ -52,6 +56,57 @@ pub enum AssociationError {
     Protocol(String),
     #[error("network I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS handshake failed; `message` says which check (never a secret).
+    #[error("TLS with {addr}: {message}")]
+    Tls {
+        /// HOST:PORT, or "the remote" for an alert after the handshake.
+        addr: String,
+        /// Which check failed.
+        kind: TlsFailure,
+        /// What failed and what to do, in words.
+        message: String,
+    },
+    /// A TLS file (CA bundle, certificate, key) could not be used.
+    #[error("TLS setup: {0}")]
+    TlsSetup(String),
+    /// A secret for user identity negotiation could not be read (the error names
+    /// where it was looked for, never its value).
+    #[error("user identity: {0}")]
+    IdentitySetup(String),
+    /// We asked for a positive response to our user identity and got none.
+    #[error("association with {called_ae}: user identity {kind} not confirmed: the remote accepted the association without the positive response we requested")]
+    IdentityNotConfirmed {
+        /// The called AE title.
+        called_ae: String,
+        /// The identity type sent.
+        kind: &'static str,
+    },
+}
+
+/// Which TLS check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The server's certificate is not signed by a trusted CA.
+    UnknownCa,
+    /// The certificate does not carry the expected name.
+    NameMismatch,
+    /// The certificate has expired (or is not valid yet).
+    Expired,
+    /// Another certificate problem.
+    BadCertificate,
+    /// No TLS version in common (we offer 1.2 and 1.3 only).
+    ProtocolVersion,
+    /// The remote does not speak TLS on that port.
+    NotTls,
+    /// We spoke plain DICOM to a port that expects TLS.
+    ServerExpectsTls,
+    /// The remote requires, or refused, our client certificate.
+    ClientCertificate,
+    /// The handshake did not complete in time.
+    Timeout,
+    /// Any other handshake failure.
+    Handshake,
 }
 
 impl AssociationError {
@@ -59,10 +114,21 @@ impl AssociationError {
     /// aborts, transient rejections.
     pub fn is_transient(&self) -> bool {
         match self {
+            // With user identity sent, a rejection may be the identity refused: not
+            // retried (unless the remote said it is congested, source 3).
             AssociationError::Rejected {
-                transient, source_code, ..
-            } => *transient || *source_code == 3,
+                transient,
+                source_code,
+                identity,
+                ..
+            } => (*transient && identity.is_none()) || *source_code == 3,
             AssociationError::NoAcceptedContexts { .. } | AssociationError::TooManyContexts(_) => false,
+            // A certificate, a version or a port that does not speak TLS will not
+            // change on the next try; only a handshake cut short might.
+            AssociationError::Tls { kind, .. } => matches!(kind, TlsFailure::Timeout | TlsFailure::Handshake),
+            AssociationError::TlsSetup(_)
+            | AssociationError::IdentitySetup(_)
+            | AssociationError::IdentityNotConfirmed { .. } => false,
             _ => true,
         }
     }
@@ -73,11 +139,26 @@ impl AssociationError {
     }
 }
 
+fn identity_hint(identity: Option<&'static str>) -> String {
+    match identity {
+        Some(kind) => format!(
+            " (the association carried user identity ({kind}): the remote may have refused the identity; \
+             check the username and secret, PS3.8 has no reason code for it)"
+        ),
+        None => String::new(),
+    }
+}
+
 /// A PDU read error: a closed socket is the common case, said plainly; a PDU
 /// larger than we announced, or one that does not parse, is a protocol error that
 /// names the problem.
 pub(crate) fn receive_error(err: dicom_ul::pdu::ReadError, limit: u32) -> AssociationError {
     use dicom_ul::pdu::ReadError;
+    if let ReadError::ReadPdu { source, .. } = &err {
+        if let Some(tls) = super::tls::after_handshake(source) {
+            return tls;
+        }
+    }
     match &err {
         ReadError::ReadPdu { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
             AssociationError::PeerClosed

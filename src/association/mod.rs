@@ -8,12 +8,16 @@
 
 mod contexts;
 mod error;
+mod identity;
 mod negotiate;
 mod socket;
+mod tls;
+mod transport;
 pub mod uids;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -24,8 +28,10 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
 pub use contexts::{AcceptedContext, ContextRequest, Profile, ProposedContext, MAX_PRESENTATION_CONTEXTS};
-pub use error::AssociationError;
+pub use error::{AssociationError, TlsFailure};
 pub use negotiate::{uid_name, ContextRefusal, RefusedContext};
+pub use tls::{server_config as tls_server_config, ClientTlsStream, TlsClient};
+pub use transport::{Idle, Stream, Transport};
 
 use crate::config::Timeouts;
 
@@ -56,6 +62,31 @@ pub struct AssociationParams {
     /// The largest PDU we send, whatever the remote announces; 0 = [`DEFAULT_MAX_SEND_PDU`].
     pub max_send_pdu_length: u32,
     pub timeouts: Timeouts,
+    /// TLS and user identity; [`Security::default`]: plain TCP, no identity.
+    pub security: Security,
+}
+
+/// How an association proves who it talks to and who we are: TLS, and user
+/// identity negotiation.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// TLS with this client configuration; `None`: plain TCP.
+    pub tls: Option<Arc<TlsClient>>,
+    /// User identity sent in the A-ASSOCIATE-RQ.
+    pub user_identity: Option<crate::config::UserIdentitySettings>,
+}
+
+impl Security {
+    /// A node's TLS client (its files read now) and user identity settings.
+    pub fn for_node(config: &crate::config::NodeConfig) -> Security {
+        Security {
+            tls: config
+                .tls
+                .as_ref()
+                .map(|t| Arc::new(TlsClient::new(t, &config.host, &config.name))),
+            user_identity: config.user_identity.clone(),
+        }
+    }
 }
 
 impl AssociationParams {
@@ -88,11 +119,12 @@ pub struct Pdv {
     pub data: Vec<u8>,
 }
 
-/// An established association (we are the requestor).
+/// An established association (we are the requestor), over a [`Transport`]:
+/// [`Stream`] (plain TCP or TLS) unless said otherwise.
 #[derive(Debug)]
-pub struct Association {
+pub struct Association<S: Transport = Stream> {
     id: u64,
-    stream: TcpStream,
+    stream: S,
     /// Bytes read from the socket and not yet parsed into a PDU.
     read_buffer: BytesMut,
     /// The max PDU length we announced: a larger PDU from the remote is an error.
@@ -126,14 +158,29 @@ pub struct Association {
     write_buf: Vec<u8>,
 }
 
-impl Association {
-    /// Connect, negotiate `profile`'s presentation contexts, and tune the socket.
+impl Association<Stream> {
+    /// Connect, tune the socket, and negotiate `profile`'s presentation contexts.
     pub async fn establish(params: &AssociationParams, profile: &Profile) -> Result<Self, AssociationError> {
+        // Checked before connecting: nothing is opened for a profile that cannot be sent.
+        profile.contexts()?;
+        let addr = params.address();
+        let tcp = connect(&addr, params.timeouts.connect).await?;
+        tcp.tune();
+        let stream = match &params.security.tls {
+            None => Stream::Tcp(tcp),
+            // The handshake is part of connecting: bounded by the connect timeout.
+            Some(tls) => Stream::Tls(Box::new(tls.handshake(tcp, &addr, params.timeouts.connect).await?)),
+        };
+        Association::negotiate(stream, params, profile).await
+    }
+}
+
+impl<S: Transport> Association<S> {
+    /// Negotiate `profile`'s presentation contexts over an open, tuned transport.
+    pub async fn negotiate(stream: S, params: &AssociationParams, profile: &Profile) -> Result<Self, AssociationError> {
         let addr = params.address();
         let proposed = profile.contexts()?;
         let receive_limit = params.receive_limit();
-        let stream = connect(&addr, params.timeouts.connect).await?;
-        socket::tune(&stream);
         let mut assoc = Association {
             id: NEXT_ASSOCIATION_ID.fetch_add(1, Ordering::Relaxed),
             stream,
@@ -156,20 +203,53 @@ impl Association {
             created_at: Instant::now(),
             write_buf: Vec::new(),
         };
-        let rq = negotiate::request(&params.calling_ae, &params.called_ae, &proposed, receive_limit);
+        let identity_item = match &params.security.user_identity {
+            Some(settings) => Some(identity::request_item(settings)?),
+            None => None,
+        };
+        let rq = negotiate::request(
+            &params.calling_ae,
+            &params.called_ae,
+            &proposed,
+            receive_limit,
+            identity_item,
+        );
         let acse = params.timeouts.acse;
         let exchange = async {
             assoc.send_pdu(&rq).await?;
             assoc.read_pdu(MAX_NEGOTIATION_PDU).await
         };
         let answer = match timeout(acse, exchange).await {
+            // A TLS record (alert 15H, handshake 16H; version 03H) where a PDU should be:
+            // we spoke plain DICOM to a TLS port.
+            Ok(Err(_)) if matches!(assoc.read_buffer.get(..2), Some([0x15 | 0x16, 0x03])) => {
+                Err(AssociationError::Tls {
+                    addr: addr.clone(),
+                    kind: TlsFailure::ServerExpectsTls,
+                    message: "the remote answered our A-ASSOCIATE-RQ with a TLS record: this port expects DICOM TLS; \
+                              enable the node's tls (or --tls / --tls-ca)"
+                        .into(),
+                })
+            }
+            // A TLS server (DCMTK's) may reset a plain connection without a word.
+            Ok(Err(AssociationError::Io(e)))
+                if e.kind() == std::io::ErrorKind::ConnectionReset && !assoc.stream.is_tls() =>
+            {
+                Err(AssociationError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e} during association negotiation (if this port expects DICOM TLS, enable tls / --tls-ca)"
+                    ),
+                )))
+            }
             Ok(r) => r,
             Err(_) => Err(AssociationError::AcseTimeout {
                 addr: addr.clone(),
                 after: acse,
             }),
         };
-        let negotiated = match answer.and_then(|pdu| negotiate::answer(pdu, &proposed, &params.called_ae)) {
+        let identity = params.security.user_identity.as_ref();
+        let negotiated = match answer.and_then(|pdu| negotiate::answer(pdu, &proposed, &params.called_ae, identity)) {
             Ok(n) => n,
             Err(e) => {
                 // A negotiation that failed on our side (not a reject or abort from the
@@ -345,10 +425,10 @@ impl Association {
             return false;
         }
         let waiting = if self.read_buffer.is_empty() {
-            match socket::peek_idle(&self.stream) {
-                socket::Idle::Quiet => return true,
-                socket::Idle::Closed => return false,
-                socket::Idle::Data(first) => first,
+            match self.stream.check_idle(&mut self.read_buffer) {
+                Idle::Quiet => return true,
+                Idle::Closed => return false,
+                Idle::Data(first) => first,
             }
         } else {
             self.read_buffer[0]
@@ -382,7 +462,12 @@ impl Association {
     /// Write already-encoded bytes (PDUs) to the socket, within the DIMSE timeout.
     pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), AssociationError> {
         let limit = self.timeouts.dimse;
-        match timeout(limit, self.stream.write_all(bytes)).await {
+        // The flush matters over TLS only: rustls may still hold the last records.
+        let writing = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match timeout(limit, writing).await {
             Ok(Ok(())) => {
                 tracing::debug!(
                     target: "pacs_net::dimse_trace",
@@ -458,7 +543,7 @@ impl Association {
     /// Read one whole PDU, refusing one longer than `limit` before buffering it. A
     /// connection that closes inside a PDU is a truncated PDU, said as such.
     async fn read_pdu(&mut self, limit: u32) -> Result<Pdu, AssociationError> {
-        socket::quickack(&self.stream);
+        self.stream.quickack();
         let mut reader = socket::QuickAckReader::new(&mut self.stream, &self.read_buffer[..]);
         match dicom_ul::association::read_pdu_from_wire_async(&mut reader, &mut self.read_buffer, limit, true).await {
             Ok(pdu) => {
@@ -589,7 +674,11 @@ impl Association {
         )
         .is_ok()
         {
-            let _ = timeout(ABORT_WRITE_TIMEOUT, self.stream.write_all(&buf)).await;
+            let _ = timeout(ABORT_WRITE_TIMEOUT, async {
+                self.stream.write_all(&buf).await?;
+                self.stream.flush().await
+            })
+            .await;
             let _ = timeout(ABORT_WRITE_TIMEOUT, self.stream.shutdown()).await;
         }
         tracing::debug!(association = self.id, "association aborted");
@@ -701,6 +790,9 @@ fn push_pdv(out: &mut Vec<u8>, context_id: u8, is_command: bool, data: &[u8], la
 }
 
 fn io_error(e: std::io::Error) -> AssociationError {
+    if let Some(tls) = tls::after_handshake(&e) {
+        return tls;
+    }
     match e.kind() {
         std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof => {
             AssociationError::PeerClosed

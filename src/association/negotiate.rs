@@ -18,6 +18,7 @@ use dicom_ul::Pdu;
 
 use super::contexts::{AcceptedContext, ProposedContext};
 use super::error::AssociationError;
+use crate::config::UserIdentitySettings;
 
 /// DICOM Application Context Name (PS3.7 A.2.1).
 const APPLICATION_CONTEXT: &str = "1.2.840.10008.3.1.1.1";
@@ -78,8 +79,21 @@ pub(crate) struct Negotiated {
     pub peer_implementation_version: Option<String>,
 }
 
-/// The A-ASSOCIATE-RQ for `proposed` (ids 1, 3, 5, ...).
-pub(crate) fn request(calling_ae: &str, called_ae: &str, proposed: &[ProposedContext], max_pdu: u32) -> Pdu {
+/// The A-ASSOCIATE-RQ for `proposed` (ids 1, 3, 5, ...), with the user identity
+/// sub-item when one is given.
+pub(crate) fn request(
+    calling_ae: &str,
+    called_ae: &str,
+    proposed: &[ProposedContext],
+    max_pdu: u32,
+    identity: Option<UserVariableItem>,
+) -> Pdu {
+    let mut user_variables = vec![
+        UserVariableItem::MaxLength(max_pdu),
+        UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
+        UserVariableItem::ImplementationVersionName(IMPLEMENTATION_VERSION_NAME.to_string()),
+    ];
+    user_variables.extend(identity);
     Pdu::AssociationRQ(AssociationRQ {
         protocol_version: 1,
         calling_ae_title: calling_ae.to_string(),
@@ -94,11 +108,7 @@ pub(crate) fn request(calling_ae: &str, called_ae: &str, proposed: &[ProposedCon
                 transfer_syntaxes: pc.transfer_syntaxes.clone(),
             })
             .collect(),
-        user_variables: vec![
-            UserVariableItem::MaxLength(max_pdu),
-            UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
-            UserVariableItem::ImplementationVersionName(IMPLEMENTATION_VERSION_NAME.to_string()),
-        ],
+        user_variables,
     })
 }
 
@@ -107,11 +117,30 @@ pub(crate) fn context_id(index: usize) -> u8 {
     (index * 2 + 1) as u8
 }
 
-/// Interpret the remote's answer to our A-ASSOCIATE-RQ.
-pub(crate) fn answer(pdu: Pdu, proposed: &[ProposedContext], called_ae: &str) -> Result<Negotiated, AssociationError> {
+/// Interpret the remote's answer to our A-ASSOCIATE-RQ. `identity`: the user
+/// identity we sent, if any.
+pub(crate) fn answer(
+    pdu: Pdu,
+    proposed: &[ProposedContext],
+    called_ae: &str,
+    identity: Option<&UserIdentitySettings>,
+) -> Result<Negotiated, AssociationError> {
+    let kind = identity.map(|i| i.kind.as_str());
     match pdu {
-        Pdu::AssociationAC(ac) => accepted(ac, proposed, called_ae),
-        Pdu::AssociationRJ(rj) => Err(rejected(&rj, called_ae)),
+        Pdu::AssociationAC(ac) => {
+            // PS3.7 D.3.3.7.2: with a positive response requested, an AC without the
+            // response item means the identity was not confirmed.
+            if identity.is_some_and(|i| i.positive_response_requested)
+                && !super::identity::has_response(&ac.user_variables)
+            {
+                return Err(AssociationError::IdentityNotConfirmed {
+                    called_ae: called_ae.to_string(),
+                    kind: kind.unwrap_or("-"),
+                });
+            }
+            accepted(ac, proposed, called_ae)
+        }
+        Pdu::AssociationRJ(rj) => Err(rejected(&rj, called_ae, kind)),
         Pdu::AbortRQ { source } => Err(AssociationError::Aborted(format!(
             "{} during negotiation",
             super::error::abort_source_words(&source)
@@ -208,7 +237,7 @@ fn summarize_refusals(refused: &[RefusedContext]) -> String {
 }
 
 /// An A-ASSOCIATE-RJ in words, classified.
-pub(crate) fn rejected(rj: &AssociationRJ, called_ae: &str) -> AssociationError {
+pub(crate) fn rejected(rj: &AssociationRJ, called_ae: &str, identity: Option<&'static str>) -> AssociationError {
     let transient = rj.result == AssociationRJResult::Transient;
     let (source_code, source_name, capacity) = match &rj.source {
         AssociationRJSource::ServiceUser(_) => (1, "service user", false),
@@ -226,6 +255,7 @@ pub(crate) fn rejected(rj: &AssociationRJ, called_ae: &str) -> AssociationError 
         source_name,
         reason: rj.source.to_string(),
         capacity,
+        identity,
     }
 }
 
@@ -294,7 +324,7 @@ mod tests {
             ],
             0,
         );
-        let n = answer(pdu, &proposed, "B").unwrap();
+        let n = answer(pdu, &proposed, "B", None).unwrap();
         assert_eq!(n.accepted.len(), 1);
         assert_eq!(n.accepted[0].transfer_syntax, uids::EXPLICIT_VR_LE);
         let reasons: Vec<_> = n.refused.iter().map(|r| (r.id, r.reason)).collect();
@@ -318,6 +348,7 @@ mod tests {
             ac(vec![(1, R::Acceptance, uids::EXPLICIT_VR_BE)], 16384),
             &proposed,
             "B",
+            None,
         )
         .unwrap_err();
         assert!(matches!(err, AssociationError::NoAcceptedContexts { .. }), "{err}");
@@ -326,9 +357,14 @@ mod tests {
     #[test]
     fn no_accepted_context_says_why() {
         let proposed = vec![ProposedContext::new("1.2.3.4", &[uids::IMPLICIT_VR_LE])];
-        let err = answer(ac(vec![(1, R::AbstractSyntaxNotSupported, "")], 16384), &proposed, "B")
-            .unwrap_err()
-            .to_string();
+        let err = answer(
+            ac(vec![(1, R::AbstractSyntaxNotSupported, "")], 16384),
+            &proposed,
+            "B",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("1 abstract syntax not supported"), "{err}");
     }
 }

@@ -13,6 +13,8 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::transport::{Idle, Transport};
+
 /// Disable Nagle, ask for immediate ACKs, and turn TCP keepalive on so that an idle
 /// association silently dropped by a firewall is noticed (its socket errors) before
 /// an operation is sent on it.
@@ -49,17 +51,20 @@ pub(crate) fn quickack(stream: &TcpStream) {
 /// ACK (and with it the rest of the response) would wait for the ~40 ms delayed-ACK
 /// timer; re-arming after the partial read sends the pending ACK at once. Once the
 /// PDU is whole nothing is re-armed, so its ACK still rides on our next request.
-pub(crate) struct QuickAckReader<'a> {
-    stream: &'a mut TcpStream,
+///
+/// Over TLS the PDU's bytes are the decrypted ones and the ACKs those of the TCP
+/// socket beneath: the same stall, the same cure.
+pub(crate) struct QuickAckReader<'a, S: Transport> {
+    stream: &'a mut S,
     /// The PDU's first 6 bytes (type, reserved, length), as far as seen.
     head: [u8; 6],
     /// Bytes of the PDU seen so far (more, once the next PDU's start arrives too).
     have: u64,
 }
 
-impl<'a> QuickAckReader<'a> {
+impl<'a, S: Transport> QuickAckReader<'a, S> {
     /// `buffered`: bytes already read from the socket, which the PDU starts with.
-    pub(crate) fn new(stream: &'a mut TcpStream, buffered: &[u8]) -> Self {
+    pub(crate) fn new(stream: &'a mut S, buffered: &[u8]) -> Self {
         let mut reader = QuickAckReader {
             stream,
             head: [0; 6],
@@ -84,7 +89,7 @@ impl<'a> QuickAckReader<'a> {
     }
 }
 
-impl AsyncRead for QuickAckReader<'_> {
+impl<S: Transport> AsyncRead for QuickAckReader<'_, S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
@@ -92,22 +97,11 @@ impl AsyncRead for QuickAckReader<'_> {
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             this.saw(&buf.filled()[before..]);
             if !this.pdu_complete() {
-                quickack(this.stream);
+                this.stream.quickack();
             }
         }
         res
     }
-}
-
-/// What an idle association's socket holds.
-pub(crate) enum Idle {
-    /// Nothing to read: alive as far as can be told without a round trip.
-    Quiet,
-    /// Closed or failed.
-    Closed,
-    /// Bytes are waiting (the first one given: the PDU type, e.g. 05H A-RELEASE-RQ
-    /// or 07H A-ABORT): the remote is ending the association.
-    Data(u8),
 }
 
 /// An idle association's socket should have nothing to read. A non-blocking peek

@@ -163,6 +163,8 @@ pub struct RunOpts {
     /// Timeout for each DIMSE response, in milliseconds (overrides dimse_ms).
     #[arg(long = "dimse-timeout-ms", value_name = "MS", value_parser = millis)]
     pub dimse_timeout_ms: Option<u64>,
+    #[command(flatten)]
+    pub security: super::security::SecurityOpts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +250,8 @@ pub enum Command {
         /// Wait this long before every DIMSE response (a slow PACS; for tests and demos).
         #[arg(long = "response-delay-ms", value_name = "MS", hide = true)]
         response_delay_ms: Option<u64>,
+        #[command(flatten)]
+        tls: super::security::ScpTlsOpts,
     },
     /// Start the embedded SCP on a free loopback port and run echo, store and find
     /// against it through the pool.

@@ -19,6 +19,7 @@ pub(super) async fn scp(
     storage: Option<PathBuf>,
     bind: &str,
     response_delay: Option<Duration>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> u8 {
     if let Err(reason) = config::validate_ae_title(ae_title) {
         eprintln!("error: --ae-title {ae_title:?}: {reason}");
@@ -39,8 +40,10 @@ pub(super) async fn scp(
             response_delay,
             ..Default::default()
         },
+        tls,
         ..ScpConfig::default()
     };
+    let tls_words = if cfg.tls.is_some() { " (DICOM TLS)" } else { "" };
     let scp = match Scp::start(cfg, addr).await {
         Ok(s) => s,
         Err(e) => {
@@ -48,7 +51,7 @@ pub(super) async fn scp(
             return exit::FAILED;
         }
     };
-    println!("SCP {} listening on {}", scp.ae_title(), scp.local_addr());
+    println!("SCP {} listening on {}{tls_words}", scp.ae_title(), scp.local_addr());
     scp.run_until(async {
         let _ = tokio::signal::ctrl_c().await;
     })

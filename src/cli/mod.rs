@@ -10,6 +10,7 @@ mod logging;
 #[cfg(feature = "monitor")]
 mod monitor;
 mod output;
+mod security;
 mod store;
 mod style;
 
@@ -147,9 +148,17 @@ async fn run(cli: Cli) -> u8 {
             ref storage,
             ref bind,
             response_delay_ms,
+            ref tls,
         } => {
             let delay = response_delay_ms.map(Duration::from_millis);
-            demo::scp(port, ae_title, storage.clone(), bind, delay).await
+            let tls = match tls.server_config() {
+                Ok(t) => t,
+                Err(e) => {
+                    error_line!("{e}");
+                    return exit::USAGE;
+                }
+            };
+            demo::scp(port, ae_title, storage.clone(), bind, delay, tls).await
         }
         Command::Demo => demo::demo(cli.calling_ae.clone()).await,
         #[cfg(feature = "monitor")]
@@ -249,6 +258,8 @@ where
         acse_timeout: run.acse_timeout_ms.map(Duration::from_millis),
         dimse_timeout: run.dimse_timeout_ms.map(Duration::from_millis),
         quick_unreachable: true,
+        ad_hoc_tls: run.security.tls(),
+        ad_hoc_user_identity: run.security.user_identity(),
     };
     let client = Arc::new(Client::new(config, cli.calling_ae.clone()).with_overrides(overrides));
     let interrupt = Interrupt::install(graceful);

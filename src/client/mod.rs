@@ -46,6 +46,10 @@ pub struct RunOverrides {
     pub dimse_timeout: Option<Duration>,
     /// See [`crate::resilience::Executor::set_quick_unreachable`].
     pub quick_unreachable: bool,
+    /// TLS for an ad-hoc `AET@HOST:PORT` target (`--tls*`); a config node keeps its own.
+    pub ad_hoc_tls: Option<crate::config::TlsSettings>,
+    /// User identity for an ad-hoc target (`--user`, `--password-env`).
+    pub ad_hoc_user_identity: Option<crate::config::UserIdentitySettings>,
 }
 
 impl RunOverrides {
@@ -101,6 +105,16 @@ impl Client {
             return Ok(n.clone());
         }
         let mut config = self.config.resolve_target(target)?;
+        let ad_hoc_security = self.overrides.ad_hoc_tls.is_some() || self.overrides.ad_hoc_user_identity.is_some();
+        if self.config.node(target).is_none() {
+            config.tls = self.overrides.ad_hoc_tls.clone();
+            config.user_identity = self.overrides.ad_hoc_user_identity.clone();
+        } else if ad_hoc_security {
+            tracing::warn!(
+                node = target,
+                "--tls*/--user apply to AET@HOST:PORT targets; node {target} uses its own tls and user_identity from the config"
+            );
+        }
         self.overrides.apply(&mut config);
         let node = Arc::new(Node::with_telemetry(config, &self.calling_ae, self.telemetry.clone()));
         node.executor().set_quick_unreachable(self.overrides.quick_unreachable);

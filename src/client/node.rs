@@ -97,6 +97,7 @@ impl Node {
             max_pdu_length: config.max_pdu_length,
             max_send_pdu_length: config.max_send_pdu_length,
             timeouts: config.timeouts,
+            security: crate::association::Security::for_node(&config),
         };
         let manager = AssociationManager::with_refusal_ttl(params, config.refused_context_ttl);
         let pool = Pool::new(

@@ -82,6 +82,47 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.heading(1, "limits");
     out.line(2, "max_command_bytes", format!("{} bytes", l.max_command_bytes));
     out.line(2, "max_data_set_bytes", format!("{} bytes", l.max_data_set_bytes));
+
+    describe_security(out, node);
+}
+
+/// `tls` and `user_identity`: file paths and where secrets come from, never a secret.
+fn describe_security(out: &mut Text, node: &NodeConfig) {
+    match &node.tls {
+        None => out.line(1, "tls", "off (plain TCP)"),
+        Some(t) => {
+            out.heading(1, "tls");
+            out.line(2, "enabled", true);
+            out.line(2, "server_name", t.server_name.as_deref().unwrap_or(&node.host));
+            let path = |p: &Option<std::path::PathBuf>, none: &str| {
+                p.as_ref().map_or(none.to_string(), |p| p.display().to_string())
+            };
+            out.line(2, "ca_file", path(&t.ca_file, "(system trust roots)"));
+            out.line(2, "cert_file", path(&t.cert_file, "none (no client certificate)"));
+            out.line(2, "key_file", path(&t.key_file, "none"));
+            out.line(2, "min_version", t.min_version.as_str());
+            out.line(
+                2,
+                "verify_peer",
+                if t.verify_peer {
+                    "true"
+                } else {
+                    "false (WARNING: the server's certificate is not checked)"
+                },
+            );
+        }
+    }
+    if let Some(u) = &node.user_identity {
+        out.heading(1, "user_identity");
+        out.line(2, "type", u.kind.as_str());
+        if let Some(name) = &u.username {
+            out.line(2, "username", name);
+        }
+        if let Some(secret) = &u.secret {
+            out.line(2, "secret", format!("from {} (not shown)", secret.describe()));
+        }
+        out.line(2, "positive_response_requested", u.positive_response_requested);
+    }
 }
 
 fn describe_alerts(out: &mut Text, a: &super::AlertSettings) {

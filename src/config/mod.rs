@@ -17,6 +17,7 @@ mod error;
 mod parse;
 mod raw;
 mod resolve;
+mod security;
 mod settings;
 mod target;
 
@@ -28,6 +29,7 @@ use std::path::Path;
 
 pub use ae::{normalize_ae_title, validate_ae_title, AE_TITLE_MAX_LEN};
 pub use error::ConfigError;
+pub use security::{IdentityKind, SecretSource, TlsSettings, TlsVersion, UserIdentitySettings};
 pub use settings::*;
 pub use target::{host_port, AdHocTarget};
 
@@ -94,6 +96,10 @@ pub struct NodeConfig {
     pub breaker: BreakerSettings,
     /// What the remote may make us hold (command sets, data sets).
     pub limits: Limits,
+    /// DICOM TLS (`tls`); `None`: plain TCP.
+    pub tls: Option<TlsSettings>,
+    /// User identity negotiation (`user_identity`).
+    pub user_identity: Option<UserIdentitySettings>,
 }
 
 impl NodeConfig {
@@ -114,6 +120,8 @@ impl NodeConfig {
             retry: RetrySettings::default(),
             breaker: BreakerSettings::default(),
             limits: Limits::default(),
+            tls: None,
+            user_identity: None,
         }
     }
 }
@@ -140,7 +148,18 @@ impl Config {
             file: path.to_path_buf(),
             error,
         })?;
-        Config::from_json_str(&text).map_err(|e| e.in_file(path))
+        let mut config = Config::from_json_str(&text).map_err(|e| e.in_file(path))?;
+        // File paths in a node's `tls` and `user_identity` are relative to the config's folder.
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for node in config.nodes.values_mut() {
+            if let Some(tls) = &mut node.tls {
+                tls.rebase(dir);
+            }
+            if let Some(identity) = &mut node.user_identity {
+                identity.rebase(dir);
+            }
+        }
+        Ok(config)
     }
 
     /// The node of that name.

@@ -40,6 +40,8 @@ pub(crate) struct RawNode {
     pub retry: Option<RawRetry>,
     pub circuit_breaker: Option<RawBreaker>,
     pub limits: Option<RawLimits>,
+    pub tls: Option<super::security::RawTls>,
+    pub user_identity: Option<super::security::RawUserIdentity>,
 }
 
 /// `network`: defaults shared by every node, and the named pools.

@@ -163,7 +163,18 @@ fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeCo
     }
     limits_layers.extend(net.limits);
 
+    let tls = match &raw.tls {
+        Some(t) => super::security::resolve_tls(&base, t)?,
+        None => None,
+    };
+    let user_identity = match &raw.user_identity {
+        Some(u) => Some(super::security::resolve_user_identity(&base, u)?),
+        None => None,
+    };
+
     Ok(NodeConfig {
+        tls,
+        user_identity,
         name: name.to_string(),
         ae_title,
         host,

@@ -343,6 +343,7 @@ mod tests {
             max_pdu_length: 16384,
             max_send_pdu_length: 0,
             timeouts: Timeouts::default(),
+            security: Default::default(),
         };
         let mut assoc = Association::establish(&params, &Profile::Default).await.unwrap();
         let rsp = store(&mut assoc, &file, DimsePriority::Medium).await.unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_ul::association::server::ServerAssociationOptions;
+use dicom_ul::association::server::{AccessControl, Negotiation, ServerAssociationOptions};
 use dicom_ul::association::{Association as _, AsyncServerAssociation};
 use dicom_ul::pdu::{
     AbortRQSource, AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
@@ -32,7 +32,11 @@ use super::{RandomFaults, Shared};
 
 const ACSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-type ServerAssoc = AsyncServerAssociation<TcpStream>;
+type ServerAssoc<S> = AsyncServerAssociation<S>;
+
+/// The streams the SCP serves over: plain TCP, or TLS (`scp --tls-cert`).
+pub(crate) trait ScpStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ScpStream for T {}
 
 /// Decrements the active count however the association ends.
 struct ActiveGuard<'a>(&'a Shared);
@@ -56,7 +60,10 @@ pub(crate) async fn serve(
     let active = c.active.fetch_add(1, Ordering::SeqCst) + 1;
     let guard = ActiveGuard(&shared);
 
-    let rejection = if b.reject_permanent {
+    // Fault injection (rejections) is spoken in plain DICOM only.
+    let rejection = if shared.config.tls.is_some() {
+        None
+    } else if b.reject_permanent {
         Some((
             AssociationRJResult::Permanent,
             AssociationRJSource::ServiceUser(AssociationRJServiceUserReason::CallingAETitleNotRecognized),
@@ -101,11 +108,43 @@ pub(crate) async fn serve(
     for ts in b.transfer_syntaxes.iter().flatten() {
         options = options.with_transfer_syntax(ts.clone());
     }
-    let established = if b.require_called_ae {
-        tokio::time::timeout(ACSE_TIMEOUT, options.accept_called_ae_title().establish_async(socket)).await
+    if b.require_called_ae {
+        establish(options.accept_called_ae_title(), socket, peer, &shared, &mut stop).await;
     } else {
-        tokio::time::timeout(ACSE_TIMEOUT, options.establish_async(socket)).await
-    };
+        establish(options, socket, peer, &shared, &mut stop).await;
+    }
+    drop(guard);
+}
+
+/// Negotiate (after the TLS handshake, when serving TLS) and serve the association.
+async fn establish<A: AccessControl, N: Negotiation>(
+    options: ServerAssociationOptions<'_, A, N>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    stop: &mut watch::Receiver<bool>,
+) {
+    match shared.config.tls.clone() {
+        None => {
+            let established = tokio::time::timeout(ACSE_TIMEOUT, options.establish_async(socket)).await;
+            run_established(established, peer, shared, stop).await;
+        }
+        Some(tls) => {
+            // The TLS handshake counts against the ACSE timeout too.
+            let options = options.tls_config(tls);
+            let established = tokio::time::timeout(ACSE_TIMEOUT, options.establish_tls_async(socket)).await;
+            run_established(established, peer, shared, stop).await;
+        }
+    }
+}
+
+async fn run_established<S: ScpStream>(
+    established: Result<Result<ServerAssoc<S>, dicom_ul::association::Error>, tokio::time::error::Elapsed>,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let c = &shared.counters;
     let mut assoc = match established {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
@@ -122,12 +161,11 @@ pub(crate) async fn serve(
     shared.record_calling_ae(assoc.peer_ae_title());
     tracing::debug!(%peer, calling_ae = %assoc.peer_ae_title(), contexts = assoc.presentation_contexts().len(), "association accepted");
     let mut conn = Conn {
-        shared: &shared,
+        shared,
         owned: shared.clone(),
         calling_ae: assoc.peer_ae_title().to_string(),
     };
-    conn.run(&mut assoc, &mut stop).await;
-    drop(guard);
+    conn.run(&mut assoc, stop).await;
 }
 
 async fn reject(socket: &mut TcpStream, result: AssociationRJResult, source: AssociationRJSource) {
@@ -158,7 +196,7 @@ enum Next {
 }
 
 impl Conn<'_> {
-    async fn run(&mut self, assoc: &mut ServerAssoc, stop: &mut watch::Receiver<bool>) {
+    async fn run<S: ScpStream>(&mut self, assoc: &mut ServerAssoc<S>, stop: &mut watch::Receiver<bool>) {
         let c = &self.shared.counters;
         let idle = self.shared.config.behavior.close_idle_after;
         let mut reader = MessageReader::new(self.shared.config.limits);
@@ -216,9 +254,9 @@ impl Conn<'_> {
     /// One fragment: on a context we accepted, within the limits, of the kind the
     /// message needs next; anything else aborts the association (PS3.8 7.1.1.13
     /// leaves no other way to tell the requestor its message was not understood).
-    async fn on_pdv(
+    async fn on_pdv<S: ScpStream>(
         &mut self,
-        assoc: &mut ServerAssoc,
+        assoc: &mut ServerAssoc<S>,
         reader: &mut MessageReader,
         pdv: dicom_ul::pdu::PDataValue,
     ) -> Next {
@@ -250,7 +288,7 @@ impl Conn<'_> {
         }
     }
 
-    async fn abort(&self, assoc: &mut ServerAssoc) -> Next {
+    async fn abort<S: ScpStream>(&self, assoc: &mut ServerAssoc<S>) -> Next {
         self.shared.counters.aborted_by_us.fetch_add(1, Ordering::SeqCst);
         let _ = send_pdu(
             assoc,
@@ -263,7 +301,13 @@ impl Conn<'_> {
         Next::Stop
     }
 
-    async fn on_message(&mut self, assoc: &mut ServerAssoc, ctx: u8, cmd: Command, data: Option<Vec<u8>>) -> Next {
+    async fn on_message<S: ScpStream>(
+        &mut self,
+        assoc: &mut ServerAssoc<S>,
+        ctx: u8,
+        cmd: Command,
+        data: Option<Vec<u8>>,
+    ) -> Next {
         let c = &self.shared.counters;
         let b = &self.shared.config.behavior;
         if let Some(f) = b.random_faults {
@@ -374,9 +418,9 @@ impl Conn<'_> {
         }
     }
 
-    async fn find(
+    async fn find<S: ScpStream>(
         &mut self,
-        assoc: &mut ServerAssoc,
+        assoc: &mut ServerAssoc<S>,
         ctx: u8,
         id: u16,
         sop_class: &str,
@@ -453,7 +497,13 @@ impl Conn<'_> {
         }
     }
 
-    async fn send(&self, assoc: &mut ServerAssoc, ctx: u8, cmd: &Command, data: Option<&[u8]>) -> Next {
+    async fn send<S: ScpStream>(
+        &self,
+        assoc: &mut ServerAssoc<S>,
+        ctx: u8,
+        cmd: &Command,
+        data: Option<&[u8]>,
+    ) -> Next {
         let max = match assoc.requestor_max_pdu_length() {
             0 => 1 << 20,
             n => n,
@@ -471,7 +521,7 @@ impl Conn<'_> {
 }
 
 /// Receive a PDU; `Ok(None)` when `idle` passed with nothing.
-async fn receive(assoc: &mut ServerAssoc, idle: Option<Duration>) -> Result<Option<Pdu>, ()> {
+async fn receive<S: ScpStream>(assoc: &mut ServerAssoc<S>, idle: Option<Duration>) -> Result<Option<Pdu>, ()> {
     match idle {
         Some(d) => match tokio::time::timeout(d, assoc.receive()).await {
             Ok(r) => r.map(Some).map_err(|_| ()),
@@ -481,7 +531,7 @@ async fn receive(assoc: &mut ServerAssoc, idle: Option<Duration>) -> Result<Opti
     }
 }
 
-async fn send_pdu(assoc: &mut ServerAssoc, pdu: &Pdu) -> Result<(), ()> {
+async fn send_pdu<S: ScpStream>(assoc: &mut ServerAssoc<S>, pdu: &Pdu) -> Result<(), ()> {
     let mut out = Vec::new();
     dicom_ul::pdu::write_pdu(&mut out, pdu).map_err(|_| ())?;
     assoc.inner_stream().write_all(&out).await.map_err(|_| ())

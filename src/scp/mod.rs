@@ -34,6 +34,9 @@ pub struct ScpConfig {
     /// Without `storage_dir`: data set bytes kept in memory at most; beyond,
     /// C-STORE is answered A700.
     pub max_memory_bytes: usize,
+    /// Serve DICOM TLS with this configuration (see
+    /// [`crate::association::tls_server_config`]); `None`: plain TCP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ScpConfig {
@@ -49,6 +52,7 @@ impl Default for ScpConfig {
                 ..crate::config::Limits::default()
             },
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            tls: None,
         }
     }
 }
