@@ -71,9 +71,7 @@ impl Profile {
         match self {
             Profile::Default => {
                 UNCOMPRESSED_LE.contains(&ts)
-                    && (abstract_syntax == uids::VERIFICATION
-                        || abstract_syntax == uids::PATIENT_ROOT_FIND
-                        || abstract_syntax == uids::STUDY_ROOT_FIND
+                    && (DEFAULT_SERVICES.contains(&abstract_syntax)
                         || DEFAULT_STORAGE_SOP_CLASSES.contains(&abstract_syntax))
             }
             Profile::Custom(contexts) => contexts
@@ -83,9 +81,13 @@ impl Profile {
     }
 }
 
+/// The default profile's services besides storage, each with both uncompressed
+/// syntaxes in one context (storage classes get one context per syntax).
+const DEFAULT_SERVICES: [&str; 3] = [uids::VERIFICATION, uids::STUDY_ROOT_FIND, uids::PATIENT_ROOT_FIND];
+
 fn default_contexts() -> Vec<ProposedContext> {
-    let mut out = Vec::with_capacity(3 + 2 * DEFAULT_STORAGE_SOP_CLASSES.len());
-    for sop in [uids::VERIFICATION, uids::STUDY_ROOT_FIND, uids::PATIENT_ROOT_FIND] {
+    let mut out = Vec::with_capacity(DEFAULT_SERVICES.len() + 2 * DEFAULT_STORAGE_SOP_CLASSES.len());
+    for sop in DEFAULT_SERVICES {
         out.push(ProposedContext::new(sop, &UNCOMPRESSED_LE));
     }
     for sop in DEFAULT_STORAGE_SOP_CLASSES {

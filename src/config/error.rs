@@ -123,7 +123,7 @@ struct KnownNodes<'a>(&'a [String]);
 impl fmt::Display for KnownNodes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {
-            f.write_str("known nodes: none; use AET@HOST:PORT for an ad-hoc target")
+            f.write_str("no nodes are configured; use AET@HOST:PORT for an ad-hoc target")
         } else {
             write!(f, "known nodes: {}", self.0.join(", "))
         }

@@ -276,7 +276,7 @@ impl<M: Manager> Inner<M> {
         None
     }
 
-    /// LockedCounters a retirement; the resource keeps its slot (`closing`) until the
+    /// Counts a retirement; the resource keeps its slot (`closing`) until the
     /// teardown spawned by [`Inner::transition`] has finished.
     pub fn retire(
         &self,

@@ -178,7 +178,7 @@ impl<M: Manager> Pool<M> {
         self.inner.leak_suspects()
     }
 
-    /// LockedCounters an operation redone on a fresh resource after a reused one was stale.
+    /// Counts an operation redone on a fresh resource after a reused one was stale.
     pub fn record_stale_redo(&self) {
         AtomicCounters::bump(&self.inner.counters.stale_redos);
     }

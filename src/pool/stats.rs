@@ -1,6 +1,6 @@
 //! Pool statistics: counters, retirement reasons, wait-time percentiles, leak suspects.
 //!
-//! AtomicCounters that change under the pool lock live in [`LockedCounters`] (inside the state);
+//! Counters that change under the pool lock live in [`LockedCounters`] (inside the state);
 //! the few bumped outside it are atomics in [`AtomicCounters`]. Wait times keep only the
 //! last [`WAIT_WINDOW`] samples, so percentiles describe recent behaviour and memory
 //! stays fixed.
@@ -157,7 +157,7 @@ impl DestroyedStats {
     }
 }
 
-/// AtomicCounters kept under the pool lock.
+/// Counters kept under the pool lock.
 #[derive(Debug, Default)]
 pub(super) struct LockedCounters {
     pub releases: u64,
@@ -169,7 +169,7 @@ pub(super) struct LockedCounters {
     pub peak_active: usize,
 }
 
-/// AtomicCounters bumped where the lock is not held.
+/// Counters bumped where the lock is not held.
 #[derive(Debug, Default)]
 pub(super) struct AtomicCounters {
     pub acquisitions: AtomicU64,

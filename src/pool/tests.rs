@@ -81,7 +81,7 @@ impl Drop for FakeRes {
 
 struct Fake(Arc<Remote>);
 
-/// LockedCounters a creation in flight, even one whose future is dropped.
+/// Counts a creation in flight, even one whose future is dropped.
 struct Opening<'a>(&'a Remote);
 
 impl Drop for Opening<'_> {

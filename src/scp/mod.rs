@@ -17,6 +17,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+// Fault injection: the test double's knobs, for this crate's tests and examples,
+// not part of the documented API.
+#[doc(hidden)]
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
 pub use storage::{is_valid_uid, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
 
