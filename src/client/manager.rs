@@ -68,6 +68,9 @@ impl NegotiationMemory {
     pub fn known_refused(&self, req: &ContextRequest) -> bool {
         let now = Instant::now();
         let mut map = self.refused.lock();
+        if map.is_empty() {
+            return false;
+        }
         map.retain(|_, at| now.saturating_duration_since(*at) < self.ttl);
         req.transfer_syntaxes
             .iter()

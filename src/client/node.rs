@@ -70,6 +70,8 @@ pub struct Node {
     executor: Arc<Executor>,
     metrics: Arc<NodeMetrics>,
     borrows: Borrows,
+    /// C-ECHO has no arguments: one operation serves every call.
+    echo: Echo,
     /// Dropped with the node: stops the watchdog.
     _watchdog: Option<tokio::sync::watch::Sender<()>>,
 }
@@ -151,6 +153,7 @@ impl Node {
             executor,
             metrics,
             borrows,
+            echo: Echo::new(),
             _watchdog: watchdog,
         }
     }
@@ -223,7 +226,7 @@ impl Node {
 
     /// C-ECHO with a deadline and priority.
     pub async fn echo_with(&self, opts: &OpOptions) -> Outcome<Status> {
-        self.run(&Echo::new(), opts).await
+        self.run(&self.echo, opts).await
     }
 
     /// C-STORE of one file (read, checked, sent with the retry policy).

@@ -1,6 +1,7 @@
 //! C-ECHO (Verification, PS3.7 9.1.5).
 
-use crate::association::{Association, ContextRequest};
+use crate::association::uids::{self, UNCOMPRESSED_LE};
+use crate::association::Association;
 
 use super::command::{echo_rq, field};
 use super::message::{receive_response, send_command};
@@ -8,8 +9,15 @@ use super::{DimseError, Status};
 
 /// One C-ECHO on `assoc`; returns the remote's status.
 pub async fn echo(assoc: &mut Association) -> Result<Status, DimseError> {
-    let ctx = assoc
-        .select(&ContextRequest::verification())
+    // As `ContextRequest::verification()` would select, without building one per echo.
+    let ctx = UNCOMPRESSED_LE
+        .iter()
+        .find_map(|ts| {
+            assoc
+                .accepted_contexts()
+                .iter()
+                .find(|c| c.abstract_syntax == uids::VERIFICATION && c.transfer_syntax == *ts)
+        })
         .map(|c| c.id)
         .ok_or_else(|| DimseError::NoContext("the remote did not accept Verification (C-ECHO)".into()))?;
     assoc.begin_operation();
