@@ -50,26 +50,18 @@ pub(crate) use error_line;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread drives the command and its sockets. The work of a DIMSE client is
+    // waiting on the network; what is heavy (reading and converting files) runs on
+    // the blocking pool. A multi-thread scheduler only adds wake-ups handed between
+    // threads: ~20 % more wall and CPU per C-ECHO (BENCHMARKS.md, issue 10).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             error_line!("cannot start the async runtime: {e}");
             return ExitCode::from(exit::FAILED);
         }
     };
-    // The command runs as a task on a worker thread, which also drives its sockets:
-    // polled from `block_on`'s own thread, every DIMSE response would cost a wake-up
-    // handed from the worker that saw the socket ready (two context switches).
-    let code = runtime.block_on(async {
-        match tokio::spawn(run(cli)).await {
-            Ok(code) => code,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => {
-                error_line!("the command task ended abnormally: {e}");
-                exit::FAILED
-            }
-        }
-    });
+    let code = runtime.block_on(run(cli));
     // Background pool tasks must not hold the process up.
     runtime.shutdown_timeout(Duration::from_millis(100));
     ExitCode::from(code)
