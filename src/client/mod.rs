@@ -15,7 +15,10 @@ use std::time::Duration;
 pub use error::{is_unknown_host, OpError};
 pub use health::{HealthStatus, LeakReport, NodeHealth};
 pub use manager::{AssociationManager, NegotiationMemory};
-pub use node::{open_instance, Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
+pub use node::{
+    open_instance, Node, NodeStats, OpOptions, OperationError, Outcome, Retrieval, RetrievalItem, RetrieveReport,
+    RetrieveRequest, StoreOutcome, RETRIEVAL_BUFFER,
+};
 pub use telemetry::Telemetry;
 
 use crate::config::{AdHocTarget, Config, ConfigError, NodeConfig};

@@ -779,3 +779,9 @@ fn is_stale_symptom(e: &AssociationError) -> bool {
             | AssociationError::Io(_)
     )
 }
+
+// C-GET / C-MOVE: a child module, so that it runs through the same private wiring
+// (`on_association!`, `borrow`, `finish`) as the operations above.
+#[path = "retrieve.rs"]
+mod retrieve;
+pub use retrieve::{RetrievalItem, Retrieval, RetrieveReport, RetrieveRequest, RETRIEVAL_BUFFER};

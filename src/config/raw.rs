@@ -80,6 +80,7 @@ pub(crate) struct RawTimeouts {
     pub connect_ms: Option<u64>,
     pub acse_ms: Option<u64>,
     pub dimse_ms: Option<u64>,
+    pub retrieve_ms: Option<u64>,
 }
 
 /// `retry` (network-wide or per node).

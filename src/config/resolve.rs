@@ -239,6 +239,7 @@ fn check_timeouts(section: &str, raw: &RawTimeouts) -> Result<(), ConfigError> {
         ("connect_ms", raw.connect_ms),
         ("acse_ms", raw.acse_ms),
         ("dimse_ms", raw.dimse_ms),
+        ("retrieve_ms", raw.retrieve_ms),
     ] {
         if value == Some(0) {
             return Err(ConfigError::invalid(
@@ -343,6 +344,7 @@ fn merge_timeouts(layers: &Layers<RawTimeouts>) -> Timeouts {
         connect: ms(|t| t.connect_ms, d.connect),
         acse: ms(|t| t.acse_ms, d.acse),
         dimse: ms(|t| t.dimse_ms, d.dimse),
+        retrieve: ms(|t| t.retrieve_ms, d.retrieve),
     }
 }
 

@@ -67,14 +67,7 @@ impl StoreRefusal {
 /// Default of [`Storage`]'s memory bound (memory mode).
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 1 << 30;
 
-/// A UID as PS3.5 9.1 allows it: digits and dots, at most 64 characters, no empty
-/// component. Anything else is refused, never turned into a file name.
-pub fn is_valid_uid(uid: &str) -> bool {
-    !uid.is_empty()
-        && uid.len() <= 64
-        && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && uid.split('.').all(|c| !c.is_empty())
-}
+pub use crate::association::uids::is_valid_uid;
 
 impl Storage {
     pub fn new(dir: Option<PathBuf>) -> Self {

@@ -1,0 +1,384 @@
+//! C-GET and C-MOVE through a node's pool, breaker and retry policy: the planning
+//! of a C-GET's storage contexts (with the SCP role), the resilient operation, and
+//! the stream of progress a caller can drop to cancel.
+//!
+//! Retry: a retrieve is retried (by the node's policy, for the retryable failures
+//! of the classification) only while nothing was received yet: no C-STORE
+//! sub-operation and no pending response with a completed sub-operation. Past
+//! that point a failure ends the retrieve ([`OpError::Interrupted`]): a retry
+//! would fetch (and count) instances again, and for a C-MOVE make the PACS send
+//! them again to the destination.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use dicom_dictionary_std::tags;
+use futures::Stream;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::association::{uids, ContextRequest, Profile, ProposedContext, MAX_PRESENTATION_CONTEXTS};
+use crate::dimse::{
+    self, DimseError, FindQuery, FnSink, QueryKey, QueryLevel, RetrieveEvent, RetrieveKind, RetrieveOutcome, RetrieveSink, Status,
+};
+
+use super::{association_span, bounded, is_stale_symptom, set, Association, Node, OpError, OpOptions, Outcome};
+
+/// Transfer syntaxes we take a retrieved instance in, best first: uncompressed
+/// first (what every PACS can send), then the compressed ones, so that a PACS
+/// holding compressed data can send it as it holds it. Instances are written in
+/// the syntax they arrive in, never decoded.
+const RETRIEVE_TRANSFER_SYNTAXES: &[&str] = &[
+    uids::EXPLICIT_VR_LE,
+    uids::IMPLICIT_VR_LE,
+    uids::DEFLATED_EXPLICIT_VR_LE,
+    "1.2.840.10008.1.2.4.50",  // JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  // JPEG Extended
+    "1.2.840.10008.1.2.4.57",  // JPEG Lossless
+    "1.2.840.10008.1.2.4.70",  // JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",  // JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  // JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",  // JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  // JPEG 2000
+    "1.2.840.10008.1.2.5",     // RLE Lossless
+    uids::EXPLICIT_VR_BE,
+];
+
+/// A C-GET or C-MOVE to run.
+#[derive(Debug, Clone)]
+pub struct RetrieveRequest {
+    /// Model, level and the keys with their values (the identifier).
+    pub query: FindQuery,
+    pub kind: RetrieveKind,
+    /// Where a C-GET writes what it receives (`DIR/<Study>/<Series>/<SOP>.dcm`).
+    pub out_dir: PathBuf,
+}
+
+/// A finished retrieve: the operation's outcome, and the last response received
+/// (its counts and Failed SOP Instance UID List), also when the retrieve failed.
+#[derive(Debug)]
+pub struct RetrieveReport {
+    pub outcome: Outcome<RetrieveOutcome>,
+    pub last_response: Option<RetrieveOutcome>,
+}
+
+/// One item of a [`Retrieval`] stream.
+#[derive(Debug)]
+pub enum RetrievalItem {
+    Event(RetrieveEvent),
+    /// The last item.
+    Finished(Box<RetrieveReport>),
+}
+
+/// A retrieve under way, as a stream of progress ending with
+/// [`RetrievalItem::Finished`]. [`Retrieval::cancel`] (or dropping it) sends
+/// C-CANCEL; after `cancel` the stream still ends with the outcome.
+pub struct Retrieval {
+    rx: tokio::sync::mpsc::Receiver<RetrievalItem>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Retrieval {
+    /// Ask the PACS to stop (C-CANCEL at the next message of the retrieve).
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Stream for Retrieval {
+    type Item = RetrievalItem;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RetrievalItem>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for Retrieval {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Events a [`Retrieval`] holds for its consumer at most.
+pub const RETRIEVAL_BUFFER: usize = 64;
+
+struct ChannelSink {
+    tx: tokio::sync::mpsc::Sender<RetrievalItem>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl RetrieveSink for ChannelSink {
+    fn deliver(&mut self, event: RetrieveEvent) -> impl std::future::Future<Output = ControlFlow<()>> + Send {
+        let tx = self.tx.clone();
+        let cancel = self.cancel.clone();
+        async move {
+            if cancel.load(Ordering::SeqCst) {
+                return ControlFlow::Break(());
+            }
+            match tx.send(RetrievalItem::Event(event)).await {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst) || self.tx.is_closed()
+    }
+}
+
+/// Counts what reached the caller (an attempt that fails after that is not retried).
+struct CountingSink<S> {
+    inner: S,
+    delivered: Arc<AtomicUsize>,
+}
+
+impl<S: RetrieveSink> RetrieveSink for CountingSink<S> {
+    fn deliver(&mut self, event: RetrieveEvent) -> impl std::future::Future<Output = ControlFlow<()>> + Send {
+        let counts = match &event {
+            RetrieveEvent::Instance(_) => true,
+            RetrieveEvent::Progress(c) => c.completed + c.failed + c.warning > 0,
+        };
+        if counts {
+            self.delivered.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.deliver(event)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+impl Node {
+    /// C-GET as a stream: the instances matching `query` are written under
+    /// `out_dir` as they arrive. Drop the stream (or call `cancel`) to cancel.
+    pub fn get(self: &Arc<Self>, query: FindQuery, out_dir: &Path, opts: OpOptions) -> Retrieval {
+        self.retrieval(
+            RetrieveRequest {
+                query,
+                kind: RetrieveKind::Get,
+                out_dir: out_dir.to_path_buf(),
+            },
+            opts,
+        )
+    }
+
+    /// C-MOVE to `destination` as a stream of its progress (the instances go to the
+    /// destination AE on associations of its own).
+    pub fn move_to(self: &Arc<Self>, query: FindQuery, destination: &str, opts: OpOptions) -> Retrieval {
+        self.retrieval(
+            RetrieveRequest {
+                query,
+                kind: RetrieveKind::Move {
+                    destination: destination.to_string(),
+                },
+                out_dir: PathBuf::new(),
+            },
+            opts,
+        )
+    }
+
+    fn retrieval(self: &Arc<Self>, request: RetrieveRequest, opts: OpOptions) -> Retrieval {
+        let (tx, rx) = tokio::sync::mpsc::channel(RETRIEVAL_BUFFER);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let node = self.clone();
+        let sink = ChannelSink {
+            tx: tx.clone(),
+            cancel: cancel.clone(),
+        };
+        tokio::spawn(async move {
+            let report = node.retrieve_into(&request, &opts, sink).await;
+            let _ = tx.send(RetrievalItem::Finished(Box::new(report))).await;
+        });
+        Retrieval { rx, cancel }
+    }
+
+    /// C-GET or C-MOVE into a [`RetrieveSink`] (awaited for each event). `Ok` when
+    /// the final status is success or warning (B000: some sub-operations failed;
+    /// see the counts), or when we cancelled it.
+    pub async fn retrieve_into<S: RetrieveSink>(
+        &self,
+        request: &RetrieveRequest,
+        opts: &OpOptions,
+        sink: S,
+    ) -> RetrieveReport {
+        let op = request.kind.name();
+        let sop_class = request.kind.sop_class(&request.query);
+        let span = tracing::debug_span!(
+            "operation",
+            node = %self.config.name,
+            ae = %self.config.ae_title,
+            op,
+            sop_class_uid = %sop_class,
+            level = %request.query.level.as_str(),
+            attempts = tracing::field::Empty,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let req = match request.kind {
+            RetrieveKind::Get => ContextRequest {
+                abstract_syntax: sop_class.to_string(),
+                transfer_syntaxes: uids::UNCOMPRESSED_LE.iter().map(|s| s.to_string()).collect(),
+                profile: self.plan_get_profile(&request.query, opts).instrument(span.clone()).await,
+            },
+            RetrieveKind::Move { .. } => ContextRequest {
+                abstract_syntax: sop_class.to_string(),
+                transfer_syntaxes: uids::UNCOMPRESSED_LE.iter().map(|s| s.to_string()).collect(),
+                profile: Profile::Custom(vec![
+                    ProposedContext::new(sop_class, &uids::UNCOMPRESSED_LE),
+                    ProposedContext::new(uids::VERIFICATION, &uids::UNCOMPRESSED_LE),
+                ]),
+            },
+        };
+        let last_status = Mutex::new(None);
+        let last_response: Mutex<Option<RetrieveOutcome>> = Mutex::new(None);
+        let limits = self.config.limits;
+        let wait = self.config.timeouts.retrieve;
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let sink = tokio::sync::Mutex::new(CountingSink {
+            inner: sink,
+            delivered: delivered.clone(),
+        });
+        let deadline = Self::deadline(opts);
+        let out = self
+            .executor
+            .run(deadline, |attempt| {
+                let req = &req;
+                let last_status = &last_status;
+                let last_response = &last_response;
+                let sink = &sink;
+                let limits = &limits;
+                let delivered = &delivered;
+                bounded(deadline, async move {
+                    tracing::debug!(attempt, "{op} attempt");
+                    let mut sink = sink.lock().await;
+                    let before = delivered.load(Ordering::SeqCst);
+                    let res: Result<RetrieveOutcome, OpError> = async {
+                        on_association!(self, opts, op, req, |a| dimse::retrieve(
+                            a,
+                            &request.query,
+                            &request.kind,
+                            dimse::Priority::Medium,
+                            limits,
+                            wait,
+                            &request.out_dir,
+                            &mut *sink
+                        )
+                        .await)
+                    }
+                    .await;
+                    let now = delivered.load(Ordering::SeqCst);
+                    match res {
+                        Ok(outcome) => {
+                            set(last_status, outcome.status);
+                            *last_response.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome.clone());
+                            settle(outcome, now > before)
+                        }
+                        Err(e) if now > before => Err(OpError::Interrupted {
+                            matches: now - before,
+                            source: Box::new(e),
+                        }),
+                        Err(e) => Err(e),
+                    }
+                })
+            })
+            .instrument(span.clone())
+            .await;
+        let outcome = self.finish(&span, op, started, out.result, out.attempts, last_status);
+        RetrieveReport {
+            outcome,
+            last_response: last_response.into_inner().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    /// The contexts of a C-GET: its model, and a storage context (with the SCP
+    /// role) for each SOP class it will bring back. The classes are learnt with a
+    /// C-FIND at IMAGE level for SOPClassUID where the peer answers one (a study
+    /// may hold more classes than any default set, and 128 contexts cannot hold
+    /// them all); otherwise the default storage classes.
+    async fn plan_get_profile(&self, query: &FindQuery, opts: &OpOptions) -> Profile {
+        let get = query.model.get_sop_class();
+        let found = self.sop_classes_of(query, opts).await;
+        let mut classes: Vec<String> = match found {
+            Some(c) if !c.is_empty() => c.into_iter().collect(),
+            _ => uids::DEFAULT_STORAGE_SOP_CLASSES.iter().map(|s| s.to_string()).collect(),
+        };
+        if classes.len() > MAX_PRESENTATION_CONTEXTS - 1 {
+            tracing::warn!(
+                classes = classes.len(),
+                "the retrieve holds more SOP classes than one association can carry; instances of the last {} classes will fail",
+                classes.len() - (MAX_PRESENTATION_CONTEXTS - 1)
+            );
+            classes.truncate(MAX_PRESENTATION_CONTEXTS - 1);
+        }
+        let mut contexts = vec![ProposedContext::new(get, &uids::UNCOMPRESSED_LE)];
+        contexts.extend(
+            classes
+                .iter()
+                .map(|c| ProposedContext::new(c, RETRIEVE_TRANSFER_SYNTAXES)),
+        );
+        Profile::WithScpRole {
+            contexts,
+            scp_role: classes,
+        }
+    }
+
+    /// The SOP classes of the instances `query` selects, by a C-FIND at IMAGE level;
+    /// `None` when the peer does not answer it.
+    async fn sop_classes_of(&self, query: &FindQuery, opts: &OpOptions) -> Option<BTreeSet<String>> {
+        let mut keys: Vec<QueryKey> = query.keys.iter().filter(|k| !k.value.is_empty()).cloned().collect();
+        keys.push(QueryKey::new(tags::SOP_CLASS_UID, "").ok()?);
+        let image = FindQuery::new(query.model, QueryLevel::Image, keys).ok()?;
+        let classes = Mutex::new(BTreeSet::new());
+        let out = self
+            .find_into(
+                &image,
+                opts,
+                FnSink(|m: dicom_object::InMemDicomObject| {
+                    if let Some(c) = m
+                        .element(tags::SOP_CLASS_UID)
+                        .ok()
+                        .and_then(|e| e.to_str().ok())
+                        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+                        .filter(|s| uids::is_valid_uid(s))
+                    {
+                        classes.lock().unwrap_or_else(|p| p.into_inner()).insert(c);
+                    }
+                    ControlFlow::Continue(())
+                }),
+            )
+            .await;
+        match out.result {
+            Ok(_) => Some(classes.into_inner().unwrap_or_else(|p| p.into_inner())),
+            Err(e) => {
+                tracing::debug!(error = %e, "C-FIND at IMAGE level for the SOP classes failed; proposing the default storage classes");
+                None
+            }
+        }
+    }
+}
+
+/// A retrieve's final status as the attempt's result.
+fn settle(outcome: RetrieveOutcome, received: bool) -> Result<RetrieveOutcome, OpError> {
+    if outcome.status.is_success() || (outcome.status == Status::CANCEL && outcome.cancelled) {
+        return Ok(outcome);
+    }
+    let err = OpError::Status {
+        status: outcome.status,
+        comment: outcome.error_comment.clone(),
+    };
+    if received {
+        // Already-received instances must not be fetched again by a retry.
+        return Err(OpError::Interrupted {
+            matches: outcome.received.max(outcome.sub_operations.completed as usize),
+            source: Box::new(err),
+        });
+    }
+    Err(err)
+}
