@@ -784,4 +784,4 @@ fn is_stale_symptom(e: &AssociationError) -> bool {
 // (`on_association!`, `borrow`, `finish`) as the operations above.
 #[path = "retrieve.rs"]
 mod retrieve;
-pub use retrieve::{RetrievalItem, Retrieval, RetrieveReport, RetrieveRequest, RETRIEVAL_BUFFER};
+pub use retrieve::{Retrieval, RetrievalItem, RetrieveReport, RetrieveRequest, RETRIEVAL_BUFFER};

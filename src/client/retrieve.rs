@@ -24,28 +24,28 @@ use tracing::Instrument;
 
 use crate::association::{uids, ContextRequest, Profile, ProposedContext, MAX_PRESENTATION_CONTEXTS};
 use crate::dimse::{
-    self, DimseError, FindQuery, FnSink, QueryKey, QueryLevel, RetrieveEvent, RetrieveKind, RetrieveOutcome, RetrieveSink, Status,
+    self, DimseError, FindQuery, FnSink, QueryKey, QueryLevel, RetrieveEvent, RetrieveKind, RetrieveOutcome,
+    RetrieveSink, Status,
 };
 
 use super::{association_span, bounded, is_stale_symptom, set, Association, Node, OpError, OpOptions, Outcome};
 
-/// Transfer syntaxes we take a retrieved instance in, best first: uncompressed
-/// first (what every PACS can send), then the compressed ones, so that a PACS
-/// holding compressed data can send it as it holds it. Instances are written in
-/// the syntax they arrive in, never decoded.
-const RETRIEVE_TRANSFER_SYNTAXES: &[&str] = &[
-    uids::EXPLICIT_VR_LE,
-    uids::IMPLICIT_VR_LE,
+/// Compressed (and other) transfer syntaxes we also take a retrieved instance in,
+/// most common first, each in a context of its own per SOP class as far as the 128
+/// contexts go: the PACS accepts one syntax per context, so a study that mixes
+/// syntaxes within a SOP class needs one context per syntax to come back as it is
+/// held. Instances are written in the syntax they arrive in, never decoded.
+const COMPRESSED_TRANSFER_SYNTAXES: &[&str] = &[
+    "1.2.840.10008.1.2.4.50", // JPEG Baseline
+    "1.2.840.10008.1.2.4.70", // JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.90", // JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91", // JPEG 2000
+    "1.2.840.10008.1.2.5",    // RLE Lossless
+    "1.2.840.10008.1.2.4.80", // JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81", // JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.51", // JPEG Extended
+    "1.2.840.10008.1.2.4.57", // JPEG Lossless
     uids::DEFLATED_EXPLICIT_VR_LE,
-    "1.2.840.10008.1.2.4.50",  // JPEG Baseline
-    "1.2.840.10008.1.2.4.51",  // JPEG Extended
-    "1.2.840.10008.1.2.4.57",  // JPEG Lossless
-    "1.2.840.10008.1.2.4.70",  // JPEG Lossless SV1
-    "1.2.840.10008.1.2.4.80",  // JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81",  // JPEG-LS Near-Lossless
-    "1.2.840.10008.1.2.4.90",  // JPEG 2000 Lossless
-    "1.2.840.10008.1.2.4.91",  // JPEG 2000
-    "1.2.840.10008.1.2.5",     // RLE Lossless
     uids::EXPLICIT_VR_BE,
 ];
 
@@ -225,7 +225,10 @@ impl Node {
             RetrieveKind::Get => ContextRequest {
                 abstract_syntax: sop_class.to_string(),
                 transfer_syntaxes: uids::UNCOMPRESSED_LE.iter().map(|s| s.to_string()).collect(),
-                profile: self.plan_get_profile(&request.query, opts).instrument(span.clone()).await,
+                profile: self
+                    .plan_get_profile(&request.query, opts)
+                    .instrument(span.clone())
+                    .await,
             },
             RetrieveKind::Move { .. } => ContextRequest {
                 abstract_syntax: sop_class.to_string(),
@@ -307,7 +310,10 @@ impl Node {
         let found = self.sop_classes_of(query, opts).await;
         let mut classes: Vec<String> = match found {
             Some(c) if !c.is_empty() => c.into_iter().collect(),
-            _ => uids::DEFAULT_STORAGE_SOP_CLASSES.iter().map(|s| s.to_string()).collect(),
+            _ => uids::DEFAULT_STORAGE_SOP_CLASSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         };
         if classes.len() > MAX_PRESENTATION_CONTEXTS - 1 {
             tracing::warn!(
@@ -317,12 +323,7 @@ impl Node {
             );
             classes.truncate(MAX_PRESENTATION_CONTEXTS - 1);
         }
-        let mut contexts = vec![ProposedContext::new(get, &uids::UNCOMPRESSED_LE)];
-        contexts.extend(
-            classes
-                .iter()
-                .map(|c| ProposedContext::new(c, RETRIEVE_TRANSFER_SYNTAXES)),
-        );
+        let contexts = plan_contexts(get, &classes);
         Profile::WithScpRole {
             contexts,
             scp_role: classes,
@@ -364,6 +365,22 @@ impl Node {
     }
 }
 
+/// The C-GET model's context, one uncompressed context per SOP class, then
+/// contexts of one compressed syntax each, syntax by syntax, while they fit.
+fn plan_contexts(get: &str, classes: &[String]) -> Vec<ProposedContext> {
+    let mut contexts = vec![ProposedContext::new(get, &uids::UNCOMPRESSED_LE)];
+    contexts.extend(classes.iter().map(|c| ProposedContext::new(c, &uids::UNCOMPRESSED_LE)));
+    'fill: for ts in COMPRESSED_TRANSFER_SYNTAXES {
+        for c in classes {
+            if contexts.len() >= MAX_PRESENTATION_CONTEXTS {
+                break 'fill;
+            }
+            contexts.push(ProposedContext::new(c, &[ts]));
+        }
+    }
+    contexts
+}
+
 /// A retrieve's final status as the attempt's result.
 fn settle(outcome: RetrieveOutcome, received: bool) -> Result<RetrieveOutcome, OpError> {
     if outcome.status.is_success() || (outcome.status == Status::CANCEL && outcome.cancelled) {
@@ -381,4 +398,32 @@ fn settle(outcome: RetrieveOutcome, received: bool) -> Result<RetrieveOutcome, O
         });
     }
     Err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_contexts_fit_in_128_uncompressed_first_for_every_class() {
+        let many: Vec<String> = uids::DEFAULT_STORAGE_SOP_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let contexts = plan_contexts(uids::STUDY_ROOT_GET, &many);
+        assert_eq!(contexts.len(), MAX_PRESENTATION_CONTEXTS);
+        assert_eq!(contexts[0].abstract_syntax, uids::STUDY_ROOT_GET);
+        for c in &many {
+            assert!(contexts
+                .iter()
+                .any(|p| &p.abstract_syntax == c && p.transfer_syntaxes.len() == 2));
+        }
+        // A study of two classes gets every syntax for both.
+        let two = vec![
+            "1.2.840.10008.5.1.4.1.1.2".to_string(),
+            "1.2.840.10008.5.1.4.1.1.4".to_string(),
+        ];
+        let contexts = plan_contexts(uids::STUDY_ROOT_GET, &two);
+        assert_eq!(contexts.len(), 1 + 2 + 2 * COMPRESSED_TRANSFER_SYNTAXES.len());
+    }
 }

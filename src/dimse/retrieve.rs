@@ -197,7 +197,9 @@ pub async fn retrieve<S: RetrieveSink>(
     let ts = TransferSyntaxRegistry
         .get(&ctx.transfer_syntax)
         .ok_or_else(|| DimseError::Encode(format!("unknown transfer syntax {}", ctx.transfer_syntax)))?;
-    let identifier = query.retrieve_identifier().map_err(|e| DimseError::Encode(e.to_string()))?;
+    let identifier = query
+        .retrieve_identifier()
+        .map_err(|e| DimseError::Encode(e.to_string()))?;
     let mut encoded = Vec::new();
     identifier
         .write_dataset_with_ts(&mut encoded, ts)
@@ -479,8 +481,7 @@ impl Receiver {
                 "C-STORE sub-operation for a SOP class whose SCP role the remote refused; taking it all the same"
             );
         }
-        let mut file = if !is_valid_uid(&sop_instance) || !is_valid_uid(&sop_class)
-        {
+        let mut file = if !is_valid_uid(&sop_instance) || !is_valid_uid(&sop_class) {
             PartFile::refused(0xC000, "the C-STORE names no valid SOP Class and Instance UID")
         } else {
             PartFile::create(out_dir, &sop_class, &sop_instance, &transfer_syntax, assoc.called_ae())
@@ -619,7 +620,11 @@ impl PartFile {
         let (Some(writer), Some(tmp)) = (self.writer.take(), self.tmp.clone()) else {
             return Err((STORE_OUT_OF_RESOURCES, "nothing written".into()));
         };
-        if let Err(e) = writer.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_data()) {
+        if let Err(e) = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_data())
+        {
             self.discard();
             return Err((STORE_OUT_OF_RESOURCES, format!("cannot write: {e}")));
         }

@@ -89,18 +89,27 @@ pub(crate) async fn serve(
     let max_pdu = b.max_pdu_length.unwrap_or(16384);
     let mut options = ServerAssociationOptions::new()
         .ae_title(shared.config.ae_title.clone())
-        .promiscuous(true)
+        // Promiscuous would accept the C-GET models too.
+        .promiscuous(!b.no_get)
         .strict(false)
         .max_pdu_length(max_pdu)
         .with_abstract_syntax(uids::VERIFICATION)
         .with_abstract_syntax(uids::STUDY_ROOT_FIND)
         .with_abstract_syntax(uids::PATIENT_ROOT_FIND);
+    if !b.no_get {
+        options = options
+            .with_abstract_syntax(uids::STUDY_ROOT_GET)
+            .with_abstract_syntax(uids::PATIENT_ROOT_GET);
+    }
     for sop in uids::DEFAULT_STORAGE_SOP_CLASSES {
         options = options.with_abstract_syntax(*sop);
     }
     for ts in b.transfer_syntaxes.iter().flatten() {
         options = options.with_transfer_syntax(ts.clone());
     }
+    let options = options.with_negotiation(RoleNegotiation {
+        omit: b.omit_role_selection,
+    });
     let established = if b.require_called_ae {
         tokio::time::timeout(ACSE_TIMEOUT, options.accept_called_ae_title().establish_async(socket)).await
     } else {
@@ -127,6 +136,26 @@ pub(crate) async fn serve(
     };
     conn.run(&mut assoc, &mut stop).await;
     drop(guard);
+}
+
+/// SCP/SCU Role Selection (PS3.7 D.3.3.4): the requestor gets the roles it asks
+/// for (a C-GET requestor, the SCP role for storage); with `omit`, no answer at all.
+struct RoleNegotiation {
+    omit: bool,
+}
+
+impl dicom_ul::association::server::Negotiation for RoleNegotiation {
+    fn negotiate_roles(
+        &self,
+        _sop_class_uid: &str,
+        scu_role: bool,
+        scp_role: bool,
+    ) -> Option<dicom_ul::pdu::RequestorRoles> {
+        (!self.omit).then_some(dicom_ul::pdu::RequestorRoles {
+            scu: scu_role,
+            scp: scp_role,
+        })
+    }
 }
 
 async fn reject(socket: &mut TcpStream, result: AssociationRJResult, source: AssociationRJSource) {
@@ -350,6 +379,12 @@ impl Conn<'_> {
             Some(field::C_FIND_RQ) => {
                 c.find_requests.fetch_add(1, Ordering::SeqCst);
                 self.find(assoc, ctx, id, &sop_class, &ts, data).await
+            }
+            Some(field::C_GET_RQ) => {
+                match super::get::serve_get(assoc, &self.owned, ctx, id, &sop_class, &ts, data).await {
+                    super::get::After::Continue => Next::Continue,
+                    super::get::After::Stop => Next::Stop,
+                }
             }
             Some(field::C_CANCEL_RQ) => {
                 // A cancel for a find that already finished: nothing to do (PS3.7 9.3.2.3).

@@ -1,10 +1,11 @@
 //! The embedded SCP: Verification, Storage (to a folder or memory) and
-//! Patient/Study Root C-FIND over what it holds, on dicom-ul's server side.
+//! Patient/Study Root C-FIND and C-GET over what it holds, on dicom-ul's server side.
 //!
 //! It is the target of `pacs-net demo` and `pacs-net scp`, and the in-process test
 //! double; [`Behavior`] makes it misbehave on purpose for fault tests.
 
 mod behavior;
+mod get;
 mod handler;
 mod storage;
 
@@ -18,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
-pub use storage::{is_valid_uid, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
+pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
 
 /// How to run the SCP.
 #[derive(Debug, Clone)]
@@ -71,6 +72,7 @@ pub struct ScpCounters {
     pub echoes: AtomicUsize,
     pub store_requests: AtomicUsize,
     pub find_requests: AtomicUsize,
+    pub get_requests: AtomicUsize,
     pub cancels: AtomicUsize,
 }
 
@@ -89,6 +91,7 @@ pub struct ScpStats {
     pub echoes: usize,
     pub store_requests: usize,
     pub find_requests: usize,
+    pub get_requests: usize,
     pub cancels: usize,
 }
 
@@ -108,6 +111,7 @@ impl ScpCounters {
             echoes: g(&self.echoes),
             store_requests: g(&self.store_requests),
             find_requests: g(&self.find_requests),
+            get_requests: g(&self.get_requests),
             cancels: g(&self.cancels),
         }
     }

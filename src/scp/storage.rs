@@ -284,6 +284,60 @@ impl Storage {
     }
 }
 
+/// An instance a C-GET or C-MOVE sends: what it is, and its data set (held in
+/// memory, or in its file).
+#[derive(Debug, Clone)]
+pub struct RetrieveItem {
+    pub instance: StoredInstance,
+    pub data: Option<Vec<u8>>,
+}
+
+impl Storage {
+    /// C-GET / C-MOVE: every instance under the entities at the identifier's level
+    /// that match it (PS3.4 C.4.2.2, C.4.3.2), in the order received.
+    pub fn retrieve_set(&self, identifier: &InMemDicomObject, patient_root: bool) -> Result<Vec<RetrieveItem>, u16> {
+        let level = identifier
+            .element(tags::QUERY_RETRIEVE_LEVEL)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim().to_ascii_uppercase())
+            .ok_or(0xA900u16)?;
+        let unique = match level.as_str() {
+            "PATIENT" if patient_root => tags::PATIENT_ID,
+            "STUDY" => tags::STUDY_INSTANCE_UID,
+            "SERIES" => tags::SERIES_INSTANCE_UID,
+            "IMAGE" => tags::SOP_INSTANCE_UID,
+            _ => return Err(0xA900),
+        };
+        // The matching entities, by the query's own rules.
+        let mut query = identifier.clone();
+        if query.element(unique).is_err() {
+            query.put(DataElement::new(unique, dictionary_vr(unique), PrimitiveValue::Empty));
+        }
+        let ids: HashSet<String> = self
+            .find(&query, patient_root)?
+            .iter()
+            .filter_map(|m| {
+                m.element(unique)
+                    .ok()
+                    .and_then(|e| e.to_str().ok())
+                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            })
+            .collect();
+        let inner = self.lock();
+        Ok(inner
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.get(&unique).is_some_and(|v| ids.contains(v)))
+            .map(|(i, _)| RetrieveItem {
+                instance: inner.instances[i].clone(),
+                data: inner.data[i].clone(),
+            })
+            .collect())
+    }
+}
+
 fn dictionary_vr(tag: Tag) -> VR {
     StandardDataDictionary
         .by_tag(tag)
