@@ -213,6 +213,33 @@ pub enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
+    /// C-GET: the instances matching the keys come back on the same association
+    /// (SCP role negotiated) and are written under DIR/<Study>/<Series>/<SOP>.dcm.
+    #[command(after_help = "Examples:\n  pacs-net get ORTHANC@127.0.0.1:4242 -k StudyInstanceUID=1.2.3 --out study/\n  pacs-net get MAIN_PACS --level series -k StudyInstanceUID=1.2.3 -k SeriesInstanceUID=1.2.3.4 --out series/ --report get.json\n\nExit codes: 0 the final status is success or warning and no sub-operation failed, 1 a sub-operation or the retrieve failed or was cancelled, 2 usage or configuration error, 130 Ctrl-C.".to_string())]
+    Get {
+        /// Node name from the config, or AET@HOST:PORT.
+        target: String,
+        /// Query/Retrieve information model.
+        #[arg(long, default_value = "study", value_parser = ["study", "patient"])]
+        model: String,
+        /// Query/Retrieve level (patient needs --model patient).
+        #[arg(long, default_value = "study", value_parser = ["patient", "study", "series", "image"])]
+        level: String,
+        /// KEY=VALUE: what to retrieve, by keyword (StudyInstanceUID) or tag (0020,000D).
+        #[arg(short = 'k', long = "key", value_name = "KEY=VALUE", required = true)]
+        keys: Vec<String>,
+        /// Where the instances are written (DIR/<Study>/<Series>/<SOP>.dcm).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Write a JSON report of the retrieve (checked before anything is sent).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// No progress bar, even on a terminal.
+        #[arg(long = "no-progress")]
+        no_progress: bool,
+        #[command(flatten)]
+        run: RunOpts,
+    },
     /// Config file commands: check, schema.
     Config {
         #[command(subcommand)]

@@ -8,6 +8,7 @@ mod failure;
 mod find;
 mod logging;
 mod output;
+mod retrieve;
 mod store;
 mod style;
 
@@ -202,6 +203,52 @@ async fn run(cli: Cli) -> u8 {
                 }
             };
             with_client(&cli, run, false, |client, _| find::find(client, opts, query)).await
+        }
+        Command::Get {
+            ref target,
+            ref model,
+            ref level,
+            ref keys,
+            ref out,
+            ref report,
+            no_progress,
+            ref run,
+        } => {
+            let find_opts = find::FindOpts {
+                target: target.clone(),
+                model: model.clone(),
+                level: level.clone(),
+                keys: keys.clone(),
+                format: args::FindFormat::Table,
+                limit: None,
+            };
+            let query = match find::build_query(&find_opts).and_then(|q| retrieve::check_keys(&q).map(|_| q)) {
+                Ok(q) => q,
+                Err(e) => {
+                    error_line!("{e}");
+                    return exit::USAGE;
+                }
+            };
+            if let Some(path) = report {
+                if let Err(e) = store::check_report_path(path) {
+                    error_line!("--report {}: {e}", path.display());
+                    return exit::USAGE;
+                }
+            }
+            if let Err(e) = retrieve::check_out_dir(out) {
+                error_line!("--out {}: {e}", out.display());
+                return exit::USAGE;
+            }
+            let opts = retrieve::GetOpts {
+                target: target.clone(),
+                out: out.clone(),
+                report: report.clone(),
+                progress: !no_progress,
+            };
+            with_client(&cli, run, true, |client, interrupt| {
+                retrieve::get(client, opts, query, interrupt)
+            })
+            .await
         }
     }
 }
