@@ -240,6 +240,40 @@ pub enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
+    /// C-MOVE to --dest (default: our own AE title, then pacs-net listens on --port
+    /// for the PACS's C-STOREs and writes them under --out DIR/<Study>/<Series>/).
+    #[command(after_help = "Examples:\n  pacs-net move ORTHANC@127.0.0.1:4242 -k StudyInstanceUID=1.2.3 --out study/ --port 11113\n  pacs-net -c hospital.json move MAIN_PACS --dest WORKSTATION1 -k StudyInstanceUID=1.2.3\n\nA move to our own AE title needs the PACS to know that AE title's host and port (its\nmodality list). Exit codes: 0 the final status is success or warning and no sub-operation\nfailed, 1 a sub-operation or the retrieve failed or was cancelled, 2 usage or configuration\nerror, 130 Ctrl-C.".to_string())]
+    Move {
+        /// Node name from the config, or AET@HOST:PORT.
+        target: String,
+        /// Destination AE title (default: our own, --calling-ae or local_ae_title).
+        #[arg(long, value_name = "AET")]
+        dest: Option<String>,
+        /// Query/Retrieve information model.
+        #[arg(long, default_value = "study", value_parser = ["study", "patient"])]
+        model: String,
+        /// Query/Retrieve level (patient needs --model patient).
+        #[arg(long, default_value = "study", value_parser = ["patient", "study", "series", "image"])]
+        level: String,
+        /// KEY=VALUE: what to retrieve, by keyword (StudyInstanceUID) or tag (0020,000D).
+        #[arg(short = 'k', long = "key", value_name = "KEY=VALUE", required = true)]
+        keys: Vec<String>,
+        /// Where instances sent to our own AE are written (default: listener.storage_dir).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Port to listen on for the PACS's C-STOREs when the destination is our own AE
+        /// (default: the config's listener.port).
+        #[arg(long, value_name = "P")]
+        port: Option<u16>,
+        /// Write a JSON report of the retrieve (checked before anything is sent).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// No progress bar, even on a terminal.
+        #[arg(long = "no-progress")]
+        no_progress: bool,
+        #[command(flatten)]
+        run: RunOpts,
+    },
     /// Config file commands: check, schema.
     Config {
         #[command(subcommand)]

@@ -239,14 +239,62 @@ async fn run(cli: Cli) -> u8 {
                 error_line!("--out {}: {e}", out.display());
                 return exit::USAGE;
             }
-            let opts = retrieve::GetOpts {
+            let opts = retrieve::RetrieveOpts {
                 target: target.clone(),
-                out: out.clone(),
+                kind: crate::dimse::RetrieveKind::Get,
+                out: Some(out.clone()),
+                listen: None,
                 report: report.clone(),
                 progress: !no_progress,
             };
             with_client(&cli, run, true, |client, interrupt| {
-                retrieve::get(client, opts, query, interrupt)
+                retrieve::retrieve(client, opts, query, interrupt)
+            })
+            .await
+        }
+        Command::Move {
+            ref target,
+            ref dest,
+            ref model,
+            ref level,
+            ref keys,
+            ref out,
+            port,
+            ref report,
+            no_progress,
+            ref run,
+        } => {
+            let find_opts = find::FindOpts {
+                target: target.clone(),
+                model: model.clone(),
+                level: level.clone(),
+                keys: keys.clone(),
+                format: args::FindFormat::Table,
+                limit: None,
+            };
+            let query = match find::build_query(&find_opts).and_then(|q| retrieve::check_keys(&q).map(|_| q)) {
+                Ok(q) => q,
+                Err(e) => {
+                    error_line!("{e}");
+                    return exit::USAGE;
+                }
+            };
+            if let Some(path) = report {
+                if let Err(e) = store::check_report_path(path) {
+                    error_line!("--report {}: {e}", path.display());
+                    return exit::USAGE;
+                }
+            }
+            let args = retrieve::MoveArgs {
+                target: target.clone(),
+                dest: dest.clone(),
+                out: out.clone(),
+                port,
+                report: report.clone(),
+                progress: !no_progress,
+            };
+            with_client(&cli, run, true, |client, interrupt| {
+                retrieve::run_move(client, args, query, interrupt)
             })
             .await
         }

@@ -1,10 +1,15 @@
-//! `pacs-net get`: C-GET through the node's pool; the instances are written under
-//! `--out DIR` as they arrive; a progress bar (instances and bytes) on a terminal,
-//! one summary line (completed / warning / failed / remaining sub-operations,
-//! bytes, seconds), `--report` JSON. Ctrl-C sends C-CANCEL, waits for the PACS to
-//! end the retrieve, prints the summary, writes the report, exits 130.
+//! `pacs-net get` and `pacs-net move`: C-GET / C-MOVE through the node's pool.
+//! A C-GET's instances are written under `--out DIR` as they arrive; a C-MOVE to
+//! our own AE title runs a storage listener for its length, which writes them
+//! there (matched to the move by Move Originator AE / Message ID); a C-MOVE to a
+//! third AE is followed through its counts. A progress bar (instances and bytes)
+//! on a terminal, one summary line (completed / warning / failed / remaining
+//! sub-operations, bytes, seconds), `--report` JSON. Ctrl-C sends C-CANCEL, waits
+//! for the PACS to end the retrieve, prints the summary, writes the report, exits
+//! 130.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,15 +19,21 @@ use serde::Serialize;
 
 use crate::association::AssociationError;
 use crate::client::{Client, OpError, OpOptions, OperationError, RetrievalItem, RetrieveReport};
-use crate::dimse::{FindQuery, ReceivedInstance, RetrieveEvent, SubOperations};
+use crate::dimse::{FindQuery, ReceivedInstance, RetrieveEvent, RetrieveKind, Status, SubOperations};
 use crate::resilience::ExecError;
+use crate::scp::{belongs_to_move, StorageListener};
 
 use super::failure;
 use super::{error_line, exit, Interrupt};
 
-pub(super) struct GetOpts {
+pub(super) struct RetrieveOpts {
     pub target: String,
-    pub out: PathBuf,
+    /// C-GET, or C-MOVE to `destination` (already defaulted to our AE title).
+    pub kind: RetrieveKind,
+    /// Where instances are written (C-GET; C-MOVE to ourselves).
+    pub out: Option<PathBuf>,
+    /// C-MOVE to ourselves: where the storage listener listens.
+    pub listen: Option<SocketAddr>,
     pub report: Option<PathBuf>,
     pub progress: bool,
 }
@@ -60,6 +71,68 @@ struct InstanceLine {
     error: Option<String>,
 }
 
+/// `move`'s options, before the config resolves them.
+pub(super) struct MoveArgs {
+    pub target: String,
+    pub dest: Option<String>,
+    pub out: Option<PathBuf>,
+    pub port: Option<u16>,
+    pub report: Option<PathBuf>,
+    pub progress: bool,
+}
+
+/// `move`: the destination (default our AE title), and for our own AE the
+/// listener's address and folder (`--port`/`--out`, else the config's `listener`).
+pub(super) async fn run_move(client: Arc<Client>, args: MoveArgs, query: FindQuery, interrupt: Interrupt) -> u8 {
+    let ours = client.calling_ae().to_string();
+    let destination = args.dest.clone().unwrap_or_else(|| ours.clone());
+    if let Err(reason) = crate::config::validate_ae_title(&destination) {
+        error_line!("--dest {destination:?}: {reason}");
+        return exit::USAGE;
+    }
+    let listener_config = client.config().listener.clone();
+    let (listen, out) = if destination.trim() == ours.trim() {
+        let Some(port) = args.port.or(listener_config.as_ref().map(|l| l.port)) else {
+            error_line!(
+                "a C-MOVE to our own AE title {ours} needs a port to receive on: --port P, or listener.port in the config"
+            );
+            return exit::USAGE;
+        };
+        let Some(out) = args
+            .out
+            .clone()
+            .or(listener_config.as_ref().and_then(|l| l.storage_dir.clone()))
+        else {
+            error_line!("a C-MOVE to our own AE title {ours} needs --out DIR (or listener.storage_dir in the config)");
+            return exit::USAGE;
+        };
+        if let Err(e) = check_out_dir(&out) {
+            error_line!("--out {}: {e}", out.display());
+            return exit::USAGE;
+        }
+        let bind = listener_config.as_ref().map_or("127.0.0.1", |l| l.bind.as_str());
+        let addr: SocketAddr = match crate::config::host_port(bind, port).parse() {
+            Ok(a) => a,
+            Err(e) => {
+                error_line!("listener.bind {bind}: {e}");
+                return exit::USAGE;
+            }
+        };
+        (Some(addr), Some(out))
+    } else {
+        (None, None)
+    };
+    let opts = RetrieveOpts {
+        target: args.target,
+        kind: RetrieveKind::Move { destination },
+        out,
+        listen,
+        report: args.report,
+        progress: args.progress,
+    };
+    retrieve(client, opts, query, interrupt).await
+}
+
 /// `--out DIR`: created (and checked writable) before anything is sent.
 pub(super) fn check_out_dir(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot be created: {e}"))?;
@@ -74,27 +147,60 @@ pub(super) fn check_keys(query: &FindQuery) -> Result<(), String> {
     if query.keys.iter().any(|k| !k.value.is_empty()) {
         Ok(())
     } else {
-        Err("get needs at least one -k KEY=VALUE naming what to retrieve (e.g. -k StudyInstanceUID=1.2.3)".into())
+        Err(
+            "a retrieve needs at least one -k KEY=VALUE naming what to retrieve (e.g. -k StudyInstanceUID=1.2.3)"
+                .into(),
+        )
     }
 }
 
-pub(super) async fn get(client: Arc<Client>, opts: GetOpts, query: FindQuery, interrupt: Interrupt) -> u8 {
+pub(super) async fn retrieve(client: Arc<Client>, opts: RetrieveOpts, query: FindQuery, interrupt: Interrupt) -> u8 {
     let node = match client.node(&opts.target) {
         Ok(n) => n,
         Err(e) => return super::target_error(e),
     };
+    let op = opts.kind.name();
+    let destination = match &opts.kind {
+        RetrieveKind::Get => client.calling_ae().to_string(),
+        RetrieveKind::Move { destination } => destination.clone(),
+    };
+    // C-MOVE to ourselves: listen for the PACS's C-STOREs while the move runs.
+    let mut listener = match (&opts.kind, opts.listen, &opts.out) {
+        (RetrieveKind::Move { .. }, Some(addr), Some(dir)) => {
+            match StorageListener::start(client.calling_ae(), addr, dir).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    error_line!("cannot listen on {addr} for the C-MOVE's instances: {e}");
+                    return exit::FAILED;
+                }
+            }
+        }
+        _ => None,
+    };
     let retrieve_timeout = node.config().timeouts.retrieve;
     let bar = progress_bar(opts.progress);
     let started = Instant::now();
-    let mut stream = node.get(query, &opts.out, OpOptions::default());
+    let mut stream = match &opts.kind {
+        RetrieveKind::Get => node.get(
+            query,
+            opts.out.as_deref().unwrap_or(Path::new(".")),
+            OpOptions::default(),
+        ),
+        RetrieveKind::Move { destination } => node.move_to(query, destination, OpOptions::default()),
+    };
     let mut instances: Vec<ReceivedInstance> = Vec::new();
     let mut bytes = 0u64;
     let mut last_progress = SubOperations::default();
     let mut cancel_sent = false;
+    let mut message_id = None;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let report = loop {
         let item = tokio::select! {
             item = stream.next() => item,
+            Some(stored) = next_stored(&mut listener) => {
+                take_stored(stored, client.calling_ae(), message_id, &mut instances, &mut bytes, bar.as_ref());
+                continue;
+            }
             _ = tick.tick() => {
                 if interrupt.is_set() && !cancel_sent {
                     cancel_sent = true;
@@ -129,15 +235,34 @@ pub(super) async fn get(client: Arc<Client>, opts: GetOpts, query: FindQuery, in
                 if let (Some(b), Some(remaining)) = (&bar, c.remaining) {
                     let done = u64::from(c.completed) + u64::from(c.failed) + u64::from(c.warning);
                     b.set_length(done + u64::from(remaining));
+                    if listener.is_none() && opts.kind != RetrieveKind::Get {
+                        b.set_position(done);
+                    }
                 }
             }
+            Some(RetrievalItem::Event(RetrieveEvent::Requested { message_id: id })) => message_id = Some(id),
             Some(RetrievalItem::Finished(report)) => break *report,
             None => {
-                error_line!("C-GET on {}: the retrieve ended without an outcome", opts.target);
+                error_line!("{op} on {}: the retrieve ended without an outcome", opts.target);
                 return exit::FAILED;
             }
         }
     };
+    // The PACS had each C-STORE answered before it counted it: what it counted has
+    // arrived; take what is still queued, then stop listening.
+    if let Some(mut l) = listener.take() {
+        while let Some(stored) = l.try_next() {
+            take_stored(
+                stored,
+                client.calling_ae(),
+                message_id,
+                &mut instances,
+                &mut bytes,
+                bar.as_ref(),
+            );
+        }
+        l.shutdown().await;
+    }
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -159,7 +284,12 @@ pub(super) async fn get(client: Arc<Client>, opts: GetOpts, query: FindQuery, in
         .err()
         .map(|e| describe(e, outcome.attempts, elapsed, retrieve_timeout));
     if let Some(e) = &error {
-        error_line!("C-GET on {} failed: {e}", opts.target);
+        match &opts.kind {
+            RetrieveKind::Get => error_line!("C-GET on {} failed: {e}", opts.target),
+            RetrieveKind::Move { destination } => {
+                error_line!("C-MOVE on {} to destination {destination} failed: {e}", opts.target)
+            }
+        }
     }
     if let Some(s) = final_status.filter(|s| s.is_warning()) {
         eprintln!("warning {} {}: {}", s.hex(), opts.target, s.retrieve_meaning());
@@ -168,7 +298,10 @@ pub(super) async fn get(client: Arc<Client>, opts: GetOpts, query: FindQuery, in
         eprintln!("failed sub-operation {uid}");
     }
     let remaining = u32::from(final_counts.remaining.unwrap_or(0));
-    let got_any = last_response.is_some() || !instances.is_empty();
+    // A failed retrieve that moved nothing has no result on stdout.
+    let got_any = error.is_none()
+        || !instances.is_empty()
+        || final_counts.completed + final_counts.warning + final_counts.failed > 0;
     if got_any {
         println!(
             "{} completed, {} warning, {} failed, {} remaining, {} bytes in {:.2} s",
@@ -183,8 +316,8 @@ pub(super) async fn get(client: Arc<Client>, opts: GetOpts, query: FindQuery, in
     if let Some(path) = &opts.report {
         let report = Report {
             target: opts.target.clone(),
-            operation: "get",
-            destination: client.calling_ae().to_string(),
+            operation: if opts.kind == RetrieveKind::Get { "get" } else { "move" },
+            destination,
             final_status: final_status.map(|s| s.hex()),
             completed: final_counts.completed.into(),
             warning: final_counts.warning.into(),
@@ -226,6 +359,43 @@ pub(super) async fn get(client: Arc<Client>, opts: GetOpts, query: FindQuery, in
     } else {
         exit::FAILED
     }
+}
+
+/// The next instance the listener received, if there is a listener.
+async fn next_stored(listener: &mut Option<StorageListener>) -> Option<crate::scp::StoredInstance> {
+    match listener {
+        Some(l) => l.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An instance the listener received: counted when it belongs to our move.
+fn take_stored(
+    stored: crate::scp::StoredInstance,
+    our_ae: &str,
+    message_id: Option<u16>,
+    instances: &mut Vec<ReceivedInstance>,
+    bytes: &mut u64,
+    bar: Option<&indicatif::ProgressBar>,
+) {
+    if !belongs_to_move(&stored, our_ae, message_id) {
+        tracing::info!(sop_instance_uid = %stored.sop_instance_uid, "received an instance of another C-MOVE; written, not counted");
+        return;
+    }
+    *bytes += stored.size as u64;
+    if let Some(b) = bar {
+        b.inc(1);
+        b.set_message(human_bytes(*bytes));
+    }
+    instances.push(ReceivedInstance {
+        sop_class_uid: stored.sop_class_uid,
+        sop_instance_uid: stored.sop_instance_uid,
+        transfer_syntax: stored.transfer_syntax,
+        path: stored.path,
+        bytes: stored.size as u64,
+        status: Status::SUCCESS,
+        error: None,
+    });
 }
 
 /// The error for people: a retrieve timeout named as such, and instances rather

@@ -142,6 +142,7 @@ impl<S: RetrieveSink> RetrieveSink for CountingSink<S> {
         let counts = match &event {
             RetrieveEvent::Instance(_) => true,
             RetrieveEvent::Progress(c) => c.completed + c.failed + c.warning > 0,
+            RetrieveEvent::Requested { .. } => false,
         };
         if counts {
             self.delivered.fetch_add(1, Ordering::SeqCst);

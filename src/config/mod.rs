@@ -53,6 +53,19 @@ pub struct Config {
     pub local_ae_title: String,
     /// The nodes by name, each with its settings fully resolved.
     pub nodes: BTreeMap<String, NodeConfig>,
+    /// `listener`: where a PACS opens associations to us (C-MOVE destination).
+    pub listener: Option<ListenerConfig>,
+}
+
+/// `listener` (AE title: `local_ae_title`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Default 11112.
+    pub port: u16,
+    /// Default `127.0.0.1`.
+    pub bind: String,
+    /// Where received instances are written (default: the command's `--out`).
+    pub storage_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -61,6 +74,7 @@ impl Default for Config {
         Config {
             local_ae_title: DEFAULT_LOCAL_AE_TITLE.to_string(),
             nodes: BTreeMap::new(),
+            listener: None,
         }
     }
 }

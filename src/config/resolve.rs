@@ -65,7 +65,27 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
     for (name, node) in raw.nodes.iter().flatten() {
         nodes.insert(name.clone(), resolve_node(name, node, &network)?);
     }
-    Ok(Config { local_ae_title, nodes })
+    let listener = match &raw.listener {
+        Some(l) => {
+            if l.port == Some(0) {
+                return Err(ConfigError::invalid(
+                    "listener.port",
+                    "must be a port number from 1 to 65535",
+                ));
+            }
+            Some(super::ListenerConfig {
+                port: l.port.unwrap_or(11112),
+                bind: l.bind.clone().unwrap_or_else(|| "127.0.0.1".to_string()),
+                storage_dir: l.storage_dir.clone(),
+            })
+        }
+        None => None,
+    };
+    Ok(Config {
+        local_ae_title,
+        nodes,
+        listener,
+    })
 }
 
 /// What `network` contributes to every node.

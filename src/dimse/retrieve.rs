@@ -77,6 +77,9 @@ pub struct ReceivedInstance {
 /// What a retrieve hands to its caller as it goes.
 #[derive(Debug, Clone)]
 pub enum RetrieveEvent {
+    /// The request is sent, with this Message ID (what a C-MOVE's instances name as
+    /// their Move Originator Message ID).
+    Requested { message_id: u16 },
     /// A pending response: the sub-operation counts so far.
     Progress(SubOperations),
     /// A C-STORE sub-operation received on the association (C-GET).
@@ -224,6 +227,13 @@ pub async fn retrieve<S: RetrieveSink>(
         written: 0,
         bytes: 0,
     };
+    if sink
+        .deliver(RetrieveEvent::Requested { message_id: id })
+        .await
+        .is_break()
+    {
+        cancel(assoc, ctx.id, id, &mut outcome).await;
+    }
     let mut after_cancel = 0usize;
     let mut receiver = Receiver {
         wait,

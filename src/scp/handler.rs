@@ -347,8 +347,12 @@ impl Conn<'_> {
                         // Parsing and writing block: off the runtime's threads.
                         let shared = self.owned.clone();
                         let (class, inst, calling) = (sop_class.clone(), instance.clone(), self.calling_ae.clone());
+                        let origin = cmd
+                            .text(tag::MOVE_ORIGINATOR_AE)
+                            .filter(|ae| !ae.is_empty())
+                            .map(|ae| (ae, cmd.u16(tag::MOVE_ORIGINATOR_MESSAGE_ID).unwrap_or(0)));
                         let stored = tokio::task::spawn_blocking(move || {
-                            shared.storage.store(&class, &inst, &ts, &calling, data)
+                            shared.storage.store_from(&class, &inst, &ts, &calling, origin, data)
                         })
                         .await
                         .unwrap_or_else(|e| {

@@ -7,6 +7,7 @@
 mod behavior;
 mod get;
 mod handler;
+mod listener;
 mod storage;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
+pub use listener::{belongs_to_move, StorageListener};
 pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
 
 /// How to run the SCP.
@@ -35,6 +37,10 @@ pub struct ScpConfig {
     /// Without `storage_dir`: data set bytes kept in memory at most; beyond,
     /// C-STORE is answered A700.
     pub max_memory_bytes: usize,
+    /// Write files as `storage_dir/<Study>/<Series>/<SOP>.dcm` (a retrieve's layout).
+    pub storage_by_study: bool,
+    /// Where the SCP's C-MOVE sends instances: destination AE title -> host:port.
+    pub move_destinations: std::collections::BTreeMap<String, (String, u16)>,
 }
 
 impl Default for ScpConfig {
@@ -50,6 +56,8 @@ impl Default for ScpConfig {
                 ..crate::config::Limits::default()
             },
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            storage_by_study: false,
+            move_destinations: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -140,7 +148,10 @@ impl Scp {
         }
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
-        let storage = Storage::with_memory_limit(config.storage_dir.clone(), config.max_memory_bytes);
+        let mut storage = Storage::with_memory_limit(config.storage_dir.clone(), config.max_memory_bytes);
+        if config.storage_by_study {
+            storage = storage.by_study();
+        }
         let shared = Arc::new(Shared {
             config,
             counters: ScpCounters::default(),

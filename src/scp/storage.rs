@@ -22,6 +22,9 @@ pub struct StoredInstance {
     pub size: usize,
     /// Where it was written, with `--storage DIR`.
     pub path: Option<PathBuf>,
+    /// Move Originator AE Title and Message ID (PS3.7 9.3.1.1) of the C-STORE: the
+    /// C-MOVE this instance is a sub-operation of.
+    pub move_originator: Option<(String, u16)>,
 }
 
 /// Attributes of one instance kept for C-FIND: text values by tag (pixel data and
@@ -32,6 +35,11 @@ type Record = BTreeMap<Tag, String>;
 #[derive(Debug, Default)]
 pub struct Storage {
     dir: Option<PathBuf>,
+    /// Files go to `dir/<Study>/<Series>/<SOP>.dcm` rather than `dir/<SOP>.dcm`
+    /// (the layout of retrieved files).
+    by_study: bool,
+    /// Told of every instance stored (a C-MOVE listener follows its move with it).
+    notify: Mutex<Option<tokio::sync::mpsc::UnboundedSender<StoredInstance>>>,
     /// Data set bytes held at most in memory mode.
     max_memory_bytes: usize,
     inner: Mutex<Inner>,
@@ -79,9 +87,22 @@ impl Storage {
     pub fn with_memory_limit(dir: Option<PathBuf>, max_memory_bytes: usize) -> Self {
         Storage {
             dir,
+            by_study: false,
+            notify: Mutex::new(None),
             max_memory_bytes,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Write files as `dir/<Study>/<Series>/<SOP>.dcm` (the retrieved-files layout).
+    pub fn by_study(mut self) -> Self {
+        self.by_study = true;
+        self
+    }
+
+    /// Every instance stored from now on is also sent to `tx`.
+    pub fn notify_to(&self, tx: tokio::sync::mpsc::UnboundedSender<StoredInstance>) {
+        *self.notify.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -98,6 +119,20 @@ impl Storage {
         calling_ae: &str,
         data: Vec<u8>,
     ) -> Result<(), StoreRefusal> {
+        self.store_from(sop_class, sop_instance, ts, calling_ae, None, data)
+    }
+
+    /// [`Storage::store`] of a C-STORE sub-operation of a C-MOVE (its Move
+    /// Originator AE Title and Message ID).
+    pub fn store_from(
+        &self,
+        sop_class: &str,
+        sop_instance: &str,
+        ts: &str,
+        calling_ae: &str,
+        move_originator: Option<(String, u16)>,
+        data: Vec<u8>,
+    ) -> Result<(), StoreRefusal> {
         if !is_valid_uid(sop_instance) {
             return Err(StoreRefusal::new(0x0117, "invalid SOP Instance UID"));
         }
@@ -105,7 +140,26 @@ impl Storage {
             return Err(StoreRefusal::new(0x0122, "invalid SOP Class UID"));
         }
         let record = index_record(&data, ts);
-        let path = match &self.dir {
+        let folder = match (&self.dir, self.by_study) {
+            (Some(dir), true) => {
+                let uid = |tag| record.get(&tag).filter(|u| is_valid_uid(u));
+                match (uid(tags::STUDY_INSTANCE_UID), uid(tags::SERIES_INSTANCE_UID)) {
+                    (Some(study), Some(series)) => Some(dir.join(study).join(series)),
+                    _ => {
+                        return Err(StoreRefusal::new(
+                            0xC000,
+                            "the data set has no valid Study and Series Instance UIDs",
+                        ))
+                    }
+                }
+            }
+            (dir, _) => dir.clone(),
+        };
+        if let Some(f) = folder.as_ref().filter(|_| self.by_study) {
+            std::fs::create_dir_all(f)
+                .map_err(|e| StoreRefusal::new(0xA700, format!("cannot create {}: {e}", f.display())))?;
+        }
+        let path = match &folder {
             Some(dir) => Some(
                 write_part10(dir, sop_class, sop_instance, ts, calling_ae, &data)
                     .map_err(|r| StoreRefusal::new(0xA700, r))?,
@@ -119,7 +173,11 @@ impl Storage {
             calling_ae: calling_ae.to_string(),
             size: data.len(),
             path: path.clone(),
+            move_originator,
         };
+        if let Some(tx) = self.notify.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = tx.send(inst.clone());
+        }
         let mut inner = self.lock();
         let existing = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance);
         let freed = existing.and_then(|i| inner.data[i].as_ref().map(Vec::len)).unwrap_or(0);
@@ -192,6 +250,7 @@ impl Storage {
                 calling_ae: String::new(),
                 size: 0,
                 path: Some(entry.path().to_path_buf()),
+                move_originator: None,
             });
             inner.data.push(None);
             inner.records.push(record);
