@@ -296,6 +296,10 @@ pub enum Command {
         /// Wait this long before every DIMSE response (a slow PACS; for tests and demos).
         #[arg(long = "response-delay-ms", value_name = "MS", hide = true)]
         response_delay_ms: Option<u64>,
+        /// A C-MOVE destination the SCP knows: AET=HOST:PORT (repeatable); a C-MOVE to
+        /// any other AE title is refused with A801 (move destination unknown).
+        #[arg(long = "move-dest", value_name = "AET=HOST:PORT")]
+        move_dest: Vec<String>,
     },
     /// Start the embedded SCP on a free loopback port and run echo, store and find
     /// against it through the pool.

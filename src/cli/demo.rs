@@ -19,7 +19,20 @@ pub(super) async fn scp(
     storage: Option<PathBuf>,
     bind: &str,
     response_delay: Option<Duration>,
+    move_dest: &[String],
 ) -> u8 {
+    let mut move_destinations = std::collections::BTreeMap::new();
+    for d in move_dest {
+        match parse_move_dest(d) {
+            Ok((ae, host, port)) => {
+                move_destinations.insert(ae, (host, port));
+            }
+            Err(e) => {
+                eprintln!("error: --move-dest {d}: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
     if let Err(reason) = config::validate_ae_title(ae_title) {
         eprintln!("error: --ae-title {ae_title:?}: {reason}");
         return exit::USAGE;
@@ -39,6 +52,7 @@ pub(super) async fn scp(
             response_delay,
             ..Default::default()
         },
+        move_destinations,
         ..ScpConfig::default()
     };
     let scp = match Scp::start(cfg, addr).await {
@@ -54,6 +68,18 @@ pub(super) async fn scp(
     })
     .await;
     exit::OK
+}
+
+/// `AET=HOST:PORT`.
+fn parse_move_dest(s: &str) -> Result<(String, String, u16), String> {
+    let (ae, addr) = s.split_once('=').ok_or("expected AET=HOST:PORT")?;
+    config::validate_ae_title(ae.trim()).map_err(|e| format!("AE title {ae:?}: {e}"))?;
+    let (host, port) = addr.rsplit_once(':').ok_or("expected AET=HOST:PORT")?;
+    let port: u16 = port.parse().map_err(|_| format!("bad port {port:?}"))?;
+    if host.is_empty() || port == 0 {
+        return Err("expected AET=HOST:PORT".into());
+    }
+    Ok((ae.trim().to_string(), host.trim_matches(['[', ']']).to_string(), port))
 }
 
 /// The bundled fixtures: next to the binary's source tree when run from the repo.

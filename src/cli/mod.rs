@@ -134,9 +134,10 @@ async fn run(cli: Cli) -> u8 {
             ref storage,
             ref bind,
             response_delay_ms,
+            ref move_dest,
         } => {
             let delay = response_delay_ms.map(Duration::from_millis);
-            demo::scp(port, ae_title, storage.clone(), bind, delay).await
+            demo::scp(port, ae_title, storage.clone(), bind, delay, move_dest).await
         }
         Command::Demo => demo::demo(cli.calling_ae.clone()).await,
         Command::Echo {

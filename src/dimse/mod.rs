@@ -28,7 +28,7 @@ pub use retrieve::{
     SubOperations,
 };
 pub use status::{Status, StatusClass};
-pub use store::{store, StoreResponse};
+pub use store::{store, store_for_move, StoreResponse};
 
 use crate::association::AssociationError;
 

@@ -321,3 +321,162 @@ async fn send(assoc: &mut ServerAssoc, ctx: u8, cmd: &Command, data: Option<&[u8
         Err(_) => After::Stop,
     }
 }
+
+/// Serve one C-MOVE-RQ (PS3.4 C.4.2.2): the matching instances go to the move
+/// destination (looked up in [`super::ScpConfig::move_destinations`]; an unknown
+/// one is A801) on an association of their own, each C-STORE carrying the Move
+/// Originator AE Title and Message ID; a pending C-MOVE-RSP with the counts
+/// follows each. Only instances held in files (`--storage`) can be moved.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn serve_move(
+    assoc: &mut ServerAssoc,
+    shared: &Arc<Shared>,
+    ctx: u8,
+    id: u16,
+    sop_class: &str,
+    ts_uid: &str,
+    data: Option<Vec<u8>>,
+    destination: &str,
+    originator_ae: &str,
+) -> After {
+    shared.counters.move_requests.fetch_add(1, Ordering::SeqCst);
+    let final_rsp = |status: u16| response(field::C_MOVE_RSP, Some(sop_class), id, status, false, None);
+    let Some((host, port)) = shared.config.move_destinations.get(destination.trim()).cloned() else {
+        tracing::info!(destination, "C-MOVE to an unknown destination: A801");
+        return send(assoc, ctx, &final_rsp(0xA801), None).await;
+    };
+    let Some(data) = data else {
+        return send(assoc, ctx, &final_rsp(0xA900), None).await;
+    };
+    let patient_root = sop_class == uids::PATIENT_ROOT_MOVE;
+    let owned = shared.clone();
+    let ts = ts_uid.to_string();
+    let limit = shared.config.limits.max_data_set_bytes;
+    let selected = tokio::task::spawn_blocking(move || {
+        let identifier = decode_checked(&data, &ts, limit).map_err(|_| 0xA900u16)?;
+        owned.storage.retrieve_set(&identifier, patient_root)
+    })
+    .await
+    .unwrap_or(Err(0xA701));
+    let items = match selected {
+        Ok(items) => items,
+        Err(status) => return send(assoc, ctx, &final_rsp(status), None).await,
+    };
+    let mut counts = Counts {
+        remaining: u16::try_from(items.len()).unwrap_or(u16::MAX),
+        ..Counts::default()
+    };
+    if items.is_empty() {
+        return send(assoc, ctx, &counts.apply(final_rsp(0x0000), false), None).await;
+    }
+    // One context per SOP class and syntax held, plus the uncompressed ones.
+    let mut contexts: Vec<crate::association::ProposedContext> = Vec::new();
+    for item in &items {
+        let class = &item.instance.sop_class_uid;
+        let own = crate::association::ProposedContext::new(class, &[item.instance.transfer_syntax.as_str()]);
+        let plain = crate::association::ProposedContext::new(class, &uids::UNCOMPRESSED_LE);
+        for c in [own, plain] {
+            if !contexts.contains(&c) && contexts.len() < crate::association::MAX_PRESENTATION_CONTEXTS {
+                contexts.push(c);
+            }
+        }
+    }
+    let params = crate::association::AssociationParams {
+        calling_ae: shared.config.ae_title.clone(),
+        called_ae: destination.trim().to_string(),
+        host,
+        port,
+        max_pdu_length: 0,
+        max_send_pdu_length: 0,
+        timeouts: crate::config::Timeouts::default(),
+    };
+    let mut sub =
+        match crate::association::Association::establish(&params, &crate::association::Profile::Custom(contexts)).await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::info!(destination, error = %e, "C-MOVE destination unreachable: A801");
+                return send(assoc, ctx, &final_rsp(0xA801), None).await;
+            }
+        };
+    let mut cancelled = false;
+    for item in items {
+        let uid = item.instance.sop_instance_uid.clone();
+        counts.remaining = counts.remaining.saturating_sub(1);
+        if let Some(d) = shared.config.behavior.response_delay {
+            tokio::time::sleep(d).await;
+        }
+        let stored = match &item.instance.path {
+            Some(path) => match crate::dimse::InstanceFile::open(path) {
+                Ok(file) => crate::dimse::store_for_move(&mut sub, &file, Priority::Medium, Some((originator_ae, id)))
+                    .await
+                    .map(|r| r.status.0)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            None => Err("the instance is held in memory; C-MOVE needs --storage".to_string()),
+        };
+        match stored {
+            Ok(0x0000) => counts.completed = counts.completed.saturating_add(1),
+            Ok(s) if s == 0x0001 || (0xB000..=0xBFFF).contains(&s) => counts.warning = counts.warning.saturating_add(1),
+            Ok(_) => counts.fail(&uid),
+            Err(reason) => {
+                tracing::debug!(sop_instance_uid = %uid, %reason, "C-MOVE sub-operation failed");
+                counts.fail(&uid);
+            }
+        }
+        // A C-CANCEL may be waiting: look without blocking.
+        if let Ok(Ok(pdu)) = tokio::time::timeout(Duration::ZERO, assoc.receive()).await {
+            match &pdu {
+                Pdu::PData { data } => {
+                    cancelled = data.iter().any(|v| {
+                        v.value_type == PDataValueType::Command
+                            && Command::decode(&v.data).ok().and_then(|c| c.command_field()) == Some(field::C_CANCEL_RQ)
+                    });
+                }
+                _ => {
+                    sub.abort().await;
+                    return After::Stop;
+                }
+            }
+        }
+        if cancelled {
+            break;
+        }
+        if counts.remaining > 0 {
+            let pending = counts.apply(
+                response(field::C_MOVE_RSP, Some(sop_class), id, 0xFF00, false, None),
+                true,
+            );
+            if let After::Stop = send(assoc, ctx, &pending, None).await {
+                sub.abort().await;
+                return After::Stop;
+            }
+        }
+    }
+    sub.release().await;
+    let status = if cancelled {
+        0xFE00
+    } else if counts.failed > 0 || counts.warning > 0 {
+        0xB000
+    } else {
+        0x0000
+    };
+    let failed_list = if counts.failed_uids.is_empty() {
+        None
+    } else {
+        failed_uid_list(&counts.failed_uids, ts_uid)
+    };
+    let rsp = counts.apply(
+        response(
+            field::C_MOVE_RSP,
+            Some(sop_class),
+            id,
+            status,
+            failed_list.is_some(),
+            None,
+        ),
+        cancelled,
+    );
+    send(assoc, ctx, &rsp, failed_list.as_deref()).await
+}

@@ -99,7 +99,9 @@ pub(crate) async fn serve(
     if !b.no_get {
         options = options
             .with_abstract_syntax(uids::STUDY_ROOT_GET)
-            .with_abstract_syntax(uids::PATIENT_ROOT_GET);
+            .with_abstract_syntax(uids::PATIENT_ROOT_GET)
+            .with_abstract_syntax(uids::STUDY_ROOT_MOVE)
+            .with_abstract_syntax(uids::PATIENT_ROOT_MOVE);
     }
     for sop in uids::DEFAULT_STORAGE_SOP_CLASSES {
         options = options.with_abstract_syntax(*sop);
@@ -386,6 +388,26 @@ impl Conn<'_> {
             }
             Some(field::C_GET_RQ) => {
                 match super::get::serve_get(assoc, &self.owned, ctx, id, &sop_class, &ts, data).await {
+                    super::get::After::Continue => Next::Continue,
+                    super::get::After::Stop => Next::Stop,
+                }
+            }
+            Some(field::C_MOVE_RQ) => {
+                let destination = cmd.text(tag::MOVE_DESTINATION).unwrap_or_default();
+                let calling = self.calling_ae.clone();
+                match super::get::serve_move(
+                    assoc,
+                    &self.owned,
+                    ctx,
+                    id,
+                    &sop_class,
+                    &ts,
+                    data,
+                    &destination,
+                    &calling,
+                )
+                .await
+                {
                     super::get::After::Continue => Next::Continue,
                     super::get::After::Stop => Next::Stop,
                 }

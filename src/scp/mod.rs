@@ -1,5 +1,5 @@
 //! The embedded SCP: Verification, Storage (to a folder or memory) and
-//! Patient/Study Root C-FIND and C-GET over what it holds, on dicom-ul's server side.
+//! Patient/Study Root C-FIND, C-GET and C-MOVE over what it holds, on dicom-ul's server side.
 //!
 //! It is the target of `pacs-net demo` and `pacs-net scp`, and the in-process test
 //! double; [`Behavior`] makes it misbehave on purpose for fault tests.
@@ -81,6 +81,7 @@ pub struct ScpCounters {
     pub store_requests: AtomicUsize,
     pub find_requests: AtomicUsize,
     pub get_requests: AtomicUsize,
+    pub move_requests: AtomicUsize,
     pub cancels: AtomicUsize,
 }
 
@@ -100,6 +101,7 @@ pub struct ScpStats {
     pub store_requests: usize,
     pub find_requests: usize,
     pub get_requests: usize,
+    pub move_requests: usize,
     pub cancels: usize,
 }
 
@@ -120,6 +122,7 @@ impl ScpCounters {
             store_requests: g(&self.store_requests),
             find_requests: g(&self.find_requests),
             get_requests: g(&self.get_requests),
+            move_requests: g(&self.move_requests),
             cancels: g(&self.cancels),
         }
     }
