@@ -1,6 +1,9 @@
-//! Retrieve interoperability: `pacs-net get` against Orthanc (C-GET SCP), each
-//! started by the test with its own config on free loopback ports. What came back
-//! is checked on disk: the layout, the file meta, and the data set byte for byte.
+//! Retrieve interoperability: `pacs-net get` and `pacs-net move` against Orthanc
+//! (C-GET and C-MOVE SCP, our AE in its DicomModalities), a third AE (DCMTK
+//! `storescp`) as a move destination, and our own `pacs-net scp` as the
+//! Query/Retrieve SCP, each started by the test with its own config on free
+//! loopback ports. What came back is checked on disk: the layout, the file meta,
+//! and the data set byte for byte.
 
 mod common;
 
@@ -14,9 +17,17 @@ const SERIES_1_1: &str = "1.2.826.0.1.3680043.10.1234.2.1.1";
 const SOP_1_1_2: &str = "1.2.826.0.1.3680043.10.1234.3.1.1.2";
 
 fn orthanc_holding_fixtures(dir: &Path) -> (Peer, String) {
+    orthanc_with_modalities(dir, serde_json::json!({}))
+}
+
+fn orthanc_with_modalities(dir: &Path, modalities: serde_json::Value) -> (Peer, String) {
     let (peer, port, _http) = start_orthanc(
         dir,
-        serde_json::json!({ "DicomAlwaysAllowGet": true, "DicomAlwaysAllowMove": true }),
+        serde_json::json!({
+            "DicomAlwaysAllowGet": true,
+            "DicomAlwaysAllowMove": true,
+            "DicomModalities": modalities
+        }),
     );
     let target = format!("ORTHANC@127.0.0.1:{port}");
     let (code, stdout, stderr) = pacs_net(&["store", &target, fixtures().join("dicom").to_str().unwrap()]);
@@ -145,4 +156,171 @@ fn get_a_study_series_and_image_from_orthanc() {
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(files_under(&out).len(), 8);
+}
+
+#[test]
+fn move_from_orthanc_to_us_to_a_third_ae_and_to_nobody() {
+    if !peer_available("/usr/sbin/Orthanc") || !peer_available("/usr/bin/storescp") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let third = free_port();
+    let (_orthanc, target) = orthanc_with_modalities(
+        dir.path(),
+        serde_json::json!({
+            "us": ["PACSNET", "127.0.0.1", listen],
+            "third": ["THIRD", "127.0.0.1", third]
+        }),
+    );
+
+    // To ourselves: the listener receives them, under DIR/<study>/<series>/.
+    let out = dir.path().join("moved");
+    let report = dir.path().join("move.json");
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+        "--port",
+        &listen.to_string(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("5 completed, 0 warning, 0 failed, 0 remaining"),
+        "{stdout}"
+    );
+    let files = files_under(&out);
+    assert_eq!(files.len(), 5, "{files:?}");
+    for f in &files {
+        assert!(f.strip_prefix(&out).unwrap().starts_with(STUDY1), "{}", f.display());
+        let (ts, bytes) = data_set(f);
+        let got = InstanceFile::open(f).unwrap();
+        let (orig_ts, orig) = data_set(&fixture_with_uid(&got.sop_instance_uid));
+        if ts == orig_ts {
+            assert_eq!(bytes, orig);
+        }
+    }
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["operation"], "move");
+    assert_eq!(r["destination"], "PACSNET");
+    assert_eq!(r["completed"], 5);
+    assert_eq!(r["instances"].as_array().unwrap().len(), 5, "matched to the move: {r}");
+
+    // To a third AE: followed through the counts; the files are at the third AE.
+    let third_dir = dir.path().join("third");
+    std::fs::create_dir_all(&third_dir).unwrap();
+    let _storescp = start_peer(
+        "/usr/bin/storescp",
+        &[
+            "--aetitle",
+            "THIRD",
+            "+xa",
+            "--output-directory",
+            third_dir.to_str().unwrap(),
+            &third.to_string(),
+        ],
+        &[],
+        third,
+    );
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "--dest",
+        "THIRD",
+        "--level",
+        "series",
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "-k",
+        &format!("SeriesInstanceUID={SERIES_1_1}"),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("3 completed, 0 warning, 0 failed"), "{stdout}");
+    assert_eq!(files_under(&third_dir).len(), 3);
+
+    // To an AE Orthanc does not know: it fails, and the error names the destination.
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "--dest",
+        "NOBODY",
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("destination NOBODY"), "{stderr}");
+    assert!(stdout.is_empty(), "no result for a failed move: {stdout}");
+}
+
+#[test]
+fn our_scp_serves_get_and_move_and_answers_a801() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let port = free_port();
+    let held = dir.path().join("held");
+    let peer = start_peer(
+        env!("CARGO_BIN_EXE_pacs-net"),
+        &[
+            "scp",
+            "--port",
+            &port.to_string(),
+            "--ae-title",
+            "OURQR",
+            "--storage",
+            held.to_str().unwrap(),
+            "--move-dest",
+            &format!("PACSNET=127.0.0.1:{listen}"),
+        ],
+        &[],
+        port,
+    );
+    let target = format!("OURQR@127.0.0.1:{port}");
+    let (code, stdout, stderr) = pacs_net(&["store", &target, fixtures().join("dicom").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    let out = dir.path().join("got");
+    let (code, stdout, stderr) = pacs_net(&[
+        "get",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(files_under(&out).len(), 5);
+
+    let out = dir.path().join("moved");
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+        "--port",
+        &listen.to_string(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(files_under(&out).len(), 5);
+
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "--dest",
+        "NOBODY",
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("destination NOBODY") && stderr.contains("A801"),
+        "{stderr}"
+    );
+    drop(peer);
 }
