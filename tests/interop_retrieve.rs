@@ -324,3 +324,134 @@ fn our_scp_serves_get_and_move_and_answers_a801() {
     );
     drop(peer);
 }
+
+/// DCMTK `dcmqrscp` on a free port with its own database folder, `DCMQR` as its
+/// AE title, our AE (`PACSNET`) as a known move destination at `listen`.
+fn start_dcmqrscp(dir: &Path, listen: u16, extra: &[&str]) -> (Peer, String) {
+    let port = free_port();
+    let db = dir.join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    let cfg = dir.join("dcmqrscp.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n\
+             HostTable BEGIN\npacsnet = (PACSNET, 127.0.0.1, {listen})\nHostTable END\n\n\
+             VendorTable BEGIN\nVendorTable END\n\n\
+             AETable BEGIN\nDCMQR {} RW (200, 1024mb) ANY\nAETable END\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let port_s = port.to_string();
+    let mut args = vec!["-c", cfg.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(&port_s);
+    let peer = start_peer("/usr/bin/dcmqrscp", &args, &[], port);
+    (peer, format!("DCMQR@127.0.0.1:{port}"))
+}
+
+/// Fill dcmqrscp's database with study 1 through DCMTK's own `storescu`.
+fn fill_with_storescu(target: &str) {
+    let port = target.rsplit(':').next().unwrap();
+    let files: Vec<String> = dicom_fixture_files()
+        .into_iter()
+        .filter(|p| {
+            InstanceFile::open(p)
+                .unwrap()
+                .sop_instance_uid
+                .starts_with("1.2.826.0.1.3680043.10.1234.3.1.1.")
+        })
+        .map(|p| p.display().to_string())
+        .chain(
+            dicom_fixture_files()
+                .into_iter()
+                .filter(|p| {
+                    InstanceFile::open(p)
+                        .unwrap()
+                        .sop_instance_uid
+                        .starts_with("1.2.826.0.1.3680043.10.1234.3.1.2.")
+                })
+                .map(|p| p.display().to_string()),
+        )
+        .collect();
+    assert_eq!(files.len(), 5);
+    let out = std::process::Command::new("/usr/bin/storescu")
+        .args(["-aec", "DCMQR", "127.0.0.1", port])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn get_and_move_from_dcmqrscp_and_a_pacs_without_c_get() {
+    if !peer_available("/usr/bin/dcmqrscp") || !peer_available("/usr/bin/storescu") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let (_qr, target) = start_dcmqrscp(&dir.path().join("qr"), listen, &[]);
+    fill_with_storescu(&target);
+
+    let out = dir.path().join("got");
+    let (code, stdout, stderr) = pacs_net(&[
+        "get",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("5 completed, 0 warning, 0 failed"), "{stdout}");
+    assert_eq!(files_under(&out.join(STUDY1)).len(), 5);
+
+    let out = dir.path().join("moved");
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "--level",
+        "series",
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "-k",
+        &format!("SeriesInstanceUID={SERIES_1_1}"),
+        "--out",
+        out.to_str().unwrap(),
+        "--port",
+        &listen.to_string(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(files_under(&out.join(STUDY1).join(SERIES_1_1)).len(), 3);
+
+    // dcmqrscp answers an unknown destination with A801.
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "--dest",
+        "NOBODY",
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("destination NOBODY") && stderr.contains("A801"),
+        "{stderr}"
+    );
+
+    // A PACS without C-GET: a clear error naming it, and no retry.
+    let (_noget, target) = start_dcmqrscp(&dir.path().join("noget"), listen, &["--disable-get"]);
+    let out = dir.path().join("none");
+    let (code, stdout, stderr) = pacs_net(&[
+        "get",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("DCMQR does not support C-GET"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+}

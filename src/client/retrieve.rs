@@ -234,8 +234,10 @@ impl Node {
             RetrieveKind::Move { .. } => ContextRequest {
                 abstract_syntax: sop_class.to_string(),
                 transfer_syntaxes: uids::UNCOMPRESSED_LE.iter().map(|s| s.to_string()).collect(),
+                // FIND of the model too: some SCPs (dcmqrscp) expect it alongside MOVE.
                 profile: Profile::Custom(vec![
                     ProposedContext::new(sop_class, &uids::UNCOMPRESSED_LE),
+                    ProposedContext::new(request.query.model.sop_class(), &uids::UNCOMPRESSED_LE),
                     ProposedContext::new(uids::VERIFICATION, &uids::UNCOMPRESSED_LE),
                 ]),
             },
