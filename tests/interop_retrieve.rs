@@ -455,3 +455,136 @@ fn get_and_move_from_dcmqrscp_and_a_pacs_without_c_get() {
     assert!(stderr.contains("DCMQR does not support C-GET"), "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
 }
+
+/// The pynetdicom C-GET SCP of tests/peers over the fixtures of patient 1.
+fn start_pynetdicom_qr(python: &Path, extra: &[&str]) -> (Peer, String) {
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qr_get_scp.py");
+    let held = fixtures().join("dicom/patient1");
+    let port_s = port.to_string();
+    let mut args = vec![script.to_str().unwrap(), &port_s, held.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let peer = start_peer(python.to_str().unwrap(), &args, &[], port);
+    (peer, format!("PYQR@127.0.0.1:{port}"))
+}
+
+#[test]
+fn get_from_pynetdicom_partial_failure_and_levels() {
+    let Some(python) = python_with(&["pynetdicom"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let failing = "1.2.826.0.1.3680043.10.1234.3.1.1.3";
+    let (_qr, target) = start_pynetdicom_qr(&python, &["--bogus-class", failing]);
+
+    // One sub-operation fails: B000, its UID in the report, exit 1, the rest written.
+    let out = dir.path().join("study");
+    let report = dir.path().join("get.json");
+    let (code, stdout, stderr) = pacs_net(&[
+        "get",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("4 completed, 0 warning, 1 failed, 0 remaining"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("warning B000"), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["final_status"], "B000");
+    assert_eq!(r["failed"], 1);
+    assert_eq!(r["failed_sop_instance_uids"], serde_json::json!([failing]));
+    assert_eq!(files_under(&out).len(), 4);
+
+    // Series and image level.
+    let out = dir.path().join("series");
+    let (code, stdout, stderr) = pacs_net(&[
+        "get",
+        &target,
+        "--level",
+        "series",
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "-k",
+        "SeriesInstanceUID=1.2.826.0.1.3680043.10.1234.2.1.2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(files_under(&out).len(), 2);
+    let out = dir.path().join("image");
+    let (code, stdout, stderr) = pacs_net(&[
+        "get",
+        &target,
+        "--level",
+        "image",
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "-k",
+        &format!("SeriesInstanceUID={SERIES_1_1}"),
+        "-k",
+        &format!("SOPInstanceUID={SOP_1_1_2}"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(files_under(&out).len(), 1);
+}
+
+#[test]
+fn ctrl_c_cancels_a_get_mid_retrieve() {
+    let Some(python) = python_with(&["pynetdicom"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_qr, target) = start_pynetdicom_qr(&python, &["--delay", "0.4"]);
+    let out = dir.path().join("study");
+    let report = dir.path().join("get.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pacs-net"))
+        .args([
+            "get",
+            &target,
+            "-k",
+            &format!("PatientID=PNT-0001"),
+            "--model",
+            "patient",
+            "--level",
+            "patient",
+        ])
+        .args(["--out", out.to_str().unwrap(), "--report", report.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first instance is written, Ctrl-C (SIGINT to its PID).
+    for _ in 0..200 {
+        if files_under(&out)
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "dcm"))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["final_status"], "FE00", "{r}");
+    assert_eq!(r["cancelled"], true);
+    let written = files_under(&out).len();
+    assert!(written >= 1 && written < 8, "stopped mid-way: {written} of 8");
+    assert!(stdout.contains("remaining"), "the summary is printed: {stdout}");
+}
