@@ -551,7 +551,7 @@ fn ctrl_c_cancels_a_get_mid_retrieve() {
             "get",
             &target,
             "-k",
-            &format!("PatientID=PNT-0001"),
+            "PatientID=PNT-0001",
             "--model",
             "patient",
             "--level",
@@ -585,6 +585,6 @@ fn ctrl_c_cancels_a_get_mid_retrieve() {
     assert_eq!(r["final_status"], "FE00", "{r}");
     assert_eq!(r["cancelled"], true);
     let written = files_under(&out).len();
-    assert!(written >= 1 && written < 8, "stopped mid-way: {written} of 8");
+    assert!((1..8).contains(&written), "stopped mid-way: {written} of 8");
     assert!(stdout.contains("remaining"), "the summary is printed: {stdout}");
 }
