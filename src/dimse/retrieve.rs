@@ -633,7 +633,9 @@ impl PartFile {
         if let Err(e) = writer
             .into_inner()
             .map_err(|e| e.into_error())
-            .and_then(|f| f.sync_data())
+            // Flushed, not fsynced (as DCMTK and Orthanc write): an fsync per
+            // instance would cost a disk round trip each.
+            .and_then(|mut f| f.flush())
         {
             self.discard();
             return Err((STORE_OUT_OF_RESOURCES, format!("cannot write: {e}")));
