@@ -94,7 +94,10 @@ impl Storage {
         }
     }
 
-    /// Write files as `dir/<Study>/<Series>/<SOP>.dcm` (the retrieved-files layout).
+    /// Write files as `dir/<Study>/<Series>/<SOP>.dcm` (the retrieved-files layout),
+    /// and keep no index of them (a listener's memory must not grow with the
+    /// number of instances it receives: they are handed on through
+    /// [`Storage::notify_to`]).
     pub fn by_study(mut self) -> Self {
         self.by_study = true;
         self
@@ -177,6 +180,9 @@ impl Storage {
         };
         if let Some(tx) = self.notify.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             let _ = tx.send(inst.clone());
+        }
+        if self.by_study && path.is_some() {
+            return Ok(());
         }
         let mut inner = self.lock();
         let existing = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance);
