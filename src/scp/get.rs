@@ -236,6 +236,7 @@ async fn sub_operation(
     drop(bytes);
     let mut cancel = false;
     loop {
+        super::handler::quickack(assoc);
         let pdu = match tokio::time::timeout(STORE_RSP_TIMEOUT, assoc.receive()).await {
             Ok(Ok(pdu)) => pdu,
             _ => return SubOp::Lost,
