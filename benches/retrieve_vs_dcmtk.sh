@@ -8,7 +8,8 @@
 # destinations (PACSNET and MOVESCU) in its DicomModalities.
 # Goals: pacs-net <= 0.5x DCMTK's wall in each; peak RSS of pacs-net < 64 MB.
 #
-#   benches/retrieve_vs_dcmtk.sh        (knobs: see benches/common.sh)
+#   benches/retrieve_vs_dcmtk.sh        (knobs: see benches/common.sh; MODES="tuned"
+#                                        runs one setting only)
 source "$(dirname "$0")/common.sh"
 bench_init retrieve_vs_dcmtk
 GETSCU=/usr/bin/getscu
@@ -61,10 +62,13 @@ EOF
 OUT_PN=$WORK/out-pacs-net
 OUT_DCMTK=$WORK/out-dcmtk
 RSS=()
-for mode in stock tuned; do
+MODES=${MODES:-stock tuned}
+loaded=
+for mode in $MODES; do
   start_orthanc "$mode"
   target="ORTHANC@127.0.0.1:$ORTHANC_PORT"
-  if [ "$mode" = stock ]; then
+  if [ -z "$loaded" ]; then
+    loaded=1
     log "loading the study into Orthanc"
     "$PACS_NET" store "$target" "$SMALL" --no-progress >&2
   fi
@@ -103,7 +107,7 @@ done
 printf '\n| op | Orthanc | pacs-net mean ± sd | DCMTK mean ± sd | pacs-net / DCMTK |\n|---|---|---|---|---|\n'
 for op in get move; do
   if [ $op = get ]; then d=getscu; else d=movescu; fi
-  for mode in stock tuned; do
+  for mode in $MODES; do
     n="$op-$mode"
     p=$(hf_stat "$n" "pacs-net $op" mean) ps=$(hf_stat "$n" "pacs-net $op" stddev)
     s=$(hf_stat "$n" "$d" mean) ss=$(hf_stat "$n" "$d" stddev)

@@ -304,10 +304,10 @@ impl Node {
     }
 
     /// The contexts of a C-GET: its model, and a storage context (with the SCP
-    /// role) for each SOP class it will bring back. The classes are learnt with a
-    /// C-FIND at IMAGE level for SOPClassUID where the peer answers one (a study
-    /// may hold more classes than any default set, and 128 contexts cannot hold
-    /// them all); otherwise the default storage classes.
+    /// role) for each SOP class it will bring back. The classes are learnt by
+    /// C-FIND (SOP Classes in Study, else SOPClassUID at IMAGE level) where the
+    /// peer answers (a study may hold classes outside any default set, and 128
+    /// contexts cannot hold them all); otherwise the default storage classes.
     async fn plan_get_profile(&self, query: &FindQuery, opts: &OpOptions) -> Profile {
         let get = query.model.get_sop_class();
         let found = self.sop_classes_of(query, opts).await;
@@ -333,35 +333,78 @@ impl Node {
         }
     }
 
-    /// The SOP classes of the instances `query` selects, by a C-FIND at IMAGE level;
-    /// `None` when the peer does not answer it.
+    /// The SOP classes of the instances `query` selects: SOP Classes in Study
+    /// (0008,0062) from one C-FIND at STUDY level where the PACS returns it (one
+    /// response per study), else a C-FIND at IMAGE level for SOPClassUID (one
+    /// response per instance); `None` when the PACS answers neither.
     async fn sop_classes_of(&self, query: &FindQuery, opts: &OpOptions) -> Option<BTreeSet<String>> {
+        if let Some(classes) = self.sop_classes_in_study(query, opts).await {
+            return Some(classes);
+        }
         let mut keys: Vec<QueryKey> = query.keys.iter().filter(|k| !k.value.is_empty()).cloned().collect();
         keys.push(QueryKey::new(tags::SOP_CLASS_UID, "").ok()?);
         let image = FindQuery::new(query.model, QueryLevel::Image, keys).ok()?;
-        let classes = Mutex::new(BTreeSet::new());
+        self.collect_uids(&image, tags::SOP_CLASS_UID, opts)
+            .await
+            .map(|(c, _)| c)
+    }
+
+    /// SOP Classes in Study of the studies the query's patient and study keys
+    /// select; `None` unless every matching study returned them.
+    async fn sop_classes_in_study(&self, query: &FindQuery, opts: &OpOptions) -> Option<BTreeSet<String>> {
+        let mut keys: Vec<QueryKey> = query
+            .keys
+            .iter()
+            .filter(|k| !k.value.is_empty() && (k.tag == tags::PATIENT_ID || k.tag == tags::STUDY_INSTANCE_UID))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        keys.push(QueryKey::new(tags::SOP_CLASSES_IN_STUDY, "").ok()?);
+        let study = FindQuery::new(query.model, QueryLevel::Study, keys).ok()?;
+        match self.collect_uids(&study, tags::SOP_CLASSES_IN_STUDY, opts).await {
+            Some((classes, all_answered)) if all_answered && !classes.is_empty() => Some(classes),
+            _ => None,
+        }
+    }
+
+    /// Every valid UID of `tag` in the matches of `find`, and whether every match
+    /// had one.
+    async fn collect_uids(
+        &self,
+        find: &FindQuery,
+        tag: dicom_core::Tag,
+        opts: &OpOptions,
+    ) -> Option<(BTreeSet<String>, bool)> {
+        let found = Mutex::new((BTreeSet::new(), true));
         let out = self
             .find_into(
-                &image,
+                find,
                 opts,
                 FnSink(|m: dicom_object::InMemDicomObject| {
-                    if let Some(c) = m
-                        .element(tags::SOP_CLASS_UID)
+                    let values: Vec<String> = m
+                        .element(tag)
                         .ok()
-                        .and_then(|e| e.to_str().ok())
-                        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+                        .and_then(|e| e.to_multi_str().ok().map(|v| v.to_vec()))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_string())
                         .filter(|s| uids::is_valid_uid(s))
-                    {
-                        classes.lock().unwrap_or_else(|p| p.into_inner()).insert(c);
+                        .collect();
+                    let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
+                    if values.is_empty() {
+                        f.1 = false;
                     }
+                    f.0.extend(values);
                     ControlFlow::Continue(())
                 }),
             )
             .await;
         match out.result {
-            Ok(_) => Some(classes.into_inner().unwrap_or_else(|p| p.into_inner())),
+            Ok(_) => Some(found.into_inner().unwrap_or_else(|p| p.into_inner())),
             Err(e) => {
-                tracing::debug!(error = %e, "C-FIND at IMAGE level for the SOP classes failed; proposing the default storage classes");
+                tracing::debug!(error = %e, level = find.level.as_str(), "C-FIND for the SOP classes failed");
                 None
             }
         }
