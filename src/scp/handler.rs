@@ -387,15 +387,15 @@ impl Conn<'_> {
                 self.find(assoc, ctx, id, &sop_class, &ts, data).await
             }
             Some(field::C_GET_RQ) => {
-                match super::get::serve_get(assoc, &self.owned, ctx, id, &sop_class, &ts, data).await {
-                    super::get::After::Continue => Next::Continue,
-                    super::get::After::Stop => Next::Stop,
+                match super::retrieve::serve_get(assoc, &self.owned, ctx, id, &sop_class, &ts, data).await {
+                    super::retrieve::After::Continue => Next::Continue,
+                    super::retrieve::After::Stop => Next::Stop,
                 }
             }
             Some(field::C_MOVE_RQ) => {
                 let destination = cmd.text(tag::MOVE_DESTINATION).unwrap_or_default();
                 let calling = self.calling_ae.clone();
-                match super::get::serve_move(
+                match super::retrieve::serve_move(
                     assoc,
                     &self.owned,
                     ctx,
@@ -408,8 +408,8 @@ impl Conn<'_> {
                 )
                 .await
                 {
-                    super::get::After::Continue => Next::Continue,
-                    super::get::After::Stop => Next::Stop,
+                    super::retrieve::After::Continue => Next::Continue,
+                    super::retrieve::After::Stop => Next::Stop,
                 }
             }
             Some(field::C_CANCEL_RQ) => {

@@ -5,9 +5,9 @@
 //! double; [`Behavior`] makes it misbehave on purpose for fault tests.
 
 mod behavior;
-mod get;
 mod handler;
 mod listener;
+mod retrieve;
 mod storage;
 
 use std::net::SocketAddr;

@@ -1,8 +1,10 @@
-//! The embedded SCP's C-GET (PS3.4 C.4.3.2): every instance it holds under the
-//! matching entities goes back as a C-STORE sub-operation on the requestor's own
-//! association, each followed by a pending C-GET-RSP with the counts; the final
-//! response carries the Failed SOP Instance UID List where any failed. A C-CANCEL
-//! stops it after the sub-operation in flight (final status FE00).
+//! The embedded SCP's C-GET and C-MOVE (PS3.4 C.4.3.2, C.4.2.2). C-GET: every
+//! instance it holds under the matching entities goes back as a C-STORE
+//! sub-operation on the requestor's own association; C-MOVE: on an association of
+//! its own to the move destination (see [`serve_move`]). A pending response with
+//! the counts follows each sub-operation; the final response carries the Failed
+//! SOP Instance UID List where any failed. A C-CANCEL stops it after the
+//! sub-operation in flight (final status FE00).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
