@@ -24,6 +24,7 @@ fn params(port: u16) -> AssociationParams {
             connect: Duration::from_secs(2),
             acse: Duration::from_secs(2),
             dimse: Duration::from_secs(2),
+            ..Timeouts::default()
         },
         security: Default::default(),
     }

@@ -6,47 +6,13 @@ mod common;
 
 use common::*;
 
-fn start_orthanc(dir: &std::path::Path) -> (Peer, u16, u16) {
-    let dicom_port = free_port();
-    let http_port = free_port();
-    let config = serde_json::json!({
-        "Name": "pacs-net-test",
-        "StorageDirectory": dir.join("storage"),
-        "IndexDirectory": dir.join("index"),
-        "DicomAet": "ORTHANC",
-        "DicomPort": dicom_port,
-        "HttpPort": http_port,
-        "HttpServerEnabled": true,
-        "RemoteAccessAllowed": false,
-        "AuthenticationEnabled": false,
-        "DicomCheckCalledAet": true,
-        "DicomAlwaysAllowEcho": true,
-        "DicomAlwaysAllowStore": true,
-        "DicomAlwaysAllowFind": true,
-        "UnknownSopClassAccepted": true,
-        "Plugins": [],
-        "StableAge": 1
-    });
-    let path = dir.join("orthanc.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let peer = start_peer("/usr/sbin/Orthanc", &[path.to_str().unwrap()], &[], dicom_port);
-    // The HTTP server may come up a moment after the DICOM port.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", http_port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (peer, dicom_port, http_port)
-}
-
 #[test]
 fn echo_store_find_against_orthanc() {
     if !peer_available("/usr/sbin/Orthanc") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (_orthanc, port, http) = start_orthanc(dir.path());
+    let (_orthanc, port, http) = start_orthanc(dir.path(), serde_json::json!({}));
     let target = format!("ORTHANC@127.0.0.1:{port}");
 
     let (code, stdout, stderr) = pacs_net(&["echo", &target, "--count", "3"]);
@@ -132,7 +98,7 @@ fn orthanc_rejects_a_wrong_called_ae_permanently() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (_orthanc, port, _http) = start_orthanc(dir.path());
+    let (_orthanc, port, _http) = start_orthanc(dir.path(), serde_json::json!({}));
     let (code, stdout, stderr) = pacs_net(&["echo", &format!("WRONG@127.0.0.1:{port}")]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(stderr.contains("rejected"), "{stderr}");

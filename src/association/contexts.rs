@@ -36,6 +36,14 @@ pub enum Profile {
     Default,
     /// Contexts built for one SOP class / transfer syntax outside the default profile.
     Custom(Vec<ProposedContext>),
+    /// Contexts where we also act as the SCP of the `scp_role` SOP classes (SCP/SCU
+    /// Role Selection, PS3.7 D.3.3.4): a C-GET receives its instances as C-STORE
+    /// sub-operations on its own association. A different capability from the
+    /// other profiles: such an association is only reused for the same profile.
+    WithScpRole {
+        contexts: Vec<ProposedContext>,
+        scp_role: Vec<String>,
+    },
 }
 
 impl Profile {
@@ -44,7 +52,7 @@ impl Profile {
     pub fn contexts(&self) -> Result<Vec<ProposedContext>, AssociationError> {
         let out = match self {
             Profile::Default => default_contexts(),
-            Profile::Custom(contexts) => contexts.clone(),
+            Profile::Custom(contexts) | Profile::WithScpRole { contexts, .. } => contexts.clone(),
         };
         if out.len() > MAX_PRESENTATION_CONTEXTS {
             return Err(AssociationError::TooManyContexts(out.len()));
@@ -66,6 +74,14 @@ impl Profile {
         Profile::Custom(contexts)
     }
 
+    /// The SOP classes for which we propose the SCP role.
+    pub fn scp_role_classes(&self) -> &[String] {
+        match self {
+            Profile::WithScpRole { scp_role, .. } => scp_role,
+            _ => &[],
+        }
+    }
+
     /// Whether this profile proposes `abstract_syntax` with transfer syntax `ts`.
     pub fn proposes(&self, abstract_syntax: &str, ts: &str) -> bool {
         match self {
@@ -74,7 +90,7 @@ impl Profile {
                     && (DEFAULT_SERVICES.contains(&abstract_syntax)
                         || DEFAULT_STORAGE_SOP_CLASSES.contains(&abstract_syntax))
             }
-            Profile::Custom(contexts) => contexts
+            Profile::Custom(contexts) | Profile::WithScpRole { contexts, .. } => contexts
                 .iter()
                 .any(|c| c.abstract_syntax == abstract_syntax && c.transfer_syntaxes.iter().any(|t| t == ts)),
         }

@@ -136,6 +136,8 @@ pub struct Association<S: Transport = Stream> {
     accepted: Vec<AcceptedContext>,
     refused: Vec<RefusedContext>,
     peer_implementation: (Option<String>, Option<String>),
+    /// SCP/SCU Role Selection items of the A-ASSOCIATE-AC.
+    roles: Vec<(String, dicom_ul::pdu::RequestorRoles)>,
     profile: Profile,
     timeouts: Timeouts,
     called_ae: String,
@@ -191,6 +193,7 @@ impl<S: Transport> Association<S> {
             accepted: Vec::new(),
             refused: Vec::new(),
             peer_implementation: (None, None),
+            roles: Vec::new(),
             profile: profile.clone(),
             timeouts: params.timeouts,
             called_ae: params.called_ae.clone(),
@@ -212,6 +215,7 @@ impl<S: Transport> Association<S> {
             &params.called_ae,
             &proposed,
             receive_limit,
+            profile.scp_role_classes(),
             identity_item,
         );
         let acse = params.timeouts.acse;
@@ -268,6 +272,7 @@ impl<S: Transport> Association<S> {
         assoc.send_limit = assoc.send_limit.min(peer_limit);
         assoc.accepted = negotiated.accepted;
         assoc.refused = negotiated.refused;
+        assoc.roles = negotiated.roles;
         assoc.peer_implementation = (
             negotiated.peer_implementation_class,
             negotiated.peer_implementation_version,
@@ -349,6 +354,14 @@ impl<S: Transport> Association<S> {
             self.peer_implementation.0.as_deref(),
             self.peer_implementation.1.as_deref(),
         )
+    }
+
+    /// Whether the remote granted us the SCP role for `sop_class`: `Some(true)` or
+    /// `Some(false)` as its A-ASSOCIATE-AC said, `None` when it said nothing (PS3.7
+    /// D.3.3.4: the default roles then apply; some PACS, Conquest among them,
+    /// answer nothing and send the C-STOREs all the same).
+    pub fn scp_role_granted(&self, sop_class: &str) -> Option<bool> {
+        self.roles.iter().find(|(s, _)| s == sop_class).map(|(_, r)| r.scp)
     }
 
     /// The profile this association was negotiated with.
@@ -494,10 +507,15 @@ impl<S: Transport> Association<S> {
     /// Receive the next PDV (one fragment), within the DIMSE timeout. A-ABORT,
     /// A-RELEASE-RQ and a closed socket become errors, and poison the association.
     pub async fn receive_pdv(&mut self) -> Result<Pdv, AssociationError> {
+        self.receive_pdv_within(self.timeouts.dimse).await
+    }
+
+    /// [`Association::receive_pdv`] within `limit` rather than the DIMSE timeout
+    /// (a retrieve waits for its PACS under the longer retrieve timeout).
+    pub async fn receive_pdv_within(&mut self, limit: Duration) -> Result<Pdv, AssociationError> {
         if let Some(pdv) = self.pending.pop_front() {
             return Ok(pdv);
         }
-        let limit = self.timeouts.dimse;
         let pdu = match timeout(limit, self.read_pdu(self.receive_limit)).await {
             Ok(r) => r?,
             Err(_) => {

@@ -12,7 +12,7 @@
 use dicom_ul::pdu::{
     AssociationAC, AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason as P,
     AssociationRJSource, AssociationRQ, PresentationContextProposed, PresentationContextResultReason as R,
-    UserVariableItem,
+    RequestorRoles, UserVariableItem,
 };
 use dicom_ul::Pdu;
 
@@ -77,22 +77,34 @@ pub(crate) struct Negotiated {
     pub peer_max_pdu: u32,
     pub peer_implementation_class: Option<String>,
     pub peer_implementation_version: Option<String>,
+    /// The SCP/SCU Role Selection items of the answer: (SOP class, roles granted).
+    pub roles: Vec<(String, RequestorRoles)>,
 }
 
-/// The A-ASSOCIATE-RQ for `proposed` (ids 1, 3, 5, ...), with the user identity
-/// sub-item when one is given.
+/// The A-ASSOCIATE-RQ for `proposed` (ids 1, 3, 5, ...), proposing the SCP role
+/// (and not the SCU role) for the `scp_role` SOP classes (PS3.7 D.3.3.4), with the
+/// user identity sub-item when one is given.
 pub(crate) fn request(
     calling_ae: &str,
     called_ae: &str,
     proposed: &[ProposedContext],
     max_pdu: u32,
+    scp_role: &[String],
     identity: Option<UserVariableItem>,
 ) -> Pdu {
     let mut user_variables = vec![
         UserVariableItem::MaxLength(max_pdu),
         UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
-        UserVariableItem::ImplementationVersionName(IMPLEMENTATION_VERSION_NAME.to_string()),
     ];
+    for sop in scp_role {
+        user_variables.push(UserVariableItem::ScuScpRoleSelectionSubItem(
+            sop.clone(),
+            RequestorRoles { scu: false, scp: true },
+        ));
+    }
+    user_variables.push(UserVariableItem::ImplementationVersionName(
+        IMPLEMENTATION_VERSION_NAME.to_string(),
+    ));
     user_variables.extend(identity);
     Pdu::AssociationRQ(AssociationRQ {
         protocol_version: 1,
@@ -196,8 +208,10 @@ fn accepted(ac: AssociationAC, proposed: &[ProposedContext], called_ae: &str) ->
     let mut peer_max_pdu = dicom_ul::pdu::DEFAULT_MAX_PDU;
     let mut peer_implementation_class = None;
     let mut peer_implementation_version = None;
+    let mut roles = Vec::new();
     for item in ac.user_variables {
         match item {
+            UserVariableItem::ScuScpRoleSelectionSubItem(sop, granted) => roles.push((trim_uid(&sop), granted)),
             UserVariableItem::MaxLength(n) => peer_max_pdu = n,
             UserVariableItem::ImplementationClassUID(s) => peer_implementation_class = Some(trim_uid(&s)),
             UserVariableItem::ImplementationVersionName(s) => peer_implementation_version = Some(s.trim().to_string()),
@@ -217,6 +231,7 @@ fn accepted(ac: AssociationAC, proposed: &[ProposedContext], called_ae: &str) ->
         peer_max_pdu,
         peer_implementation_class,
         peer_implementation_version,
+        roles,
     })
 }
 

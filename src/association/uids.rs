@@ -19,6 +19,14 @@ pub const VERIFICATION: &str = "1.2.840.10008.1.1";
 pub const PATIENT_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.1.1";
 /// Study Root Query/Retrieve Information Model - FIND.
 pub const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
+/// Patient Root Query/Retrieve Information Model - MOVE.
+pub const PATIENT_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.1.2";
+/// Patient Root Query/Retrieve Information Model - GET.
+pub const PATIENT_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.1.3";
+/// Study Root Query/Retrieve Information Model - MOVE.
+pub const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
+/// Study Root Query/Retrieve Information Model - GET.
+pub const STUDY_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
 
 /// The uncompressed transfer syntaxes we can send any data set in (converting if needed),
 /// in order of preference.
@@ -109,3 +117,12 @@ pub const DEFAULT_STORAGE_SOP_CLASSES: &[&str] = &[
     "1.2.840.10008.5.1.4.1.1.481.5",    // RT Plan Storage
     "1.2.840.10008.5.1.4.1.1.481.8",    // RT Ion Plan Storage
 ];
+
+/// A UID as PS3.5 9.1 allows it: digits and dots, at most 64 characters, no empty
+/// component. Anything else is refused, never turned into a file name.
+pub fn is_valid_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && uid.len() <= 64
+        && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && uid.split('.').all(|c| !c.is_empty())
+}

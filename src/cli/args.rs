@@ -228,6 +228,67 @@ pub enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
+    /// C-GET: the instances matching the keys come back on the same association
+    /// (SCP role negotiated) and are written under DIR/<Study>/<Series>/<SOP>.dcm.
+    #[command(after_help = "Examples:\n  pacs-net get ORTHANC@127.0.0.1:4242 -k StudyInstanceUID=1.2.3 --out study/\n  pacs-net get MAIN_PACS --level series -k StudyInstanceUID=1.2.3 -k SeriesInstanceUID=1.2.3.4 --out series/ --report get.json\n\nExit codes: 0 the final status is success or warning and no sub-operation failed, 1 a sub-operation or the retrieve failed or was cancelled, 2 usage or configuration error, 130 Ctrl-C.".to_string())]
+    Get {
+        /// Node name from the config, or AET@HOST:PORT.
+        target: String,
+        /// Query/Retrieve information model.
+        #[arg(long, default_value = "study", value_parser = ["study", "patient"])]
+        model: String,
+        /// Query/Retrieve level (patient needs --model patient).
+        #[arg(long, default_value = "study", value_parser = ["patient", "study", "series", "image"])]
+        level: String,
+        /// KEY=VALUE: what to retrieve, by keyword (StudyInstanceUID) or tag (0020,000D).
+        #[arg(short = 'k', long = "key", value_name = "KEY=VALUE", required = true)]
+        keys: Vec<String>,
+        /// Where the instances are written (DIR/<Study>/<Series>/<SOP>.dcm).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Write a JSON report of the retrieve (checked before anything is sent).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// No progress bar, even on a terminal.
+        #[arg(long = "no-progress")]
+        no_progress: bool,
+        #[command(flatten)]
+        run: RunOpts,
+    },
+    /// C-MOVE to --dest (default: our own AE title, then pacs-net listens on --port
+    /// for the PACS's C-STOREs and writes them under --out DIR/<Study>/<Series>/).
+    #[command(after_help = "Examples:\n  pacs-net move ORTHANC@127.0.0.1:4242 -k StudyInstanceUID=1.2.3 --out study/ --port 11113\n  pacs-net -c hospital.json move MAIN_PACS --dest WORKSTATION1 -k StudyInstanceUID=1.2.3\n\nA move to our own AE title needs the PACS to know that AE title's host and port (its\nmodality list). Exit codes: 0 the final status is success or warning and no sub-operation\nfailed, 1 a sub-operation or the retrieve failed or was cancelled, 2 usage or configuration\nerror, 130 Ctrl-C.".to_string())]
+    Move {
+        /// Node name from the config, or AET@HOST:PORT.
+        target: String,
+        /// Destination AE title (default: our own, --calling-ae or local_ae_title).
+        #[arg(long, value_name = "AET")]
+        dest: Option<String>,
+        /// Query/Retrieve information model.
+        #[arg(long, default_value = "study", value_parser = ["study", "patient"])]
+        model: String,
+        /// Query/Retrieve level (patient needs --model patient).
+        #[arg(long, default_value = "study", value_parser = ["patient", "study", "series", "image"])]
+        level: String,
+        /// KEY=VALUE: what to retrieve, by keyword (StudyInstanceUID) or tag (0020,000D).
+        #[arg(short = 'k', long = "key", value_name = "KEY=VALUE", required = true)]
+        keys: Vec<String>,
+        /// Where instances sent to our own AE are written (default: listener.storage_dir).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Port to listen on for the PACS's C-STOREs when the destination is our own AE
+        /// (default: the config's listener.port).
+        #[arg(long, value_name = "P")]
+        port: Option<u16>,
+        /// Write a JSON report of the retrieve (checked before anything is sent).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// No progress bar, even on a terminal.
+        #[arg(long = "no-progress")]
+        no_progress: bool,
+        #[command(flatten)]
+        run: RunOpts,
+    },
     /// Config file commands: check, schema.
     Config {
         #[command(subcommand)]
@@ -252,6 +313,10 @@ pub enum Command {
         response_delay_ms: Option<u64>,
         #[command(flatten)]
         tls: super::security::ScpTlsOpts,
+        /// A C-MOVE destination the SCP knows: AET=HOST:PORT (repeatable); a C-MOVE to
+        /// any other AE title is refused with A801 (move destination unknown).
+        #[arg(long = "move-dest", value_name = "AET=HOST:PORT")]
+        move_dest: Vec<String>,
     },
     /// Start the embedded SCP on a free loopback port and run echo, store and find
     /// against it through the pool.

@@ -20,7 +20,20 @@ pub(super) async fn scp(
     bind: &str,
     response_delay: Option<Duration>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    move_dest: &[String],
 ) -> u8 {
+    let mut move_destinations = std::collections::BTreeMap::new();
+    for d in move_dest {
+        match parse_move_dest(d) {
+            Ok((ae, host, port)) => {
+                move_destinations.insert(ae, (host, port));
+            }
+            Err(e) => {
+                eprintln!("error: --move-dest {d}: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
     if let Err(reason) = config::validate_ae_title(ae_title) {
         eprintln!("error: --ae-title {ae_title:?}: {reason}");
         return exit::USAGE;
@@ -41,6 +54,7 @@ pub(super) async fn scp(
             ..Default::default()
         },
         tls,
+        move_destinations,
         ..ScpConfig::default()
     };
     let tls_words = if cfg.tls.is_some() { " (DICOM TLS)" } else { "" };
@@ -57,6 +71,18 @@ pub(super) async fn scp(
     })
     .await;
     exit::OK
+}
+
+/// `AET=HOST:PORT`.
+fn parse_move_dest(s: &str) -> Result<(String, String, u16), String> {
+    let (ae, addr) = s.split_once('=').ok_or("expected AET=HOST:PORT")?;
+    config::validate_ae_title(ae.trim()).map_err(|e| format!("AE title {ae:?}: {e}"))?;
+    let (host, port) = addr.rsplit_once(':').ok_or("expected AET=HOST:PORT")?;
+    let port: u16 = port.parse().map_err(|_| format!("bad port {port:?}"))?;
+    if host.is_empty() || port == 0 {
+        return Err("expected AET=HOST:PORT".into());
+    }
+    Ok((ae.trim().to_string(), host.trim_matches(['[', ']']).to_string(), port))
 }
 
 /// The bundled fixtures: next to the binary's source tree when run from the repo.
@@ -178,6 +204,9 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
         }
     }
 
+    println!("== C-GET of study 1.2.826.0.1.3680043.10.1234.1.1 back from the SCP");
+    failed |= !demo_get(&node).await;
+
     println!("== pool and breaker statistics");
     print!(
         "{}",
@@ -186,8 +215,8 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
     client.close(Duration::from_secs(5)).await;
     let s = scp.stats();
     println!(
-        "== SCP saw {} association(s), {} released, {} aborted; {} echoes, {} stores, {} finds",
-        s.accepted, s.released, s.aborted_by_peer, s.echoes, s.store_requests, s.find_requests
+        "== SCP saw {} association(s), {} released, {} aborted; {} echoes, {} stores, {} finds, {} gets",
+        s.accepted, s.released, s.aborted_by_peer, s.echoes, s.store_requests, s.find_requests, s.get_requests
     );
     scp.shutdown().await;
     if failed {
@@ -195,4 +224,57 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// C-GET one study into a temporary folder (removed afterwards); whether it worked.
+async fn demo_get(node: &std::sync::Arc<crate::client::Node>) -> bool {
+    use futures::StreamExt;
+    let keys = match "StudyInstanceUID=1.2.826.0.1.3680043.10.1234.1.1".parse() {
+        Ok(k) => vec![k],
+        Err(e) => {
+            eprintln!("error: {e}");
+            return false;
+        }
+    };
+    let Ok(query) = FindQuery::new(QueryModel::StudyRoot, QueryLevel::Study, keys) else {
+        return false;
+    };
+    let out = std::env::temp_dir().join(format!("pacs-net-demo-get-{}", std::process::id()));
+    let mut stream = node.get(query, &out, crate::client::OpOptions::default());
+    let mut ok = false;
+    while let Some(item) = stream.next().await {
+        match item {
+            crate::client::RetrievalItem::Event(crate::dimse::RetrieveEvent::Instance(i)) => {
+                let shown = i
+                    .path
+                    .as_ref()
+                    .and_then(|p| p.strip_prefix(&out).ok())
+                    .and_then(|p| p.iter().nth(1).map(|series| (series.to_owned(), p.file_name())))
+                    .map(|(series, file)| {
+                        format!(
+                            "series {} / {}",
+                            series.to_string_lossy(),
+                            file.map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_else(|| "(not written)".into());
+                println!("   {} {shown} ({} bytes)", i.status.hex(), i.bytes);
+            }
+            crate::client::RetrievalItem::Event(_) => {}
+            crate::client::RetrievalItem::Finished(report) => match &report.outcome.result {
+                Ok(o) => {
+                    ok = o.sub_operations.failed == 0;
+                    println!(
+                        "   {} completed, {} failed, final status {}",
+                        o.sub_operations.completed,
+                        o.sub_operations.failed,
+                        o.status.hex()
+                    );
+                }
+                Err(e) => eprintln!("error: C-GET: {e}"),
+            },
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    ok
 }

@@ -10,6 +10,7 @@ mod logging;
 #[cfg(feature = "monitor")]
 mod monitor;
 mod output;
+mod retrieve;
 mod security;
 mod store;
 mod style;
@@ -141,6 +142,7 @@ async fn run(cli: Cli) -> u8 {
             ref bind,
             response_delay_ms,
             ref tls,
+            ref move_dest,
         } => {
             let delay = response_delay_ms.map(Duration::from_millis);
             let tls = match tls.server_config() {
@@ -150,7 +152,7 @@ async fn run(cli: Cli) -> u8 {
                     return exit::USAGE;
                 }
             };
-            demo::scp(port, ae_title, storage.clone(), bind, delay, tls).await
+            demo::scp(port, ae_title, storage.clone(), bind, delay, tls, move_dest).await
         }
         Command::Demo => demo::demo(cli.calling_ae.clone()).await,
         #[cfg(feature = "monitor")]
@@ -222,6 +224,100 @@ async fn run(cli: Cli) -> u8 {
                 }
             };
             with_client(&cli, run, false, |client, _| find::find(client, opts, query)).await
+        }
+        Command::Get {
+            ref target,
+            ref model,
+            ref level,
+            ref keys,
+            ref out,
+            ref report,
+            no_progress,
+            ref run,
+        } => {
+            let find_opts = find::FindOpts {
+                target: target.clone(),
+                model: model.clone(),
+                level: level.clone(),
+                keys: keys.clone(),
+                format: args::FindFormat::Table,
+                limit: None,
+            };
+            let query = match find::build_query(&find_opts).and_then(|q| retrieve::check_keys(&q).map(|_| q)) {
+                Ok(q) => q,
+                Err(e) => {
+                    error_line!("{e}");
+                    return exit::USAGE;
+                }
+            };
+            if let Some(path) = report {
+                if let Err(e) = store::check_report_path(path) {
+                    error_line!("--report {}: {e}", path.display());
+                    return exit::USAGE;
+                }
+            }
+            if let Err(e) = retrieve::check_out_dir(out) {
+                error_line!("--out {}: {e}", out.display());
+                return exit::USAGE;
+            }
+            let opts = retrieve::RetrieveOpts {
+                target: target.clone(),
+                kind: crate::dimse::RetrieveKind::Get,
+                out: Some(out.clone()),
+                listen: None,
+                report: report.clone(),
+                progress: !no_progress,
+            };
+            with_client(&cli, run, true, |client, interrupt| {
+                retrieve::retrieve(client, opts, query, interrupt)
+            })
+            .await
+        }
+        Command::Move {
+            ref target,
+            ref dest,
+            ref model,
+            ref level,
+            ref keys,
+            ref out,
+            port,
+            ref report,
+            no_progress,
+            ref run,
+        } => {
+            let find_opts = find::FindOpts {
+                target: target.clone(),
+                model: model.clone(),
+                level: level.clone(),
+                keys: keys.clone(),
+                format: args::FindFormat::Table,
+                limit: None,
+            };
+            let query = match find::build_query(&find_opts).and_then(|q| retrieve::check_keys(&q).map(|_| q)) {
+                Ok(q) => q,
+                Err(e) => {
+                    error_line!("{e}");
+                    return exit::USAGE;
+                }
+            };
+            if let Some(path) = report {
+                if let Err(e) = store::check_report_path(path) {
+                    error_line!("--report {}: {e}", path.display());
+                    return exit::USAGE;
+                }
+            }
+            let args = retrieve::MoveArgs {
+                target: target.clone(),
+                dest: dest.clone(),
+                out: out.clone(),
+                port,
+                report: report.clone(),
+                progress: !no_progress,
+            };
+            with_client(&cli, run, true, |client, interrupt| {
+                retrieve::run_move(client, args, query, interrupt)
+            })
+            .await
         }
     }
 }

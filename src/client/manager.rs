@@ -128,6 +128,11 @@ impl Manager for AssociationManager {
         let Some(ctx) = res.select(req) else {
             return false;
         };
+        // An association where we took the SCP role (C-GET) serves that profile only.
+        let roles = |p: &crate::association::Profile| !p.scp_role_classes().is_empty();
+        if (roles(res.profile()) || roles(&req.profile)) && res.profile() != &req.profile {
+            return false;
+        }
         req.transfer_syntaxes.first() == Some(&ctx.transfer_syntax)
             || res.profile() == &req.profile
             || req

@@ -8,6 +8,7 @@ pub mod health;
 mod manager;
 mod node;
 mod operation;
+mod retrieve;
 mod telemetry;
 
 use parking_lot::Mutex;
@@ -21,6 +22,7 @@ pub use health::{HealthStatus, LeakReport, NodeHealth};
 pub use manager::{AssociationManager, NegotiationMemory};
 pub use node::{Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
 pub use operation::Operation;
+pub use retrieve::{Retrieval, RetrievalItem, RetrieveReport, RetrieveRequest, RETRIEVAL_BUFFER};
 pub use telemetry::Telemetry;
 
 use crate::config::{Config, ConfigError, NodeConfig};

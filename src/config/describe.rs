@@ -59,6 +59,7 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.line(2, "connect_ms", ms(t.connect));
     out.line(2, "acse_ms", ms(t.acse));
     out.line(2, "dimse_ms", ms(t.dimse));
+    out.line(2, "retrieve_ms", ms(t.retrieve));
 
     let r = &node.retry;
     out.heading(1, "retry");

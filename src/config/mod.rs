@@ -57,6 +57,19 @@ pub struct Config {
     pub nodes: BTreeMap<String, NodeConfig>,
     /// Thresholds of the monitor's alerts (`network.alerts`).
     pub alerts: AlertSettings,
+    /// `listener`: where a PACS opens associations to us (C-MOVE destination).
+    pub listener: Option<ListenerConfig>,
+}
+
+/// `listener` (AE title: `local_ae_title`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Default 11112.
+    pub port: u16,
+    /// Default `127.0.0.1`.
+    pub bind: String,
+    /// Where received instances are written (default: the command's `--out`).
+    pub storage_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -66,6 +79,7 @@ impl Default for Config {
             local_ae_title: DEFAULT_LOCAL_AE_TITLE.to_string(),
             nodes: BTreeMap::new(),
             alerts: AlertSettings::default(),
+            listener: None,
         }
     }
 }

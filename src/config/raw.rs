@@ -22,6 +22,17 @@ pub(crate) struct RawConfig {
     #[serde(default, deserialize_with = "unique_map")]
     pub nodes: Option<BTreeMap<String, RawNode>>,
     pub network: Option<RawNetwork>,
+    pub listener: Option<RawListener>,
+}
+
+/// `listener`: where pacs-net accepts associations a PACS opens to it.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, expecting = "a JSON object (listener)")]
+pub(crate) struct RawListener {
+    pub port: Option<u16>,
+    pub bind: Option<String>,
+    pub storage_dir: Option<std::path::PathBuf>,
 }
 
 /// One entry of `nodes`.
@@ -106,6 +117,7 @@ pub(crate) struct RawTimeouts {
     pub connect_ms: Option<u64>,
     pub acse_ms: Option<u64>,
     pub dimse_ms: Option<u64>,
+    pub retrieve_ms: Option<u64>,
 }
 
 /// `retry` (network-wide or per node).

@@ -67,10 +67,27 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
     for (name, node) in raw.nodes.iter().flatten() {
         nodes.insert(name.clone(), resolve_node(name, node, &network)?);
     }
+    let listener = match &raw.listener {
+        Some(l) => {
+            if l.port == Some(0) {
+                return Err(ConfigError::invalid(
+                    "listener.port",
+                    "must be a port number from 1 to 65535",
+                ));
+            }
+            Some(super::ListenerConfig {
+                port: l.port.unwrap_or(11112),
+                bind: l.bind.clone().unwrap_or_else(|| "127.0.0.1".to_string()),
+                storage_dir: l.storage_dir.clone(),
+            })
+        }
+        None => None,
+    };
     Ok(Config {
         local_ae_title,
         nodes,
         alerts,
+        listener,
     })
 }
 
@@ -256,6 +273,7 @@ fn check_timeouts(section: &str, raw: &RawTimeouts) -> Result<(), ConfigError> {
         ("connect_ms", raw.connect_ms),
         ("acse_ms", raw.acse_ms),
         ("dimse_ms", raw.dimse_ms),
+        ("retrieve_ms", raw.retrieve_ms),
     ] {
         if value == Some(0) {
             return Err(ConfigError::invalid(
@@ -404,6 +422,7 @@ fn merge_timeouts(layers: &Layers<RawTimeouts>) -> Timeouts {
         connect: ms(|t| t.connect_ms, d.connect),
         acse: ms(|t| t.acse_ms, d.acse),
         dimse: ms(|t| t.dimse_ms, d.dimse),
+        retrieve: ms(|t| t.retrieve_ms, d.retrieve),
     }
 }
 

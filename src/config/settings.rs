@@ -21,6 +21,9 @@ pub struct Timeouts {
     pub acse: Duration,
     /// Waiting for a DIMSE response (and writing a request).
     pub dimse: Duration,
+    /// C-GET / C-MOVE: waiting for the next response or sub-operation of a
+    /// retrieve, which a PACS may take minutes to start (`retrieve_ms`).
+    pub retrieve: Duration,
 }
 
 impl Default for Timeouts {
@@ -29,6 +32,7 @@ impl Default for Timeouts {
             connect: Duration::from_millis(5_000),
             acse: Duration::from_millis(10_000),
             dimse: Duration::from_millis(30_000),
+            retrieve: Duration::from_millis(300_000),
         }
     }
 }

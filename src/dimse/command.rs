@@ -13,6 +13,10 @@ pub mod field {
     pub const C_STORE_RSP: u16 = 0x8001;
     pub const C_FIND_RQ: u16 = 0x0020;
     pub const C_FIND_RSP: u16 = 0x8020;
+    pub const C_GET_RQ: u16 = 0x0010;
+    pub const C_GET_RSP: u16 = 0x8010;
+    pub const C_MOVE_RQ: u16 = 0x0021;
+    pub const C_MOVE_RSP: u16 = 0x8021;
     pub const C_ECHO_RQ: u16 = 0x0030;
     pub const C_ECHO_RSP: u16 = 0x8030;
     pub const C_CANCEL_RQ: u16 = 0x0FFF;
@@ -39,6 +43,10 @@ pub mod tag {
     pub const ERROR_COMMENT: u16 = 0x0902;
     pub const ERROR_ID: u16 = 0x0903;
     pub const AFFECTED_SOP_INSTANCE_UID: u16 = 0x1000;
+    pub const REMAINING_SUB_OPERATIONS: u16 = 0x1020;
+    pub const COMPLETED_SUB_OPERATIONS: u16 = 0x1021;
+    pub const FAILED_SUB_OPERATIONS: u16 = 0x1022;
+    pub const WARNING_SUB_OPERATIONS: u16 = 0x1023;
     pub const MOVE_ORIGINATOR_AE: u16 = 0x1030;
     pub const MOVE_ORIGINATOR_MESSAGE_ID: u16 = 0x1031;
 }
@@ -279,6 +287,27 @@ pub fn find_rq(message_id: u16, sop_class: &str, priority: DimsePriority) -> Com
         .with_uid(tag::AFFECTED_SOP_CLASS_UID, sop_class)
         .with_u16(tag::COMMAND_FIELD, field::C_FIND_RQ)
         .with_u16(tag::MESSAGE_ID, message_id)
+        .with_u16(tag::PRIORITY, priority as u16)
+        .with_u16(tag::COMMAND_DATA_SET_TYPE, DATA_SET_PRESENT)
+}
+
+/// C-GET-RQ (PS3.7 9.3.3.1).
+pub fn get_rq(message_id: u16, sop_class: &str, priority: DimsePriority) -> Command {
+    Command::new()
+        .with_uid(tag::AFFECTED_SOP_CLASS_UID, sop_class)
+        .with_u16(tag::COMMAND_FIELD, field::C_GET_RQ)
+        .with_u16(tag::MESSAGE_ID, message_id)
+        .with_u16(tag::PRIORITY, priority as u16)
+        .with_u16(tag::COMMAND_DATA_SET_TYPE, DATA_SET_PRESENT)
+}
+
+/// C-MOVE-RQ (PS3.7 9.3.4.1) to `destination`.
+pub fn move_rq(message_id: u16, sop_class: &str, priority: DimsePriority, destination: &str) -> Command {
+    Command::new()
+        .with_uid(tag::AFFECTED_SOP_CLASS_UID, sop_class)
+        .with_u16(tag::COMMAND_FIELD, field::C_MOVE_RQ)
+        .with_u16(tag::MESSAGE_ID, message_id)
+        .with_text(tag::MOVE_DESTINATION, destination)
         .with_u16(tag::PRIORITY, priority as u16)
         .with_u16(tag::COMMAND_DATA_SET_TYPE, DATA_SET_PRESENT)
 }

@@ -1,4 +1,4 @@
-//! DIMSE services on one association: C-ECHO, C-STORE and C-FIND as an SCU
+//! DIMSE services on one association: C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE as an SCU
 //! (PS3.7), plus the message framing they share.
 //!
 //! Nothing here retries or pools: an operation runs on the association it is given,
@@ -13,6 +13,7 @@ mod find;
 pub mod instance;
 mod message;
 pub mod query;
+mod retrieve;
 pub mod status;
 mod store;
 pub mod transcode;
@@ -24,8 +25,12 @@ pub use find::{find, find_into, FindOutcome, FnSink, MatchSink};
 pub use instance::{open_instance, FileError, InstanceFile};
 pub use message::{receive_message, receive_message_limited, send_command, Message, MessageReader};
 pub use query::{FindQuery, QueryError, QueryKey, QueryLevel, QueryModel};
+pub use retrieve::{
+    retrieve, FnRetrieveSink, ReceivedInstance, RetrieveEvent, RetrieveKind, RetrieveOutcome, RetrieveSink,
+    SubOperations,
+};
 pub use status::{Status, StatusClass};
-pub use store::{store, StoreResponse};
+pub use store::{store, store_for_move, StoreResponse};
 
 use crate::association::AssociationError;
 

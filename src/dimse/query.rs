@@ -43,6 +43,22 @@ impl QueryModel {
             QueryModel::PatientRoot => uids::PATIENT_ROOT_FIND,
         }
     }
+
+    /// The model's C-GET SOP class.
+    pub fn get_sop_class(self) -> &'static str {
+        match self {
+            QueryModel::StudyRoot => uids::STUDY_ROOT_GET,
+            QueryModel::PatientRoot => uids::PATIENT_ROOT_GET,
+        }
+    }
+
+    /// The model's C-MOVE SOP class.
+    pub fn move_sop_class(self) -> &'static str {
+        match self {
+            QueryModel::StudyRoot => uids::STUDY_ROOT_MOVE,
+            QueryModel::PatientRoot => uids::PATIENT_ROOT_MOVE,
+        }
+    }
 }
 
 impl FromStr for QueryModel {
@@ -212,6 +228,32 @@ impl FindQuery {
         }
         let mut non_ascii = false;
         for key in &keys {
+            non_ascii |= !key.value.is_ascii();
+            obj.put(element_for(key)?);
+        }
+        if non_ascii {
+            obj.put(DataElement::new(
+                tags::SPECIFIC_CHARACTER_SET,
+                VR::CS,
+                PrimitiveValue::from("ISO_IR 192"),
+            ));
+        }
+        Ok(obj)
+    }
+}
+
+impl FindQuery {
+    /// The identifier of a C-GET or C-MOVE (PS3.4 C.4.2.1.4, C.4.3.1.3): the level
+    /// and the keys that carry a value; a retrieve has no return keys.
+    pub fn retrieve_identifier(&self) -> Result<InMemDicomObject, QueryError> {
+        let mut obj = InMemDicomObject::new_empty();
+        obj.put(DataElement::new(
+            tags::QUERY_RETRIEVE_LEVEL,
+            VR::CS,
+            PrimitiveValue::from(self.level.as_str()),
+        ));
+        let mut non_ascii = false;
+        for key in self.keys.iter().filter(|k| !k.value.is_empty()) {
             non_ascii |= !key.value.is_ascii();
             obj.put(element_for(key)?);
         }

@@ -121,6 +121,26 @@ impl Status {
     }
 }
 
+impl Status {
+    /// What a C-GET or C-MOVE response status means (PS3.4 C.4.2.1.5, C.4.3.1.4),
+    /// where codes read differently than for a C-STORE.
+    pub fn retrieve_meaning(self) -> &'static str {
+        match self.0 {
+            0x0000 => "success: all sub-operations complete",
+            0xA701 => "refused: out of resources, unable to calculate the number of matches",
+            0xA702 => "refused: out of resources, unable to perform sub-operations",
+            0xA801 => "refused: move destination unknown",
+            0xA900 => "error: identifier does not match SOP class",
+            0xAA00..=0xAAFF => "failed: none of the frames requested were found in the SOP instance",
+            0xC000..=0xCFFF => "failed: unable to process",
+            0xFE00 => "cancelled: sub-operations terminated",
+            0xB000 => "warning: sub-operations complete, one or more failures or warnings",
+            0xFF00 => "pending: sub-operations are continuing",
+            _ => self.meaning(),
+        }
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04X} ({})", self.0, self.meaning())
@@ -156,6 +176,17 @@ mod tests {
         assert!(!Status(0xA900).is_out_of_resources());
         assert!(!Status(0xC000).is_out_of_resources());
         assert!(!Status(0x0213).is_out_of_resources());
+    }
+
+    #[test]
+    fn retrieve_statuses_read_as_ps3_4_c_4_3_1_4() {
+        assert!(Status(0xA702).is_out_of_resources());
+        assert!(Status(0xA801).is_failure() && !Status(0xA801).is_out_of_resources());
+        assert!(Status(0xA801).retrieve_meaning().contains("move destination unknown"));
+        assert!(Status(0xB000).is_warning());
+        assert!(Status(0xB000).retrieve_meaning().contains("one or more failures"));
+        assert_eq!(Status(0xFE00).class(), StatusClass::Cancel);
+        assert!(Status(0xC001).retrieve_meaning().contains("unable to process"));
     }
 
     #[test]

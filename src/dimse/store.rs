@@ -39,13 +39,30 @@ pub async fn store(
     file: &InstanceFile,
     priority: DimsePriority,
 ) -> Result<StoreResponse, DimseError> {
+    store_for_move(assoc, file, priority, None).await
+}
+
+/// Store one instance as a sub-operation of the C-MOVE `originator` (its AE title
+/// and Message ID, carried in the C-STORE-RQ, PS3.7 9.3.1.1), or on its own.
+pub async fn store_for_move(
+    assoc: &mut Association,
+    file: &InstanceFile,
+    priority: DimsePriority,
+    originator: Option<(&str, u16)>,
+) -> Result<StoreResponse, DimseError> {
     let req = ContextRequest::store(&file.sop_class_uid, &file.transfer_syntax);
     let ctx = assoc.select(&req).cloned().ok_or_else(|| no_context(assoc, file))?;
     let converted = ctx.transfer_syntax != file.transfer_syntax;
 
     assoc.begin_operation();
     let id = assoc.next_message_id();
-    let command = store_rq(id, &file.sop_class_uid, &file.sop_instance_uid, priority).encode();
+    let mut command = store_rq(id, &file.sop_class_uid, &file.sop_instance_uid, priority);
+    if let Some((ae, message_id)) = originator {
+        command = command
+            .with_text(super::command::tag::MOVE_ORIGINATOR_AE, ae)
+            .with_u16(super::command::tag::MOVE_ORIGINATOR_MESSAGE_ID, message_id);
+    }
+    let command = command.encode();
     let peer_max = assoc.peer_max_pdu();
     let mut out = Vec::with_capacity(STREAM_CHUNK + STREAM_CHUNK / 64 + 256);
     encode_pdata(&mut out, ctx.id, true, &command, true, peer_max);

@@ -40,6 +40,11 @@ pub struct Behavior {
     pub transfer_syntaxes: Option<Vec<String>>,
     /// Faults at random (for soak tests), on top of the scripted ones.
     pub random_faults: Option<RandomFaults>,
+    /// Answer no SCP/SCU Role Selection item (the default roles of PS3.7 D.3.3.4
+    /// then apply), and send C-GET sub-operations all the same, as Conquest does.
+    pub omit_role_selection: bool,
+    /// Do not offer C-GET (refuse its presentation contexts), like many PACS.
+    pub no_get: bool,
 }
 
 /// Odds, in thousandths, of each fault: per association request (`reject`) or per
@@ -77,6 +82,8 @@ impl std::fmt::Debug for Behavior {
             .field("close_idle_after", &self.close_idle_after)
             .field("transfer_syntaxes", &self.transfer_syntaxes)
             .field("random_faults", &self.random_faults)
+            .field("omit_role_selection", &self.omit_role_selection)
+            .field("no_get", &self.no_get)
             .finish()
     }
 }

@@ -35,8 +35,22 @@ const ACSE_TIMEOUT: Duration = Duration::from_secs(30);
 type ServerAssoc<S> = AsyncServerAssociation<S>;
 
 /// The streams the SCP serves over: plain TCP, or TLS (`scp --tls-cert`).
-pub(crate) trait ScpStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ScpStream for T {}
+pub(crate) trait ScpStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {
+    /// The TCP socket beneath (for its tuning).
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl ScpStream for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl ScpStream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
 
 /// Decrements the active count however the association ends.
 struct ActiveGuard<'a>(&'a Shared);
@@ -96,18 +110,29 @@ pub(crate) async fn serve(
     let max_pdu = b.max_pdu_length.unwrap_or(16384);
     let mut options = ServerAssociationOptions::new()
         .ae_title(shared.config.ae_title.clone())
-        .promiscuous(true)
+        // Promiscuous would accept the C-GET models too.
+        .promiscuous(!b.no_get)
         .strict(false)
         .max_pdu_length(max_pdu)
         .with_abstract_syntax(uids::VERIFICATION)
         .with_abstract_syntax(uids::STUDY_ROOT_FIND)
         .with_abstract_syntax(uids::PATIENT_ROOT_FIND);
+    if !b.no_get {
+        options = options
+            .with_abstract_syntax(uids::STUDY_ROOT_GET)
+            .with_abstract_syntax(uids::PATIENT_ROOT_GET)
+            .with_abstract_syntax(uids::STUDY_ROOT_MOVE)
+            .with_abstract_syntax(uids::PATIENT_ROOT_MOVE);
+    }
     for sop in uids::DEFAULT_STORAGE_SOP_CLASSES {
         options = options.with_abstract_syntax(*sop);
     }
     for ts in b.transfer_syntaxes.iter().flatten() {
         options = options.with_transfer_syntax(ts.clone());
     }
+    let options = options.with_negotiation(RoleNegotiation {
+        omit: b.omit_role_selection,
+    });
     if b.require_called_ae {
         establish(options.accept_called_ae_title(), socket, peer, &shared, &mut stop).await;
     } else {
@@ -166,6 +191,26 @@ async fn run_established<S: ScpStream>(
         calling_ae: assoc.peer_ae_title().to_string(),
     };
     conn.run(&mut assoc, stop).await;
+}
+
+/// SCP/SCU Role Selection (PS3.7 D.3.3.4): the requestor gets the roles it asks
+/// for (a C-GET requestor, the SCP role for storage); with `omit`, no answer at all.
+struct RoleNegotiation {
+    omit: bool,
+}
+
+impl dicom_ul::association::server::Negotiation for RoleNegotiation {
+    fn negotiate_roles(
+        &self,
+        _sop_class_uid: &str,
+        scu_role: bool,
+        scp_role: bool,
+    ) -> Option<dicom_ul::pdu::RequestorRoles> {
+        (!self.omit).then_some(dicom_ul::pdu::RequestorRoles {
+            scu: scu_role,
+            scp: scp_role,
+        })
+    }
 }
 
 async fn reject(socket: &mut TcpStream, result: AssociationRJResult, source: AssociationRJSource) {
@@ -363,8 +408,12 @@ impl Conn<'_> {
                         // Parsing and writing block: off the runtime's threads.
                         let shared = self.owned.clone();
                         let (class, inst, calling) = (sop_class.clone(), instance.clone(), self.calling_ae.clone());
+                        let origin = cmd
+                            .text(tag::MOVE_ORIGINATOR_AE)
+                            .filter(|ae| !ae.is_empty())
+                            .map(|ae| (ae, cmd.u16(tag::MOVE_ORIGINATOR_MESSAGE_ID).unwrap_or(0)));
                         let stored = tokio::task::spawn_blocking(move || {
-                            shared.storage.store(&class, &inst, &ts, &calling, data)
+                            shared.storage.store_from(&class, &inst, &ts, &calling, origin, data)
                         })
                         .await
                         .unwrap_or_else(|e| {
@@ -395,6 +444,32 @@ impl Conn<'_> {
             Some(field::C_FIND_RQ) => {
                 c.find_requests.fetch_add(1, Ordering::SeqCst);
                 self.find(assoc, ctx, id, &sop_class, &ts, data).await
+            }
+            Some(field::C_GET_RQ) => {
+                match super::retrieve::serve_get(assoc, &self.owned, ctx, id, &sop_class, &ts, data).await {
+                    super::retrieve::After::Continue => Next::Continue,
+                    super::retrieve::After::Stop => Next::Stop,
+                }
+            }
+            Some(field::C_MOVE_RQ) => {
+                let destination = cmd.text(tag::MOVE_DESTINATION).unwrap_or_default();
+                let calling = self.calling_ae.clone();
+                match super::retrieve::serve_move(
+                    assoc,
+                    &self.owned,
+                    ctx,
+                    id,
+                    &sop_class,
+                    &ts,
+                    data,
+                    &destination,
+                    &calling,
+                )
+                .await
+                {
+                    super::retrieve::After::Continue => Next::Continue,
+                    super::retrieve::After::Stop => Next::Stop,
+                }
             }
             Some(field::C_CANCEL_RQ) => {
                 // A cancel for a find that already finished: nothing to do (PS3.7 9.3.2.3).
@@ -522,6 +597,7 @@ impl Conn<'_> {
 
 /// Receive a PDU; `Ok(None)` when `idle` passed with nothing.
 async fn receive<S: ScpStream>(assoc: &mut ServerAssoc<S>, idle: Option<Duration>) -> Result<Option<Pdu>, ()> {
+    quickack(assoc);
     match idle {
         Some(d) => match tokio::time::timeout(d, assoc.receive()).await {
             Ok(r) => r.map(Some).map_err(|_| ()),
@@ -535,4 +611,18 @@ async fn send_pdu<S: ScpStream>(assoc: &mut ServerAssoc<S>, pdu: &Pdu) -> Result
     let mut out = Vec::new();
     dicom_ul::pdu::write_pdu(&mut out, pdu).map_err(|_| ())?;
     assoc.inner_stream().write_all(&out).await.map_err(|_| ())
+}
+
+/// Re-arm TCP_QUICKACK (Linux) before reading: a requestor with Nagle on (stock
+/// DCMTK, Orthanc) holds the tail of each data set until its start is acknowledged,
+/// and a delayed ACK would stall every C-STORE by ~40 ms.
+pub(super) fn quickack<S: ScpStream>(assoc: &mut ServerAssoc<S>) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket2::SockRef::from(assoc.inner_stream().tcp()).set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = assoc;
+    }
 }

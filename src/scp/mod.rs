@@ -1,11 +1,13 @@
 //! The embedded SCP: Verification, Storage (to a folder or memory) and
-//! Patient/Study Root C-FIND over what it holds, on dicom-ul's server side.
+//! Patient/Study Root C-FIND, C-GET and C-MOVE over what it holds, on dicom-ul's server side.
 //!
 //! It is the target of `pacs-net demo` and `pacs-net scp`, and the in-process test
 //! double; [`Behavior`] makes it misbehave on purpose for fault tests.
 
 mod behavior;
 mod handler;
+mod listener;
+mod retrieve;
 mod storage;
 
 use std::net::SocketAddr;
@@ -21,7 +23,8 @@ use tokio::task::JoinHandle;
 // not part of the documented API.
 #[doc(hidden)]
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
-pub use storage::{is_valid_uid, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
+pub use listener::{belongs_to_move, StorageListener};
+pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
 
 /// How to run the SCP.
 #[derive(Debug, Clone)]
@@ -40,6 +43,10 @@ pub struct ScpConfig {
     /// Serve DICOM TLS with this configuration (see
     /// [`crate::association::tls_server_config`]); `None`: plain TCP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Write files as `storage_dir/<Study>/<Series>/<SOP>.dcm` (a retrieve's layout).
+    pub storage_by_study: bool,
+    /// Where the SCP's C-MOVE sends instances: destination AE title -> host:port.
+    pub move_destinations: std::collections::BTreeMap<String, (String, u16)>,
 }
 
 impl Default for ScpConfig {
@@ -56,6 +63,8 @@ impl Default for ScpConfig {
             },
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             tls: None,
+            storage_by_study: false,
+            move_destinations: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -78,6 +87,8 @@ pub struct ScpCounters {
     pub echoes: AtomicUsize,
     pub store_requests: AtomicUsize,
     pub find_requests: AtomicUsize,
+    pub get_requests: AtomicUsize,
+    pub move_requests: AtomicUsize,
     pub cancels: AtomicUsize,
 }
 
@@ -97,6 +108,8 @@ pub struct ScpStats {
     pub echoes: usize,
     pub store_requests: usize,
     pub find_requests: usize,
+    pub get_requests: usize,
+    pub move_requests: usize,
     pub cancels: usize,
 }
 
@@ -116,6 +129,8 @@ impl ScpCounters {
             echoes: g(&self.echoes),
             store_requests: g(&self.store_requests),
             find_requests: g(&self.find_requests),
+            get_requests: g(&self.get_requests),
+            move_requests: g(&self.move_requests),
             cancels: g(&self.cancels),
         }
     }
@@ -161,7 +176,10 @@ impl Scp {
         }
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
-        let storage = Storage::with_memory_limit(config.storage_dir.clone(), config.max_memory_bytes);
+        let mut storage = Storage::with_memory_limit(config.storage_dir.clone(), config.max_memory_bytes);
+        if config.storage_by_study {
+            storage = storage.by_study();
+        }
         let shared = Arc::new(Shared {
             config,
             counters: ScpCounters::default(),

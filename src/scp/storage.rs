@@ -22,6 +22,9 @@ pub struct StoredInstance {
     pub size: usize,
     /// Where it was written, with `--storage DIR`.
     pub path: Option<PathBuf>,
+    /// Move Originator AE Title and Message ID (PS3.7 9.3.1.1) of the C-STORE: the
+    /// C-MOVE this instance is a sub-operation of.
+    pub move_originator: Option<(String, u16)>,
 }
 
 /// Attributes of one instance kept for C-FIND: text values by tag (pixel data and
@@ -32,6 +35,11 @@ type Record = BTreeMap<Tag, String>;
 #[derive(Debug, Default)]
 pub struct Storage {
     dir: Option<PathBuf>,
+    /// Files go to `dir/<Study>/<Series>/<SOP>.dcm` rather than `dir/<SOP>.dcm`
+    /// (the layout of retrieved files).
+    by_study: bool,
+    /// Told of every instance stored (a C-MOVE listener follows its move with it).
+    notify: Mutex<Option<tokio::sync::mpsc::UnboundedSender<StoredInstance>>>,
     /// Data set bytes held at most in memory mode.
     max_memory_bytes: usize,
     inner: Mutex<Inner>,
@@ -67,14 +75,7 @@ impl StoreRefusal {
 /// Default of [`Storage`]'s memory bound (memory mode).
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 1 << 30;
 
-/// A UID as PS3.5 9.1 allows it: digits and dots, at most 64 characters, no empty
-/// component. Anything else is refused, never turned into a file name.
-pub fn is_valid_uid(uid: &str) -> bool {
-    !uid.is_empty()
-        && uid.len() <= 64
-        && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && uid.split('.').all(|c| !c.is_empty())
-}
+pub use crate::association::uids::is_valid_uid;
 
 impl Storage {
     pub fn new(dir: Option<PathBuf>) -> Self {
@@ -86,9 +87,25 @@ impl Storage {
     pub fn with_memory_limit(dir: Option<PathBuf>, max_memory_bytes: usize) -> Self {
         Storage {
             dir,
+            by_study: false,
+            notify: Mutex::new(None),
             max_memory_bytes,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Write files as `dir/<Study>/<Series>/<SOP>.dcm` (the retrieved-files layout),
+    /// and keep no index of them (a listener's memory must not grow with the
+    /// number of instances it receives: they are handed on through
+    /// [`Storage::notify_to`]).
+    pub fn by_study(mut self) -> Self {
+        self.by_study = true;
+        self
+    }
+
+    /// Every instance stored from now on is also sent to `tx`.
+    pub fn notify_to(&self, tx: tokio::sync::mpsc::UnboundedSender<StoredInstance>) {
+        *self.notify.lock() = Some(tx);
     }
 
     /// Keep an instance (blocking: parses and writes; call it off the runtime's
@@ -101,6 +118,20 @@ impl Storage {
         calling_ae: &str,
         data: Vec<u8>,
     ) -> Result<(), StoreRefusal> {
+        self.store_from(sop_class, sop_instance, ts, calling_ae, None, data)
+    }
+
+    /// [`Storage::store`] of a C-STORE sub-operation of a C-MOVE (its Move
+    /// Originator AE Title and Message ID).
+    pub fn store_from(
+        &self,
+        sop_class: &str,
+        sop_instance: &str,
+        ts: &str,
+        calling_ae: &str,
+        move_originator: Option<(String, u16)>,
+        data: Vec<u8>,
+    ) -> Result<(), StoreRefusal> {
         if !is_valid_uid(sop_instance) {
             return Err(StoreRefusal::new(0x0117, "invalid SOP Instance UID"));
         }
@@ -108,7 +139,26 @@ impl Storage {
             return Err(StoreRefusal::new(0x0122, "invalid SOP Class UID"));
         }
         let record = index_record(&data, ts);
-        let path = match &self.dir {
+        let folder = match (&self.dir, self.by_study) {
+            (Some(dir), true) => {
+                let uid = |tag| record.get(&tag).filter(|u| is_valid_uid(u));
+                match (uid(tags::STUDY_INSTANCE_UID), uid(tags::SERIES_INSTANCE_UID)) {
+                    (Some(study), Some(series)) => Some(dir.join(study).join(series)),
+                    _ => {
+                        return Err(StoreRefusal::new(
+                            0xC000,
+                            "the data set has no valid Study and Series Instance UIDs",
+                        ))
+                    }
+                }
+            }
+            (dir, _) => dir.clone(),
+        };
+        if let Some(f) = folder.as_ref().filter(|_| self.by_study) {
+            std::fs::create_dir_all(f)
+                .map_err(|e| StoreRefusal::new(0xA700, format!("cannot create {}: {e}", f.display())))?;
+        }
+        let path = match &folder {
             Some(dir) => Some(
                 write_part10(dir, sop_class, sop_instance, ts, calling_ae, &data)
                     .map_err(|r| StoreRefusal::new(0xA700, r))?,
@@ -122,7 +172,14 @@ impl Storage {
             calling_ae: calling_ae.to_string(),
             size: data.len(),
             path: path.clone(),
+            move_originator,
         };
+        if let Some(tx) = self.notify.lock().as_ref() {
+            let _ = tx.send(inst.clone());
+        }
+        if self.by_study && path.is_some() {
+            return Ok(());
+        }
         let mut inner = self.inner.lock();
         let existing = inner.instances.iter().position(|x| x.sop_instance_uid == sop_instance);
         let freed = existing.and_then(|i| inner.data[i].as_ref().map(Vec::len)).unwrap_or(0);
@@ -195,6 +252,7 @@ impl Storage {
                 calling_ae: String::new(),
                 size: 0,
                 path: Some(entry.path().to_path_buf()),
+                move_originator: None,
             });
             inner.data.push(None);
             inner.records.push(record);
@@ -284,6 +342,60 @@ impl Storage {
             out.push(rsp);
         }
         Ok(out)
+    }
+}
+
+/// An instance a C-GET or C-MOVE sends: what it is, and its data set (held in
+/// memory, or in its file).
+#[derive(Debug, Clone)]
+pub struct RetrieveItem {
+    pub instance: StoredInstance,
+    pub data: Option<Vec<u8>>,
+}
+
+impl Storage {
+    /// C-GET / C-MOVE: every instance under the entities at the identifier's level
+    /// that match it (PS3.4 C.4.2.2, C.4.3.2), in the order received.
+    pub fn retrieve_set(&self, identifier: &InMemDicomObject, patient_root: bool) -> Result<Vec<RetrieveItem>, u16> {
+        let level = identifier
+            .element(tags::QUERY_RETRIEVE_LEVEL)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim().to_ascii_uppercase())
+            .ok_or(0xA900u16)?;
+        let unique = match level.as_str() {
+            "PATIENT" if patient_root => tags::PATIENT_ID,
+            "STUDY" => tags::STUDY_INSTANCE_UID,
+            "SERIES" => tags::SERIES_INSTANCE_UID,
+            "IMAGE" => tags::SOP_INSTANCE_UID,
+            _ => return Err(0xA900),
+        };
+        // The matching entities, by the query's own rules.
+        let mut query = identifier.clone();
+        if query.element(unique).is_err() {
+            query.put(DataElement::new(unique, dictionary_vr(unique), PrimitiveValue::Empty));
+        }
+        let ids: HashSet<String> = self
+            .find(&query, patient_root)?
+            .iter()
+            .filter_map(|m| {
+                m.element(unique)
+                    .ok()
+                    .and_then(|e| e.to_str().ok())
+                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            })
+            .collect();
+        let inner = self.inner.lock();
+        Ok(inner
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.get(&unique).is_some_and(|v| ids.contains(v)))
+            .map(|(i, _)| RetrieveItem {
+                instance: inner.instances[i].clone(),
+                data: inner.data[i].clone(),
+            })
+            .collect())
     }
 }
 

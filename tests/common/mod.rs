@@ -222,3 +222,44 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Start Orthanc with its own config in `dir`, on free loopback ports, with
+/// `extra` merged into its config (e.g. `DicomModalities`); (peer, DICOM port, HTTP port).
+pub fn start_orthanc(dir: &std::path::Path, extra: serde_json::Value) -> (Peer, u16, u16) {
+    let dicom_port = free_port();
+    let http_port = free_port();
+    let mut config = serde_json::json!({
+        "Name": "pacs-net-test",
+        "StorageDirectory": dir.join("storage"),
+        "IndexDirectory": dir.join("index"),
+        "DicomAet": "ORTHANC",
+        "DicomPort": dicom_port,
+        "HttpPort": http_port,
+        "HttpServerEnabled": true,
+        "RemoteAccessAllowed": false,
+        "AuthenticationEnabled": false,
+        "DicomCheckCalledAet": true,
+        "DicomAlwaysAllowEcho": true,
+        "DicomAlwaysAllowStore": true,
+        "DicomAlwaysAllowFind": true,
+        "UnknownSopClassAccepted": true,
+        "Plugins": [],
+        "StableAge": 1
+    });
+    if let (Some(base), Some(more)) = (config.as_object_mut(), extra.as_object()) {
+        for (k, v) in more {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    let path = dir.join("orthanc.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let peer = start_peer("/usr/sbin/Orthanc", &[path.to_str().unwrap()], &[], dicom_port);
+    // The HTTP server may come up a moment after the DICOM port.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", http_port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (peer, dicom_port, http_port)
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# pacs-net get / move vs DCMTK getscu / movescu: one study of 1,000 small CT
+# instances (~40 KB, Explicit VR LE, made by `examples/bench_files.rs`) retrieved
+# from the same Orthanc into a fresh folder each run, side by side in one
+# hyperfine run, with Orthanc
+#   stock: as packaged;  tuned: Orthanc with env TCP_NODELAY=1
+# (the DCMTK SCUs get the same env as Orthanc). Orthanc knows both move
+# destinations (PACSNET and MOVESCU) in its DicomModalities.
+# Goals: pacs-net <= 0.5x DCMTK's wall in each; peak RSS of pacs-net < 64 MB.
+#
+#   benches/retrieve_vs_dcmtk.sh        (knobs: see benches/common.sh; MODES="tuned"
+#                                        runs one setting only)
+source "$(dirname "$0")/common.sh"
+bench_init retrieve_vs_dcmtk
+GETSCU=/usr/bin/getscu
+MOVESCU=/usr/bin/movescu
+ORTHANC=/usr/sbin/Orthanc
+for tool in "$GETSCU" "$MOVESCU" "$ORTHANC" /usr/bin/dcmdump /usr/bin/time; do
+  [ -x "$tool" ] || die "$tool not found"
+done
+
+SMALL=$WORK/small_1000x40k
+log "generating inputs"
+"$BENCH_FILES" series "$SMALL" 1000 40960 3 >&2
+STUDY=$(/usr/bin/dcmdump +P 0020,000d "$SMALL/000001.dcm" | sed -E 's/.*\[([0-9.]+)\].*/\1/')
+[ -n "$STUDY" ] || die "no Study Instance UID in the inputs"
+KEY="StudyInstanceUID=$STUDY"
+
+PN_LISTEN=$(free_port)
+MOVESCU_PORT=$(free_port)
+ORTHANC_DIR=$WORK/orthanc
+mkdir -p "$ORTHANC_DIR"
+
+# start_orthanc stock|tuned: Orthanc on free ports over the same storage; sets
+# ORTHANC_PORT, ORTHANC_PID.
+start_orthanc() {
+  local mode=$1 port http pid
+  port=$(free_port)
+  http=$(free_port)
+  cat >"$ORTHANC_DIR/orthanc.json" <<EOF
+{"Name": "bench", "StorageDirectory": "$ORTHANC_DIR/storage", "IndexDirectory": "$ORTHANC_DIR/index",
+ "DicomAet": "ORTHANC", "DicomPort": $port, "HttpPort": $http, "RemoteAccessAllowed": false,
+ "AuthenticationEnabled": false, "DicomAlwaysAllowEcho": true, "DicomAlwaysAllowStore": true,
+ "DicomAlwaysAllowFind": true, "DicomAlwaysAllowGet": true, "DicomAlwaysAllowMove": true,
+ "Plugins": [], "StableAge": 1,
+ "DicomModalities": {"pacsnet": ["PACSNET", "127.0.0.1", $PN_LISTEN],
+                     "movescu": ["MOVESCU", "127.0.0.1", $MOVESCU_PORT]}}
+EOF
+  if [ "$mode" = tuned ]; then
+    env TCP_NODELAY=1 "$ORTHANC" "$ORTHANC_DIR/orthanc.json" >"$WORK/orthanc-$mode.log" 2>&1 &
+  else
+    env -u TCP_NODELAY "$ORTHANC" "$ORTHANC_DIR/orthanc.json" >"$WORK/orthanc-$mode.log" 2>&1 &
+  fi
+  pid=$!
+  PIDS+=("$pid")
+  wait_listening "$port" "$pid" || die "Orthanc ($mode) did not start; see $WORK/orthanc-$mode.log"
+  ORTHANC_PORT=$port
+  ORTHANC_PID=$pid
+  log "Orthanc ($mode) pid $pid on 127.0.0.1:$port"
+}
+
+OUT_PN=$WORK/out-pacs-net
+OUT_DCMTK=$WORK/out-dcmtk
+RSS=()
+MODES=${MODES:-stock tuned}
+loaded=
+for mode in $MODES; do
+  start_orthanc "$mode"
+  target="ORTHANC@127.0.0.1:$ORTHANC_PORT"
+  if [ -z "$loaded" ]; then
+    loaded=1
+    log "loading the study into Orthanc"
+    "$PACS_NET" store "$target" "$SMALL" --no-progress >&2
+  fi
+  env=$(scu_env "$mode")
+  pn_get="$PACS_NET get $target -k $KEY --out $OUT_PN --no-progress"
+  pn_move="$PACS_NET move $target -k $KEY --out $OUT_PN --port $PN_LISTEN --no-progress"
+  dcmtk_get="$env $GETSCU -S -aet GETSCU -aec ORTHANC -k QueryRetrieveLevel=STUDY -k $KEY -od $OUT_DCMTK 127.0.0.1 $ORTHANC_PORT"
+  dcmtk_move="$env $MOVESCU -S -aet MOVESCU -aec ORTHANC -aem MOVESCU --port $MOVESCU_PORT -k QueryRetrieveLevel=STUDY -k $KEY -od $OUT_DCMTK 127.0.0.1 $ORTHANC_PORT"
+  prep="bash -c 'rm -rf $OUT_PN $OUT_DCMTK && mkdir -p $OUT_PN $OUT_DCMTK'"
+
+  log "$mode: check runs"
+  for op in get move; do
+    eval "rm -rf $OUT_PN $OUT_DCMTK; mkdir -p $OUT_PN $OUT_DCMTK"
+    if [ $op = get ]; then cmd=$pn_get dcmtk=$dcmtk_get; else cmd=$pn_move dcmtk=$dcmtk_move; fi
+    summary=$(/usr/bin/time -v -o "$WORK/time-$op-$mode.txt" $cmd)
+    echo "pacs-net $op: $summary" >&2
+    case $summary in
+      "1000 completed, 0 warning, 0 failed, 0 remaining"*) ;;
+      *) die "pacs-net $op did not retrieve every instance" ;;
+    esac
+    n=$(find "$OUT_PN" -name '*.dcm' | wc -l)
+    [ "$n" = 1000 ] || die "pacs-net $op wrote $n files"
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time-$op-$mode.txt")
+    RSS+=("$op $mode $rss")
+    $dcmtk >/dev/null 2>&1 || die "DCMTK $op failed"
+    n=$(find "$OUT_DCMTK" -type f | wc -l)
+    [ "$n" = 1000 ] || die "DCMTK $op wrote $n files"
+  done
+
+  log "$mode: hyperfine"
+  hf "get-$mode" --prepare "$prep" -n "pacs-net get" "$pn_get" -n getscu "$dcmtk_get"
+  hf "move-$mode" --prepare "$prep" -n "pacs-net move" "$pn_move" -n movescu "$dcmtk_move"
+  stop_pid "$ORTHANC_PID"
+done
+
+printf '\n| op | Orthanc | pacs-net mean ± sd | DCMTK mean ± sd | pacs-net / DCMTK |\n|---|---|---|---|---|\n'
+for op in get move; do
+  if [ $op = get ]; then d=getscu; else d=movescu; fi
+  for mode in $MODES; do
+    n="$op-$mode"
+    p=$(hf_stat "$n" "pacs-net $op" mean) ps=$(hf_stat "$n" "pacs-net $op" stddev)
+    s=$(hf_stat "$n" "$d" mean) ss=$(hf_stat "$n" "$d" stddev)
+    r=$(calc "$p / $s")
+    printf '| %s | %s | %.3f ± %.3f s | %.3f ± %.3f s | %.3f× |\n' "$op" "$mode" "$p" "$ps" "$s" "$ss" "$r"
+    goal "$op, Orthanc $mode: pacs-net / $d" "$r" "<=" 0.5
+  done
+done
+printf '\npeak RSS of pacs-net (/usr/bin/time -v):\n'
+for line in "${RSS[@]}"; do
+  set -- $line
+  printf '  %s, Orthanc %s: %s KB\n' "$1" "$2" "$3"
+  goal "peak RSS, $1, Orthanc $2 (KB)" "$3" "<=" 65536
+done
+goals_summary retrieve_vs_dcmtk

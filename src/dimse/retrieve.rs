@@ -1,0 +1,765 @@
+//! C-GET and C-MOVE as an SCU (Query/Retrieve, PS3.4 C.4.2 and C.4.3, PS3.7
+//! 9.1.3 and 9.1.4) on one association.
+//!
+//! A C-GET's instances come back as C-STORE sub-operations on the same
+//! association (we negotiated the SCP role for their SOP classes): each data set
+//! is written to disk as its fragments arrive, behind a Part 10 file meta group
+//! that names the transfer syntax it arrived in, so memory stays bounded by the
+//! PDU size whatever the instance size; the file is then moved to
+//! `DIR/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm` and the
+//! C-STORE answered. A C-MOVE only has responses here: its instances go to the
+//! destination AE on associations of their own. Pending responses carry the
+//! sub-operation counts; the final one may carry the Failed SOP Instance UID List.
+//!
+//! When the caller has seen enough (or has gone away), a C-CANCEL is sent (PS3.7
+//! 9.3.3.3 / 9.3.4.3) and the association is worked on up to the final response,
+//! so it stays usable; a peer that does not end within a bounded number of
+//! messages has its association aborted.
+
+use std::fs::File;
+use std::future::Future;
+use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::association::uids::is_valid_uid;
+use crate::association::{Association, ContextRequest, Pdv};
+use crate::config::Limits;
+
+use super::command::{cancel_rq, field, get_rq, move_rq, response, tag, Command, DimsePriority};
+use super::dataset_check::decode_checked;
+use super::message::send_command;
+use super::query::FindQuery;
+use super::{DimseError, Status};
+
+/// Sub-operation counts of a C-GET / C-MOVE response (PS3.7 9.3.3.2, 9.3.4.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SubOperations {
+    /// Not given in a final response (nor by some PACS at all).
+    pub remaining: Option<u16>,
+    pub completed: u16,
+    pub failed: u16,
+    pub warning: u16,
+}
+
+impl SubOperations {
+    fn of(cmd: &Command) -> Self {
+        SubOperations {
+            remaining: cmd.u16(tag::REMAINING_SUB_OPERATIONS),
+            completed: cmd.u16(tag::COMPLETED_SUB_OPERATIONS).unwrap_or(0),
+            failed: cmd.u16(tag::FAILED_SUB_OPERATIONS).unwrap_or(0),
+            warning: cmd.u16(tag::WARNING_SUB_OPERATIONS).unwrap_or(0),
+        }
+    }
+}
+
+/// One instance a C-GET sent us (a C-STORE sub-operation), and what became of it.
+#[derive(Debug, Clone)]
+pub struct ReceivedInstance {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax: String,
+    /// Where it was written; `None` when it was refused.
+    pub path: Option<PathBuf>,
+    /// Data set bytes received.
+    pub bytes: u64,
+    /// The status we answered the C-STORE with.
+    pub status: Status,
+    /// Why it was refused.
+    pub error: Option<String>,
+}
+
+/// What a retrieve hands to its caller as it goes.
+#[derive(Debug, Clone)]
+pub enum RetrieveEvent {
+    /// The request is sent, with this Message ID (what a C-MOVE's instances name as
+    /// their Move Originator Message ID).
+    Requested { message_id: u16 },
+    /// A pending response: the sub-operation counts so far.
+    Progress(SubOperations),
+    /// A C-STORE sub-operation received on the association (C-GET).
+    Instance(ReceivedInstance),
+}
+
+/// Where retrieve events go. Delivery is awaited (backpressure).
+pub trait RetrieveSink: Send {
+    /// Take one event; `ControlFlow::Break` cancels the retrieve (C-CANCEL).
+    fn deliver(&mut self, event: RetrieveEvent) -> impl Future<Output = ControlFlow<()>> + Send;
+
+    /// Whether the consumer has gone away (checked at every message: C-CANCEL).
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+/// A callback as a [`RetrieveSink`].
+pub struct FnRetrieveSink<F>(pub F);
+
+impl<F> RetrieveSink for FnRetrieveSink<F>
+where
+    F: FnMut(RetrieveEvent) -> ControlFlow<()> + Send,
+{
+    fn deliver(&mut self, event: RetrieveEvent) -> impl Future<Output = ControlFlow<()>> + Send {
+        std::future::ready((self.0)(event))
+    }
+}
+
+/// C-GET or C-MOVE, and for a move, its destination AE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetrieveKind {
+    Get,
+    Move { destination: String },
+}
+
+impl RetrieveKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RetrieveKind::Get => "C-GET",
+            RetrieveKind::Move { .. } => "C-MOVE",
+        }
+    }
+
+    /// The SOP class of the request in `query`'s model.
+    pub fn sop_class(&self, query: &FindQuery) -> &'static str {
+        match self {
+            RetrieveKind::Get => query.model.get_sop_class(),
+            RetrieveKind::Move { .. } => query.model.move_sop_class(),
+        }
+    }
+
+    fn rsp_field(&self) -> u16 {
+        match self {
+            RetrieveKind::Get => field::C_GET_RSP,
+            RetrieveKind::Move { .. } => field::C_MOVE_RSP,
+        }
+    }
+}
+
+/// How a retrieve ended.
+#[derive(Debug, Clone)]
+pub struct RetrieveOutcome {
+    /// The final status (success, warning, cancel, or a failure).
+    pub status: Status,
+    /// The counts of the final response (or of the last pending one, where the
+    /// final response left them out).
+    pub sub_operations: SubOperations,
+    /// Failed SOP Instance UID List (0008,0058) of the final response.
+    pub failed_sop_instance_uids: Vec<String>,
+    pub error_comment: Option<String>,
+    /// Whether we sent C-CANCEL.
+    pub cancelled: bool,
+    /// The association broke after our C-CANCEL (before the final response).
+    pub lost_after_cancel: bool,
+    /// C-STORE sub-operations received on the association, and written.
+    pub received: usize,
+    pub written: usize,
+    /// Data set bytes written.
+    pub bytes: u64,
+}
+
+/// After our C-CANCEL, at most this many messages are taken before the
+/// association is given up on (a peer that ignores the cancel would keep us here).
+const MAX_MESSAGES_AFTER_CANCEL: usize = 4096;
+
+/// Run a C-GET (instances written under `out_dir`) or C-MOVE on `assoc`.
+///
+/// `wait` bounds the wait for each message of the retrieve (the node's retrieve
+/// timeout, which a PACS may need before its first response); the fragments of a
+/// message that has begun are each bounded by the DIMSE timeout.
+#[allow(clippy::too_many_arguments)]
+pub async fn retrieve<S: RetrieveSink>(
+    assoc: &mut Association,
+    query: &FindQuery,
+    kind: &RetrieveKind,
+    priority: DimsePriority,
+    limits: &Limits,
+    wait: Duration,
+    out_dir: &Path,
+    sink: &mut S,
+) -> Result<RetrieveOutcome, DimseError> {
+    let sop_class = kind.sop_class(query);
+    let ctx = assoc
+        .select(&ContextRequest::uncompressed(sop_class))
+        .cloned()
+        .ok_or_else(|| {
+            DimseError::NoContext(format!(
+                "{} does not support {} in the {} model (the presentation context was refused)",
+                assoc.called_ae(),
+                kind.name(),
+                match query.model {
+                    super::QueryModel::StudyRoot => "Study Root",
+                    super::QueryModel::PatientRoot => "Patient Root",
+                }
+            ))
+        })?;
+    let ts = TransferSyntaxRegistry
+        .get(&ctx.transfer_syntax)
+        .ok_or_else(|| DimseError::Encode {
+            what: format!("unknown transfer syntax {}", ctx.transfer_syntax),
+            source: None,
+        })?;
+    let identifier = query.retrieve_identifier().map_err(|e| DimseError::Encode {
+        what: "the retrieve identifier".into(),
+        source: Some(Box::new(e)),
+    })?;
+    let mut encoded = Vec::new();
+    identifier
+        .write_dataset_with_ts(&mut encoded, ts)
+        .map_err(|e| DimseError::Encode {
+            what: "the retrieve identifier".into(),
+            source: Some(Box::new(e)),
+        })?;
+
+    assoc.begin_operation();
+    let id = assoc.next_message_id();
+    let rq = match kind {
+        RetrieveKind::Get => get_rq(id, sop_class, priority),
+        RetrieveKind::Move { destination } => move_rq(id, sop_class, priority, destination),
+    };
+    send_command(assoc, ctx.id, &rq, Some(&encoded)).await?;
+
+    let mut outcome = RetrieveOutcome {
+        status: Status::SUCCESS,
+        sub_operations: SubOperations::default(),
+        failed_sop_instance_uids: Vec::new(),
+        error_comment: None,
+        cancelled: false,
+        lost_after_cancel: false,
+        received: 0,
+        written: 0,
+        bytes: 0,
+    };
+    if sink
+        .deliver(RetrieveEvent::Requested { message_id: id })
+        .await
+        .is_break()
+    {
+        cancel(assoc, ctx.id, id, &mut outcome).await;
+    }
+    let mut after_cancel = 0usize;
+    let mut receiver = Receiver {
+        wait,
+        dimse: assoc.timeouts().dimse,
+        limits: *limits,
+    };
+    loop {
+        if outcome.cancelled {
+            after_cancel += 1;
+            if after_cancel > MAX_MESSAGES_AFTER_CANCEL {
+                assoc.poison();
+                outcome.status = Status::CANCEL;
+                outcome.lost_after_cancel = true;
+                break;
+            }
+        } else if sink.is_closed() {
+            cancel(assoc, ctx.id, id, &mut outcome).await;
+            if outcome.lost_after_cancel {
+                break;
+            }
+        }
+        let step = receiver.next(assoc, kind, id, out_dir).await;
+        let step = match step {
+            Ok(s) => s,
+            Err(e) if outcome.cancelled => {
+                tracing::debug!(association = assoc.id(), error = %e, "association lost after C-CANCEL");
+                assoc.poison();
+                outcome.status = Status::CANCEL;
+                outcome.lost_after_cancel = true;
+                break;
+            }
+            Err(e) => {
+                assoc.poison();
+                return Err(e);
+            }
+        };
+        let event = match step {
+            Step::Stored(instance) => {
+                outcome.received += 1;
+                if instance.path.is_some() {
+                    outcome.written += 1;
+                    outcome.bytes += instance.bytes;
+                }
+                RetrieveEvent::Instance(instance)
+            }
+            Step::Response { command, data } => {
+                let status = Status(command.status().unwrap_or(0xFFFF));
+                let counts = SubOperations::of(&command);
+                if status.is_pending() {
+                    outcome.sub_operations = counts;
+                    RetrieveEvent::Progress(counts)
+                } else {
+                    // A final response may leave the counts out (PS3.7 C.4.3.1.4:
+                    // they are conditional): keep the last pending ones then.
+                    let any = [
+                        tag::COMPLETED_SUB_OPERATIONS,
+                        tag::FAILED_SUB_OPERATIONS,
+                        tag::WARNING_SUB_OPERATIONS,
+                    ]
+                    .iter()
+                    .any(|t| command.u16(*t).is_some());
+                    if any {
+                        outcome.sub_operations = SubOperations {
+                            remaining: counts.remaining,
+                            ..counts
+                        };
+                    } else {
+                        outcome.sub_operations.remaining = counts.remaining.or(outcome.sub_operations.remaining);
+                    }
+                    outcome.status = status;
+                    outcome.error_comment = command.error_comment();
+                    if let Some(data) = data {
+                        outcome.failed_sop_instance_uids =
+                            failed_uid_list(&data, &ctx.transfer_syntax, limits.max_data_set_bytes);
+                    }
+                    break;
+                }
+            }
+        };
+        if outcome.cancelled {
+            continue;
+        }
+        if sink.deliver(event).await.is_break() {
+            cancel(assoc, ctx.id, id, &mut outcome).await;
+            if outcome.lost_after_cancel {
+                break;
+            }
+        }
+    }
+    assoc.end_operation();
+    Ok(outcome)
+}
+
+/// Send C-CANCEL (PS3.7 9.3.3.3); on failure the retrieve is settled as cancelled
+/// with its association lost.
+async fn cancel(assoc: &mut Association, ctx: u8, id: u16, outcome: &mut RetrieveOutcome) {
+    outcome.cancelled = true;
+    if let Err(e) = send_command(assoc, ctx, &cancel_rq(id), None).await {
+        tracing::debug!(association = assoc.id(), error = %e, "C-CANCEL could not be sent");
+        assoc.poison();
+        outcome.status = Status::CANCEL;
+        outcome.lost_after_cancel = true;
+    }
+}
+
+/// The Failed SOP Instance UID List (0008,0058) of a final response's data set;
+/// a data set that cannot be read yields none (it changes no count).
+fn failed_uid_list(data: &[u8], ts: &str, limit: usize) -> Vec<String> {
+    match decode_checked(data, ts, limit) {
+        Ok(obj) => obj
+            .element(tags::FAILED_SOP_INSTANCE_UID_LIST)
+            .ok()
+            .and_then(|e| e.to_multi_str().ok().map(|v| v.to_vec()))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "final retrieve response: unreadable data set");
+            Vec::new()
+        }
+    }
+}
+
+/// What one message of the retrieve was.
+enum Step {
+    /// A C-STORE sub-operation, answered.
+    Stored(ReceivedInstance),
+    /// A C-GET-RSP / C-MOVE-RSP to our request.
+    Response { command: Command, data: Option<Vec<u8>> },
+}
+
+/// Reads the messages of a retrieve off the association.
+struct Receiver {
+    wait: Duration,
+    dimse: Duration,
+    limits: Limits,
+}
+
+impl Receiver {
+    async fn pdv(&self, assoc: &mut Association, at_boundary: bool) -> Result<Pdv, DimseError> {
+        let limit = if at_boundary { self.wait } else { self.dimse };
+        Ok(assoc.receive_pdv_within(limit).await?)
+    }
+
+    /// The next message: a C-STORE-RQ is answered (its data set written as it
+    /// comes), a response to `id` is returned; anything else is a protocol error.
+    async fn next(
+        &mut self,
+        assoc: &mut Association,
+        kind: &RetrieveKind,
+        id: u16,
+        out_dir: &Path,
+    ) -> Result<Step, DimseError> {
+        let mut command_bytes = Vec::new();
+        let first = self.pdv(assoc, true).await?;
+        let ctx = first.context_id;
+        let mut pdv = first;
+        loop {
+            if !pdv.is_command || pdv.context_id != ctx {
+                return Err(DimseError::Protocol(
+                    "expected a command fragment on the message's presentation context".into(),
+                ));
+            }
+            if command_bytes.len() + pdv.data.len() > self.limits.max_command_bytes {
+                return Err(DimseError::LimitExceeded {
+                    what: "command set",
+                    limit: self.limits.max_command_bytes,
+                    field: "max_command_bytes",
+                });
+            }
+            command_bytes.extend_from_slice(&pdv.data);
+            if pdv.is_last {
+                break;
+            }
+            pdv = self.pdv(assoc, false).await?;
+        }
+        let command = Command::decode(&command_bytes).map_err(|e| DimseError::Protocol(e.to_string()))?;
+        match command.command_field() {
+            Some(f) if f == kind.rsp_field() && command.responded_to() == Some(id) => {
+                if command.status().is_none() {
+                    return Err(DimseError::UnexpectedResponse(format!(
+                        "{} response without a status",
+                        kind.name()
+                    )));
+                }
+                let data = if command.has_data_set() {
+                    Some(self.collect_data(assoc, ctx).await?)
+                } else {
+                    None
+                };
+                Ok(Step::Response { command, data })
+            }
+            Some(field::C_STORE_RQ) if *kind == RetrieveKind::Get && command.has_data_set() => {
+                let instance = self.store(assoc, ctx, &command, out_dir).await?;
+                Ok(Step::Stored(instance))
+            }
+            other => Err(DimseError::UnexpectedResponse(format!(
+                "{} during a {} (message {id}): expected its responses{}",
+                other.map_or("a command without a command field", super::command::command_name),
+                kind.name(),
+                if *kind == RetrieveKind::Get {
+                    " or C-STORE sub-operations"
+                } else {
+                    ""
+                }
+            ))),
+        }
+    }
+
+    /// A (small) data set of a response, in memory within the limits.
+    async fn collect_data(&self, assoc: &mut Association, ctx: u8) -> Result<Vec<u8>, DimseError> {
+        let mut data = Vec::new();
+        loop {
+            let pdv = self.pdv(assoc, false).await?;
+            if pdv.is_command || pdv.context_id != ctx {
+                return Err(DimseError::Protocol("expected a data set fragment".into()));
+            }
+            if data.len() + pdv.data.len() > self.limits.max_data_set_bytes {
+                return Err(DimseError::LimitExceeded {
+                    what: "data set",
+                    limit: self.limits.max_data_set_bytes,
+                    field: "max_data_set_bytes",
+                });
+            }
+            data.extend_from_slice(&pdv.data);
+            if pdv.is_last {
+                return Ok(data);
+            }
+        }
+    }
+
+    /// A C-STORE sub-operation: stream its data set to a file, file it under its
+    /// study and series, answer the C-STORE-RSP.
+    async fn store(
+        &self,
+        assoc: &mut Association,
+        ctx: u8,
+        command: &Command,
+        out_dir: &Path,
+    ) -> Result<ReceivedInstance, DimseError> {
+        let sop_class = command.text(tag::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
+        let sop_instance = command.text(tag::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
+        let store_id = command.message_id().unwrap_or(0);
+        let transfer_syntax = assoc
+            .accepted_contexts()
+            .iter()
+            .find(|c| c.id == ctx)
+            .map(|c| c.transfer_syntax.clone())
+            .ok_or_else(|| DimseError::Protocol(format!("C-STORE on presentation context {ctx}, never accepted")))?;
+        if assoc.scp_role_granted(&sop_class) == Some(false) {
+            tracing::debug!(
+                sop_class_uid = %sop_class,
+                "C-STORE sub-operation for a SOP class whose SCP role the remote refused; taking it all the same"
+            );
+        }
+        let mut file = if !is_valid_uid(&sop_instance) || !is_valid_uid(&sop_class) {
+            PartFile::refused(0xC000, "the C-STORE names no valid SOP Class and Instance UID")
+        } else {
+            PartFile::create(out_dir, &sop_class, &sop_instance, &transfer_syntax, assoc.called_ae())
+        };
+        loop {
+            let pdv = self.pdv(assoc, false).await?;
+            if pdv.is_command || pdv.context_id != ctx {
+                file.discard();
+                return Err(DimseError::Protocol(
+                    "expected a C-STORE data set fragment on the same presentation context".into(),
+                ));
+            }
+            file.write(&pdv.data);
+            if pdv.is_last {
+                break;
+            }
+        }
+        let bytes = file.bytes;
+        let (path, status, error) = match file.finish(out_dir, &sop_instance) {
+            Ok(path) => (Some(path), Status::SUCCESS, None),
+            Err((status, reason)) => {
+                let uid = if is_valid_uid(&sop_instance) {
+                    sop_instance.as_str()
+                } else {
+                    "(invalid)"
+                };
+                tracing::warn!(sop_instance_uid = %uid, status = %status.hex(), reason = %reason, "retrieved instance not written");
+                (None, status, Some(reason))
+            }
+        };
+        let rsp = response(
+            field::C_STORE_RSP,
+            Some(&sop_class),
+            store_id,
+            status.0,
+            false,
+            Some(&sop_instance),
+        );
+        send_command(assoc, ctx, &rsp, None).await?;
+        Ok(ReceivedInstance {
+            sop_class_uid: sop_class,
+            sop_instance_uid: sop_instance,
+            transfer_syntax,
+            path,
+            bytes,
+            status,
+            error,
+        })
+    }
+}
+
+/// A Part 10 file being received: written under a temporary name in the output
+/// folder, then moved where it belongs once its study and series are known.
+struct PartFile {
+    tmp: Option<PathBuf>,
+    writer: Option<BufWriter<File>>,
+    bytes: u64,
+    /// Set once the instance cannot be kept: the status to answer and why. The
+    /// rest of its data set is still read (and dropped).
+    refusal: Option<(Status, String)>,
+}
+
+/// Out of resources (PS3.4 B.2.3): we could not write it.
+const STORE_OUT_OF_RESOURCES: Status = Status(0xA700);
+/// Cannot understand (PS3.4 B.2.3): the data set says nothing we can file it by.
+const STORE_CANNOT_UNDERSTAND: Status = Status(0xC000);
+
+impl PartFile {
+    fn refused(status: u16, reason: &str) -> Self {
+        PartFile {
+            tmp: None,
+            writer: None,
+            bytes: 0,
+            refusal: Some((Status(status), reason.to_string())),
+        }
+    }
+
+    fn create(out_dir: &Path, sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Self {
+        let tmp = out_dir.join(format!(".{sop_instance}.{}.part", std::process::id()));
+        let opened = std::fs::create_dir_all(out_dir)
+            .and_then(|_| File::create(&tmp))
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()));
+        let mut file = match opened {
+            Ok(f) => PartFile {
+                tmp: Some(tmp),
+                writer: Some(BufWriter::with_capacity(64 * 1024, f)),
+                bytes: 0,
+                refusal: None,
+            },
+            Err(reason) => return PartFile::refused(STORE_OUT_OF_RESOURCES.0, &reason),
+        };
+        match part10_header(sop_class, sop_instance, ts, source_ae) {
+            Ok(header) => {
+                file.write_raw(&header);
+                file.bytes = 0;
+            }
+            Err(reason) => file.fail(STORE_OUT_OF_RESOURCES, reason),
+        }
+        file
+    }
+
+    fn fail(&mut self, status: Status, reason: String) {
+        if self.refusal.is_none() {
+            self.refusal = Some((status, reason));
+        }
+        self.discard();
+    }
+
+    fn write_raw(&mut self, data: &[u8]) {
+        if let Some(w) = &mut self.writer {
+            if let Err(e) = w.write_all(data) {
+                self.fail(STORE_OUT_OF_RESOURCES, format!("cannot write: {e}"));
+            }
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        self.bytes += data.len() as u64;
+        self.write_raw(data);
+    }
+
+    /// Drop the partial file.
+    fn discard(&mut self) {
+        self.writer = None;
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+
+    /// Flush, read its study and series, and move it into place.
+    fn finish(mut self, out_dir: &Path, sop_instance: &str) -> Result<PathBuf, (Status, String)> {
+        if let Some(refusal) = self.refusal.take() {
+            self.discard();
+            return Err(refusal);
+        }
+        let (Some(writer), Some(tmp)) = (self.writer.take(), self.tmp.clone()) else {
+            return Err((STORE_OUT_OF_RESOURCES, "nothing written".into()));
+        };
+        if let Err(e) = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            // Flushed, not fsynced (as DCMTK and Orthanc write): an fsync per
+            // instance would cost a disk round trip each.
+            .and_then(|mut f| f.flush())
+        {
+            self.discard();
+            return Err((STORE_OUT_OF_RESOURCES, format!("cannot write: {e}")));
+        }
+        let (study, series) = match study_and_series(&tmp) {
+            Ok(ids) => ids,
+            Err(reason) => {
+                self.discard();
+                return Err((STORE_CANNOT_UNDERSTAND, reason));
+            }
+        };
+        let dir = out_dir.join(&study).join(&series);
+        let path = dir.join(format!("{sop_instance}.dcm"));
+        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::rename(&tmp, &path)) {
+            self.discard();
+            return Err((STORE_OUT_OF_RESOURCES, format!("cannot write {}: {e}", path.display())));
+        }
+        self.tmp = None;
+        Ok(path)
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+/// The preamble, "DICM" and the file meta group of a received instance.
+fn part10_header(sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Result<Vec<u8>, String> {
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop_instance)
+        .transfer_syntax(ts)
+        .source_application_entity_title(source_ae)
+        .implementation_class_uid(crate::IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(crate::IMPLEMENTATION_VERSION_NAME)
+        .build()
+        .map_err(|e| format!("cannot build the file meta group: {e}"))?;
+    let mut out = vec![0u8; 128];
+    out.extend_from_slice(b"DICM");
+    meta.write(&mut out)
+        .map_err(|e| format!("cannot write the file meta group: {e}"))?;
+    Ok(out)
+}
+
+/// Study and Series Instance UIDs of a received file, refused unless they are
+/// UIDs (they become folder names).
+fn study_and_series(path: &Path) -> Result<(String, String), String> {
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .open_file(path)
+        .map_err(|e| format!("the received data set cannot be read: {e}"))?;
+    let uid = |tag, name: &str| -> Result<String, String> {
+        let value = obj
+            .element(tag)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_string())
+            .ok_or_else(|| format!("the data set has no {name}"))?;
+        if is_valid_uid(&value) {
+            Ok(value)
+        } else {
+            Err(format!("the data set's {name} is not a valid UID"))
+        }
+    };
+    Ok((
+        uid(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
+        uid(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_read_from_the_command() {
+        let cmd = response(field::C_GET_RSP, Some("1.2"), 3, 0xFF00, false, None)
+            .with_u16(tag::REMAINING_SUB_OPERATIONS, 7)
+            .with_u16(tag::COMPLETED_SUB_OPERATIONS, 2)
+            .with_u16(tag::FAILED_SUB_OPERATIONS, 1);
+        let c = SubOperations::of(&Command::decode(&cmd.encode()).unwrap());
+        assert_eq!(
+            c,
+            SubOperations {
+                remaining: Some(7),
+                completed: 2,
+                failed: 1,
+                warning: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_whose_uids_are_not_uids_is_refused_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ts = crate::association::uids::EXPLICIT_VR_LE;
+        let mut obj = dicom_object::InMemDicomObject::new_empty();
+        obj.put(dicom_core::DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            dicom_core::VR::UI,
+            dicom_core::value::PrimitiveValue::from("../../etc"),
+        ));
+        obj.put(dicom_core::DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            dicom_core::VR::UI,
+            dicom_core::value::PrimitiveValue::from("1.2.3"),
+        ));
+        let mut data = Vec::new();
+        obj.write_dataset_with_ts(&mut data, TransferSyntaxRegistry.get(ts).unwrap())
+            .unwrap();
+        let mut file = PartFile::create(dir.path(), "1.2.840.10008.5.1.4.1.1.7", "1.2.3.4", ts, "PEER");
+        file.write(&data);
+        let (status, reason) = file.finish(dir.path(), "1.2.3.4").unwrap_err();
+        assert_eq!(status, STORE_CANNOT_UNDERSTAND);
+        assert!(reason.contains("Study Instance UID is not a valid UID"), "{reason}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file left behind");
+    }
+}

@@ -1,0 +1,65 @@
+//! A storage listener: the embedded SCP's storage path, started for the length of
+//! a C-MOVE (or long-lived, from the `listener` config) to receive the C-STORE
+//! associations a PACS opens to us as the move destination. Files go to
+//! `DIR/<Study>/<Series>/<SOP>.dcm`; every instance received is also handed to the
+//! caller, with its Move Originator AE Title / Message ID, so that it can be
+//! matched to the move that asked for it (PS3.7 9.3.1.1).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::{Scp, ScpConfig, StoredInstance};
+
+/// A running storage listener; stops when dropped or shut down.
+pub struct StorageListener {
+    scp: Scp,
+    received: UnboundedReceiver<StoredInstance>,
+}
+
+impl StorageListener {
+    /// Listen on `bind` as `ae_title`, writing under `dir`.
+    pub async fn start(ae_title: &str, bind: SocketAddr, dir: &Path) -> std::io::Result<StorageListener> {
+        let config = ScpConfig {
+            ae_title: ae_title.to_string(),
+            storage_dir: Some(dir.to_path_buf()),
+            storage_by_study: true,
+            ..ScpConfig::default()
+        };
+        let scp = Scp::start(config, bind).await?;
+        let (tx, received) = tokio::sync::mpsc::unbounded_channel();
+        scp.storage().notify_to(tx);
+        Ok(StorageListener { scp, received })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.scp.local_addr()
+    }
+
+    /// The next instance received (`None` once the listener has stopped).
+    pub async fn next(&mut self) -> Option<StoredInstance> {
+        self.received.recv().await
+    }
+
+    /// An instance already received, if any (no waiting).
+    pub fn try_next(&mut self) -> Option<StoredInstance> {
+        self.received.try_recv().ok()
+    }
+
+    /// Stop accepting and end the associations.
+    pub async fn shutdown(self) {
+        self.scp.shutdown().await;
+    }
+}
+
+/// Whether `instance` belongs to the C-MOVE `message_id` that `our_ae` sent: its
+/// Move Originator says so, or it names no originator (some PACS leave it out)
+/// while exactly one move is running.
+pub fn belongs_to_move(instance: &StoredInstance, our_ae: &str, message_id: Option<u16>) -> bool {
+    match (&instance.move_originator, message_id) {
+        (None, _) => true,
+        (Some((ae, id)), Some(mid)) => ae.trim() == our_ae.trim() && *id == mid,
+        (Some((ae, _)), None) => ae.trim() == our_ae.trim(),
+    }
+}
