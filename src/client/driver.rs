@@ -16,8 +16,9 @@ use crate::resilience::ExecError;
 use super::error::OpError;
 use super::health::Borrows;
 use super::manager::AssociationManager;
-use super::node::{Node, OpOptions, OperationError, Outcome};
+use super::node::Node;
 use super::operation::Operation;
+use super::outcome::{OpOptions, OperationError, Outcome};
 use super::telemetry::OpOutcome;
 
 impl Node {

@@ -4,10 +4,12 @@
 
 mod driver;
 mod error;
+mod find;
 pub mod health;
 mod manager;
 mod node;
 mod operation;
+mod outcome;
 mod retrieve;
 mod telemetry;
 
@@ -18,10 +20,12 @@ use std::time::Duration;
 
 pub use crate::dimse::open_instance;
 pub use error::{is_unknown_host, OpError};
+pub use find::FIND_STREAM_BUFFER;
 pub use health::{HealthStatus, LeakReport, NodeHealth};
 pub use manager::{AssociationManager, NegotiationMemory};
-pub use node::{Node, NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
+pub use node::Node;
 pub use operation::Operation;
+pub use outcome::{NodeStats, OpOptions, OperationError, Outcome, StoreOutcome};
 pub use retrieve::{Retrieval, RetrievalItem, RetrieveReport, RetrieveRequest, RETRIEVAL_BUFFER};
 pub use telemetry::Telemetry;
 

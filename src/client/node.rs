@@ -2,66 +2,22 @@
 //! the public C-ECHO / C-STORE / C-FIND, each an [`Operation`] run by the one
 //! driver ([`Node::run`]).
 
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dicom_object::InMemDicomObject;
-use futures::Stream;
-
 use crate::association::{AssociationParams, ContextRequest};
 use crate::config::NodeConfig;
-use crate::dimse::{self, FindOutcome, FindQuery, FnSink, InstanceFile, MatchSink, Status, StoreResponse};
-use crate::pool::{Pool, PoolStats, Priority};
-use crate::resilience::{BreakerState, ExecError, Executor, ExecutorStats};
+use crate::dimse::{self, InstanceFile, Status, StoreResponse};
+use crate::pool::Pool;
+use crate::resilience::{BreakerState, ExecError, Executor};
 
 use super::error::OpError;
 use super::health::{self, Borrows, NodeHealth};
 use super::manager::AssociationManager;
-use super::operation::{Echo, Find, Store};
+use super::operation::{Echo, Store};
+use super::outcome::{NodeStats, OpOptions, Outcome, StoreOutcome};
 use super::telemetry::{Labels, NodeMetrics, Telemetry};
-
-/// The error of a whole operation (after retries).
-pub type OperationError = ExecError<OpError>;
-
-/// The result of an operation, with how many attempts it took.
-#[derive(Debug)]
-pub struct Outcome<T> {
-    pub result: Result<T, OperationError>,
-    pub attempts: u32,
-    /// The last DIMSE status received, over all attempts.
-    pub last_status: Option<Status>,
-}
-
-/// The outcome of storing one file.
-#[derive(Debug)]
-pub struct StoreOutcome {
-    pub path: std::path::PathBuf,
-    pub file: Option<InstanceFile>,
-    pub outcome: Outcome<StoreResponse>,
-}
-
-/// How to run one operation.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OpOptions {
-    /// Overall deadline for the operation, retries included: no retry starts past it.
-    pub deadline: Option<Duration>,
-    /// Priority in the pool's wait queue.
-    pub priority: Priority,
-}
-
-/// Pool, breaker and retry statistics of a node, and its health.
-#[derive(Debug, Clone, serde::Serialize)]
-#[non_exhaustive]
-pub struct NodeStats {
-    pub node: String,
-    pub ae_title: String,
-    pub address: String,
-    pub pool: PoolStats,
-    pub resilience: ExecutorStats,
-    pub health: NodeHealth,
-}
 
 /// A remote AE: one pool + breaker + retry policy.
 pub struct Node {
@@ -269,78 +225,6 @@ impl Node {
     /// C-STORE of an instance already opened, with a deadline and priority.
     pub async fn store_with(&self, file: &InstanceFile, opts: &OpOptions) -> Outcome<StoreResponse> {
         self.run(&Store::new(file), opts).await
-    }
-
-    /// C-FIND; `on_match` sees each match as it arrives and may stop the query
-    /// (C-CANCEL). An attempt that fails after matches were delivered is not retried.
-    pub async fn find<F>(&self, query: &FindQuery, on_match: F) -> Outcome<FindOutcome>
-    where
-        F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,
-    {
-        self.find_with(query, &OpOptions::default(), on_match).await
-    }
-
-    /// C-FIND with a deadline and priority.
-    pub async fn find_with<F>(&self, query: &FindQuery, opts: &OpOptions, on_match: F) -> Outcome<FindOutcome>
-    where
-        F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,
-    {
-        self.find_into(query, opts, FnSink(on_match)).await
-    }
-
-    /// C-FIND into an async [`MatchSink`]: each match is awaited into the sink, so
-    /// a slow consumer slows the query instead of matches piling up. Results are
-    /// complete when this returns `Ok`: a C-FIND the remote cancelled on its own
-    /// (FE00 without our C-CANCEL) is [`OpError::Incomplete`]; one we cancelled
-    /// (`Break`, or a closed sink) is `Ok` with `cancelled` set, even if the
-    /// association was lost after our C-CANCEL.
-    pub async fn find_into<S: MatchSink>(&self, query: &FindQuery, opts: &OpOptions, sink: S) -> Outcome<FindOutcome> {
-        self.run(&Find::new(query, self.config.limits, sink), opts).await
-    }
-
-    /// C-FIND as a stream of matches, with backpressure: at most
-    /// [`FIND_STREAM_BUFFER`] matches wait for the consumer, and the query waits
-    /// while they do. Dropping the stream cancels the query (C-CANCEL, within one
-    /// response or one DIMSE timeout); a failure, or results the remote cut short,
-    /// ends the stream with one `Err`.
-    pub fn find_stream(
-        self: &Arc<Self>,
-        query: FindQuery,
-        opts: OpOptions,
-    ) -> impl Stream<Item = Result<InMemDicomObject, OperationError>> + Send + 'static {
-        let (tx, rx) = tokio::sync::mpsc::channel(FIND_STREAM_BUFFER);
-        let node = self.clone();
-        tokio::spawn(async move {
-            let out = node.find_into(&query, &opts, ChannelSink { tx: tx.clone() }).await;
-            if let Err(e) = out.result {
-                let _ = tx.send(Err(e)).await;
-            }
-        });
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
-    }
-}
-
-/// Matches a [`Node::find_stream`] holds for its consumer at most.
-pub const FIND_STREAM_BUFFER: usize = 16;
-
-/// The sending half of a [`Node::find_stream`].
-struct ChannelSink {
-    tx: tokio::sync::mpsc::Sender<Result<InMemDicomObject, OperationError>>,
-}
-
-impl MatchSink for ChannelSink {
-    fn deliver(&mut self, m: InMemDicomObject) -> impl std::future::Future<Output = ControlFlow<()>> + Send {
-        let tx = self.tx.clone();
-        async move {
-            match tx.send(Ok(m)).await {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(_) => ControlFlow::Break(()),
-            }
-        }
-    }
-
-    fn is_closed(&self) -> bool {
-        self.tx.is_closed()
     }
 }
 

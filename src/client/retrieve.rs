@@ -30,8 +30,9 @@ use crate::dimse::{
 use crate::association::Association;
 
 use super::error::OpError;
-use super::node::{Node, OpOptions, Outcome};
+use super::node::Node;
 use super::operation::Operation;
+use super::outcome::{OpOptions, Outcome};
 
 /// Compressed (and other) transfer syntaxes we also take a retrieved instance in,
 /// most common first, each in a context of its own per SOP class as far as the 128
