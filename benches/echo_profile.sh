@@ -25,10 +25,10 @@ for entry in "${bins[@]}"; do
     "$bin" echo "STORESCP@127.0.0.1:$SCP_PORT" --count "$N" >/dev/null
   printf '\n### %s: share of CPU samples by object\n\n```\n' "$name"
   perf report -i "$OUT/$name.perf.data" --no-children --sort dso --stdio -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -6
+    grep -v '^#' | grep -v '^$' | sed -n '1,6p'
   printf '```\n\n### %s: top %s symbols\n\n```\n' "$name" "$TOP"
   perf report -i "$OUT/$name.perf.data" --no-children --sort sym --stdio -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -"$TOP"
+    grep -v '^#' | grep -v '^$' | sed -n "1,${TOP}p"
   printf '```\n'
 done
 
