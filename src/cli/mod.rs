@@ -114,7 +114,7 @@ impl Interrupt {
         interrupt
     }
 
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
 }

@@ -41,6 +41,14 @@ pub struct Client {
     overrides: RunOverrides,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("calling_ae", &self.calling_ae)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Settings one run overrides on every node it uses (the CLI's `--attempts`,
 /// `--connect-timeout-ms`, `--acse-timeout-ms`, `--dimse-timeout-ms`), and whether
 /// an unreachable node gets one quick retry at most (one-shot commands).

@@ -87,6 +87,12 @@ pub struct Retrieval {
     cancel: Arc<AtomicBool>,
 }
 
+impl std::fmt::Debug for Retrieval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retrieval").finish_non_exhaustive()
+    }
+}
+
 impl Retrieval {
     /// Ask the PACS to stop (C-CANCEL at the next message of the retrieve).
     pub fn cancel(&self) {

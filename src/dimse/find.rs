@@ -52,6 +52,12 @@ pub trait MatchSink: Send {
 /// A synchronous callback as a [`MatchSink`].
 pub struct FnSink<F>(pub F);
 
+impl<F> std::fmt::Debug for FnSink<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnSink").finish_non_exhaustive()
+    }
+}
+
 impl<F> MatchSink for FnSink<F>
 where
     F: FnMut(InMemDicomObject) -> ControlFlow<()> + Send,

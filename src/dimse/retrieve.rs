@@ -100,6 +100,12 @@ pub trait RetrieveSink: Send {
 /// A callback as a [`RetrieveSink`].
 pub struct FnRetrieveSink<F>(pub F);
 
+impl<F> std::fmt::Debug for FnRetrieveSink<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnRetrieveSink").finish_non_exhaustive()
+    }
+}
+
 impl<F> RetrieveSink for FnRetrieveSink<F>
 where
     F: FnMut(RetrieveEvent) -> ControlFlow<()> + Send,

@@ -75,6 +75,14 @@ pub struct Inflate<R> {
     done: bool,
 }
 
+impl<R> std::fmt::Debug for Inflate<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflate")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R: Read> Inflate<R> {
     pub fn new(r: R) -> Self {
         Inflate {

@@ -120,7 +120,7 @@ pub(super) enum Reason {
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Reason::Idle => "idle",
             Reason::Lifetime => "lifetime",
@@ -179,7 +179,7 @@ pub(super) struct AtomicCounters {
 }
 
 impl AtomicCounters {
-    pub fn bump(counter: &AtomicU64) {
+    pub(super) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -195,14 +195,14 @@ pub(super) struct WaitWindow {
 }
 
 impl WaitWindow {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         WaitWindow {
             samples: Vec::with_capacity(WAIT_WINDOW),
             next: 0,
         }
     }
 
-    pub fn record(&mut self, waited: Duration) {
+    pub(super) fn record(&mut self, waited: Duration) {
         let ms = waited.as_secs_f64() * 1_000.0;
         if self.samples.len() < WAIT_WINDOW {
             self.samples.push(ms);
@@ -212,7 +212,7 @@ impl WaitWindow {
         self.next = (self.next + 1) % WAIT_WINDOW;
     }
 
-    pub fn samples(&self) -> &[f64] {
+    pub(super) fn samples(&self) -> &[f64] {
         &self.samples
     }
 }

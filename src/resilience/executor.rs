@@ -125,7 +125,7 @@ pub struct Executor {
 }
 
 /// The delay before the one retry of an unreachable node, in quick mode.
-pub const QUICK_RETRY_DELAY: Duration = Duration::from_millis(200);
+pub(super) const QUICK_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 impl Executor {
     /// An executor for node `name`; the budget comes from the retry settings'

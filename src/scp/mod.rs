@@ -49,6 +49,12 @@ pub struct ScpConfig {
     pub move_destinations: std::collections::BTreeMap<String, (String, u16)>,
 }
 
+impl std::fmt::Debug for Scp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scp").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
 impl Default for ScpConfig {
     fn default() -> Self {
         ScpConfig {
