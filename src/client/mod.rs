@@ -54,9 +54,13 @@ impl std::fmt::Debug for Client {
 /// an unreachable node gets one quick retry at most (one-shot commands).
 #[derive(Debug, Clone, Default)]
 pub struct RunOverrides {
+    /// Attempts per operation (`--attempts`).
     pub max_attempts: Option<u32>,
+    /// TCP connect timeout (`--connect-timeout-ms`).
     pub connect_timeout: Option<Duration>,
+    /// A-ASSOCIATE response timeout (`--acse-timeout-ms`).
     pub acse_timeout: Option<Duration>,
+    /// DIMSE response timeout (`--dimse-timeout-ms`).
     pub dimse_timeout: Option<Duration>,
     /// See [`crate::resilience::Executor::set_quick_unreachable`].
     pub quick_unreachable: bool,
@@ -103,10 +107,12 @@ impl Client {
         self
     }
 
+    /// Our AE title (Calling AE Title).
     pub fn calling_ae(&self) -> &str {
         &self.calling_ae
     }
 
+    /// The hospital config the client was built from.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -154,6 +160,7 @@ impl Client {
         &self.telemetry
     }
 
+    /// Statistics of the nodes used so far.
     pub fn stats(&self) -> Vec<NodeStats> {
         self.nodes().iter().map(|n| n.stats()).collect()
     }

@@ -114,18 +114,22 @@ impl Node {
         }
     }
 
+    /// The node's name: its key in the config, or `AET@HOST:PORT`.
     pub fn name(&self) -> &str {
         &self.config.name
     }
 
+    /// The node's resolved configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.config
     }
 
+    /// The node's association pool.
     pub fn pool(&self) -> &Pool<AssociationManager> {
         &self.pool
     }
 
+    /// The node's retry policy, retry budget and circuit breaker.
     pub fn executor(&self) -> &Executor {
         &self.executor
     }

@@ -30,6 +30,7 @@ pub struct FindOutcome {
     pub cancelled: bool,
     /// Pending responses with status FF01 (optional keys not supported).
     pub pending_warnings: usize,
+    /// Error Comment (0000,0902) of the final response.
     pub error_comment: Option<String>,
     /// The association broke after our C-CANCEL (before the final response): the
     /// outcome is still a cancelled query, the association was aborted.

@@ -168,6 +168,7 @@ impl<M: Manager> Pool<M> {
         self.inner.close(busy_timeout).await;
     }
 
+    /// A snapshot of the pool's counters and gauges.
     pub fn stats(&self) -> PoolStats {
         self.inner.stats()
     }
@@ -188,6 +189,7 @@ impl<M: Manager> Pool<M> {
         &self.inner.manager
     }
 
+    /// The pool's name (for logs, errors and metrics).
     pub fn name(&self) -> &str {
         &self.inner.name
     }

@@ -17,10 +17,14 @@ use tokio::time::Instant;
 /// priority, with aging (see [`AGING_STEP`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Priority {
+    /// Served first.
     Critical,
+    /// Before normal work.
     High,
     #[default]
+    /// The default.
     Normal,
+    /// Served last.
     Low,
 }
 

@@ -46,11 +46,14 @@ use super::settings::{BreakerSettings, RetrySettings};
 /// of the operation; 0 when the breaker refused the first one).
 #[derive(Debug)]
 pub struct Executed<T, E> {
+    /// The operation's result, or why the executor gave up.
     pub result: Result<T, ExecError<E>>,
+    /// Calls of the operation made (0 when the breaker refused the first).
     pub attempts: u32,
 }
 
 impl<T, E> Executed<T, E> {
+    /// Whether the operation succeeded.
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
     }
@@ -68,11 +71,30 @@ pub enum ExecError<E> {
     /// attempt before, if there was one (None when the first attempt was
     /// refused), so that callers can still report, say, the DIMSE status.
     #[error("{open}")]
-    CircuitOpen { open: BreakerOpen, last: Option<E> },
+    CircuitOpen {
+        /// The breaker's refusal.
+        open: BreakerOpen,
+        /// The error of the attempt before, if any.
+        last: Option<E>,
+    },
     #[error("retry budget exhausted for node {node} after {attempts} attempts: {last}")]
-    BudgetExhausted { node: String, attempts: u32, last: E },
+    /// The retry budget refused a retry.
+    BudgetExhausted {
+        /// The node's name.
+        node: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: E,
+    },
     #[error("deadline exceeded after {attempts} attempts: {last}")]
-    DeadlineExceeded { attempts: u32, last: E },
+    /// The next retry would have started past the deadline.
+    DeadlineExceeded {
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: E,
+    },
 }
 
 impl<E> ExecError<E> {
@@ -100,6 +122,7 @@ impl<E> ExecError<E> {
 #[non_exhaustive]
 pub struct ExecutorStats {
     #[serde(flatten)]
+    /// The circuit breaker's statistics.
     pub breaker: BreakerStats,
     /// Attempts after the first (calls of the operation that were retries).
     pub retries: u64,
@@ -152,18 +175,22 @@ impl Executor {
         self.quick_unreachable.store(on, Ordering::Relaxed);
     }
 
+    /// The node's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The retry policy.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
     }
 
+    /// The retry budget (shared by the node's operations).
     pub fn budget(&self) -> &RetryBudget {
         &self.budget
     }
 
+    /// The circuit breaker.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
     }
@@ -274,6 +301,7 @@ impl Executor {
         }
     }
 
+    /// Breaker statistics and retry counters.
     pub fn stats(&self) -> ExecutorStats {
         ExecutorStats {
             breaker: self.breaker.stats(),

@@ -41,6 +41,7 @@ impl StorageListener {
         Ok(StorageListener { scp, received })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.scp.local_addr()
     }
