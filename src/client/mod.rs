@@ -33,6 +33,26 @@ use crate::config::{Config, ConfigError, NodeConfig};
 
 /// Nodes by name, created on first use so that a command touching one node opens
 /// no association to the others.
+///
+/// ```
+/// use pacs_net::client::Client;
+/// use pacs_net::config::Config;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let config = Config::from_json_str(
+///     r#"{"nodes": {"MAIN_PACS": {"ae_title": "ORTHANC", "host": "127.0.0.1", "port": 4242}}}"#,
+/// )
+/// .unwrap();
+/// let client = Client::new(config, Some("MY_SCU".into()));
+/// assert_eq!(client.calling_ae(), "MY_SCU");
+/// // Nodes are created on first use: a config node by name, or AET@HOST:PORT.
+/// let node = client.node("MAIN_PACS").unwrap();
+/// assert_eq!(node.config().ae_title, "ORTHANC");
+/// assert_eq!(client.stats().len(), 1);
+/// assert!(client.node("NO_SUCH_NODE").is_err());
+/// # }
+/// ```
 pub struct Client {
     config: Config,
     calling_ae: String,

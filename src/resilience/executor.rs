@@ -134,6 +134,36 @@ pub struct ExecutorStats {
 
 /// Retry policy + retry budget + circuit breaker of one node. `Sync`: one per
 /// node, shared by every operation on it.
+///
+/// ```
+/// use std::time::Duration;
+/// use pacs_net::resilience::{BreakerSettings, Classify, Executor, RetrySettings, RetryStrategy};
+///
+/// /// A failure worth another try that says nothing about the node's health.
+/// #[derive(Debug)]
+/// struct Busy;
+/// impl Classify for Busy {
+///     fn is_retryable(&self) -> bool { true }
+///     fn counts_for_breaker(&self) -> bool { false }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let retry = RetrySettings {
+///     initial_delay: Duration::from_millis(1),
+///     strategy: RetryStrategy::Fixed,
+///     ..RetrySettings::default()
+/// };
+/// let executor = Executor::new("PACS", retry, BreakerSettings::default());
+/// // The operation gets the attempt number (1, 2, ...); it succeeds on the second.
+/// let done = executor
+///     .run(None, |attempt| async move { if attempt < 2 { Err(Busy) } else { Ok(attempt) } })
+///     .await;
+/// assert_eq!(done.result.ok(), Some(2));
+/// assert_eq!(done.attempts, 2);
+/// assert_eq!(executor.stats().retries, 1);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Executor {
     name: String,
@@ -168,7 +198,7 @@ impl Executor {
 
     /// For one-shot commands (the CLI): a node that cannot be reached at all
     /// ([`Classify::is_unreachable`]: connection refused, unknown host) is worth
-    /// one quick retry (after [`QUICK_RETRY_DELAY`]) at most, not the policy's
+    /// one quick retry (after 200 ms) at most, not the policy's
     /// back-off: a person is waiting, and a PACS that refuses now will most
     /// likely refuse a second later too. Other failures follow the policy.
     pub fn set_quick_unreachable(&self, on: bool) {
