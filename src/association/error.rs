@@ -69,13 +69,13 @@ pub enum AssociationError {
     /// More than 128 presentation contexts would be proposed (the count).
     TooManyContexts(usize),
     #[error("association aborted by the remote ({0})")]
-    /// The remote sent A-ABORT (its source and reason).
+    /// The remote sent A-ABORT (its source, in words).
     Aborted(String),
     #[error("connection closed by the remote")]
     /// The remote closed the TCP connection.
     PeerClosed,
     #[error("the remote asked to release the association")]
-    /// The remote sent A-RELEASE-RQ during an operation.
+    /// The remote asked to release the association (A-RELEASE-RQ).
     PeerReleased,
     #[error("no response within {0:?} (DIMSE timeout); association aborted")]
     /// No response within the DIMSE timeout (the timeout); the association was aborted.

@@ -25,7 +25,7 @@ pub enum HealthStatus {
     Healthy,
     /// Working, with warnings (see the reasons).
     Degraded,
-    /// Not usable now (see the reasons).
+    /// Its circuit breaker is open: operations are refused (see the reasons).
     Down,
 }
 
