@@ -60,7 +60,7 @@ pub struct Counters {
     pub validation_failures: u64,
     /// Runs that ended because the retry budget refused a retry.
     pub budget_exhausted: u64,
-    /// Times the circuit breaker opened.
+    /// Times failures opened the circuit breaker.
     pub trips: u64,
     /// Acquisitions that timed out in the pool.
     pub acquire_timeouts: u64,

@@ -29,7 +29,7 @@ pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInsta
 /// How to run the SCP.
 #[derive(Debug, Clone)]
 pub struct ScpConfig {
-    /// Our AE title (the Called AE Title we accept).
+    /// Our AE title.
     pub ae_title: String,
     /// Write received instances under this folder (else keep them in memory).
     pub storage_dir: Option<PathBuf>,
