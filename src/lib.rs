@@ -11,6 +11,7 @@
 //!   recommendations, and `/metrics`, `/health`, `/status` and a status page over HTTP.
 //! - [`scp`]: the embedded SCP (for the demo, tests and trying things out).
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod association;
 #[cfg(feature = "cli")]

@@ -12,11 +12,14 @@ pub const MAX_PRESENTATION_CONTEXTS: usize = 128;
 /// we offer for it, in order of preference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ProposedContext {
+    /// The abstract syntax (SOP Class UID) of the context.
     pub abstract_syntax: String,
+    /// The transfer syntax UIDs we offer for it, best first.
     pub transfer_syntaxes: Vec<String>,
 }
 
 impl ProposedContext {
+    /// A context for `abstract_syntax` offering `transfer_syntaxes`, best first.
     pub fn new(abstract_syntax: &str, transfer_syntaxes: &[&str]) -> Self {
         ProposedContext {
             abstract_syntax: abstract_syntax.to_string(),
@@ -41,7 +44,9 @@ pub enum Profile {
     /// sub-operations on its own association. A different capability from the
     /// other profiles: such an association is only reused for the same profile.
     WithScpRole {
+        /// The presentation contexts to propose.
         contexts: Vec<ProposedContext>,
+        /// The SOP Class UIDs for which we propose the SCP role.
         scp_role: Vec<String>,
     },
 }
@@ -117,8 +122,11 @@ fn default_contexts() -> Vec<ProposedContext> {
 /// A presentation context the remote accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedContext {
+    /// The Presentation Context ID (odd, 1-255).
     pub id: u8,
+    /// The abstract syntax (SOP Class UID) accepted.
     pub abstract_syntax: String,
+    /// The transfer syntax UID the remote chose.
     pub transfer_syntax: String,
 }
 
@@ -128,9 +136,11 @@ pub struct AcceptedContext {
 /// reused when its *accepted* contexts cover the request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ContextRequest {
+    /// The abstract syntax (SOP Class UID) needed.
     pub abstract_syntax: String,
     /// Acceptable transfer syntaxes, best first.
     pub transfer_syntaxes: Vec<String>,
+    /// The contexts to propose when a new association is opened for it.
     pub profile: Profile,
 }
 

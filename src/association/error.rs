@@ -8,26 +8,46 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum AssociationError {
     #[error("cannot connect to {addr}: {source}")]
+    /// The TCP connection failed.
     Connect {
+        /// HOST:PORT.
         addr: String,
         #[source]
+        /// The socket error.
         source: std::io::Error,
     },
     #[error("connecting to {addr} timed out after {after:?}")]
-    ConnectTimeout { addr: String, after: Duration },
+    /// The TCP connection did not open within the connect timeout.
+    ConnectTimeout {
+        /// HOST:PORT.
+        addr: String,
+        /// The connect timeout.
+        after: Duration,
+    },
     #[error("association negotiation with {addr} timed out after {after:?}")]
-    AcseTimeout { addr: String, after: Duration },
+    /// No A-ASSOCIATE-AC/RJ within the ACSE timeout.
+    AcseTimeout {
+        /// HOST:PORT.
+        addr: String,
+        /// The ACSE timeout.
+        after: Duration,
+    },
     #[error(
         "association rejected by {called_ae} ({result}): {source_name}: {reason}{hint}",
         result = if *transient && identity.is_none() { "transient" } else { "permanent" },
         hint = identity_hint(*identity)
     )]
+    /// The remote answered A-ASSOCIATE-RJ.
     Rejected {
+        /// The called AE title.
         called_ae: String,
+        /// Result 2 (rejected-transient) rather than 1 (rejected-permanent).
         transient: bool,
         /// PS3.8 source 1, 2 or 3.
         source_code: u8,
+        /// The source in words (service-user, ACSE or presentation provider).
         source_name: &'static str,
+        /// The reason/diagnostic in words.
         reason: String,
         /// Source 3 reasons 1 and 2: the remote is at capacity.
         capacity: bool,
@@ -36,25 +56,35 @@ pub enum AssociationError {
         identity: Option<&'static str>,
     },
     #[error("association with {called_ae}: the remote accepted none of the {proposed} proposed presentation contexts ({refusals})")]
+    /// The remote accepted the association but none of its presentation contexts.
     NoAcceptedContexts {
+        /// The called AE title.
         called_ae: String,
+        /// How many contexts we proposed.
         proposed: usize,
         /// The remote's reasons, counted ("2 abstract syntax not supported").
         refusals: String,
     },
     #[error("{0} presentation contexts proposed: an association carries at most 128")]
+    /// More than 128 presentation contexts would be proposed (the count).
     TooManyContexts(usize),
     #[error("association aborted by the remote ({0})")]
+    /// The remote sent A-ABORT (its source, in words).
     Aborted(String),
     #[error("connection closed by the remote")]
+    /// The remote closed the TCP connection.
     PeerClosed,
     #[error("the remote asked to release the association")]
+    /// The remote asked to release the association (A-RELEASE-RQ).
     PeerReleased,
     #[error("no response within {0:?} (DIMSE timeout); association aborted")]
+    /// No response within the DIMSE timeout (the timeout); the association was aborted.
     DimseTimeout(Duration),
     #[error("protocol error: {0}")]
+    /// The remote broke the upper layer protocol.
     Protocol(String),
     #[error("network I/O error: {0}")]
+    /// A socket read or write failed.
     Io(#[from] std::io::Error),
     /// The TLS handshake failed; `message` says which check (never a secret).
     #[error("TLS with {addr}: {message}")]

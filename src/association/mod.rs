@@ -53,14 +53,19 @@ static NEXT_ASSOCIATION_ID: AtomicU64 = AtomicU64::new(1);
 /// Who we are and whom we talk to.
 #[derive(Debug, Clone)]
 pub struct AssociationParams {
+    /// Our AE title (Calling AE Title).
     pub calling_ae: String,
+    /// The remote's AE title (Called AE Title).
     pub called_ae: String,
+    /// Host name or IP address of the remote.
     pub host: String,
+    /// TCP port of the remote.
     pub port: u16,
     /// The largest PDU we accept (announced to the remote, and enforced); 0 = 1 MiB.
     pub max_pdu_length: u32,
     /// The largest PDU we send, whatever the remote announces; 0 = [`DEFAULT_MAX_SEND_PDU`].
     pub max_send_pdu_length: u32,
+    /// Connect, ACSE and DIMSE timeouts.
     pub timeouts: Timeouts,
     /// TLS and user identity; [`Security::default`]: plain TCP, no identity.
     pub security: Security,
@@ -90,6 +95,7 @@ impl Security {
 }
 
 impl AssociationParams {
+    /// `HOST:PORT` (IPv6 hosts in brackets).
     pub fn address(&self) -> String {
         crate::config::host_port(&self.host, self.port)
     }
@@ -113,9 +119,13 @@ impl AssociationParams {
 /// One fragment of a P-DATA-TF message, as received.
 #[derive(Debug)]
 pub struct Pdv {
+    /// The Presentation Context ID of the PDV.
     pub context_id: u8,
+    /// Whether it carries a command set (else a data set).
     pub is_command: bool,
+    /// Whether it is the last fragment of its command or data set.
     pub is_last: bool,
+    /// The fragment's bytes.
     pub data: Vec<u8>,
 }
 
@@ -334,6 +344,7 @@ impl<S: Transport> Association<S> {
         self.id
     }
 
+    /// The remote's AE title (Called AE Title).
     pub fn called_ae(&self) -> &str {
         &self.called_ae
     }
@@ -379,10 +390,12 @@ impl<S: Transport> Association<S> {
         self.peer_announced_max_pdu
     }
 
+    /// The timeouts this association applies.
     pub fn timeouts(&self) -> &Timeouts {
         &self.timeouts
     }
 
+    /// Time since the association was opened.
     pub fn age(&self) -> Duration {
         self.created_at.elapsed()
     }
@@ -404,6 +417,7 @@ impl<S: Transport> Association<S> {
         !self.poisoned && !self.in_flight
     }
 
+    /// Whether it was marked as in an unknown state (it will be aborted, not reused).
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
     }
@@ -422,6 +436,7 @@ impl<S: Transport> Association<S> {
         self.pending.clear();
     }
 
+    /// End of an operation: the association is no longer mid-message.
     pub fn end_operation(&mut self) {
         self.in_flight = false;
     }

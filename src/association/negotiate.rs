@@ -49,6 +49,7 @@ impl ContextRefusal {
         )
     }
 
+    /// The refusal in words.
     pub fn as_str(self) -> &'static str {
         match self {
             ContextRefusal::UserRejection => "user rejection",
@@ -62,9 +63,13 @@ impl ContextRefusal {
 /// A proposed presentation context the remote did not accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusedContext {
+    /// The Presentation Context ID we proposed.
     pub id: u8,
+    /// The abstract syntax (SOP Class UID) proposed.
     pub abstract_syntax: String,
+    /// The transfer syntax UIDs proposed.
     pub transfer_syntaxes: Vec<String>,
+    /// Why the remote did not accept it (A-ASSOCIATE-AC result).
     pub reason: ContextRefusal,
 }
 

@@ -36,6 +36,7 @@ Exit codes: 0 all succeeded, 1 at least one failed, 2 usage or configuration err
     propagate_version = true,
     after_help = AFTER_HELP
 )]
+/// The `pacs-net` command line: global options and a subcommand.
 pub struct Cli {
     /// Hospital JSON config (without it, TARGET must be AET@HOST:PORT).
     #[arg(
@@ -59,6 +60,7 @@ pub struct Cli {
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     #[command(subcommand)]
+    /// The subcommand to run.
     pub command: Command,
 }
 

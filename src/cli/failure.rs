@@ -9,7 +9,7 @@ use crate::client::{is_unknown_host, OpError, OperationError};
 use crate::resilience::ExecError;
 
 /// The words for one attempt's error.
-pub fn op_error(e: &OpError) -> String {
+pub(super) fn op_error(e: &OpError) -> String {
     match e {
         OpError::Association(a) => association_error(a),
         OpError::Interrupted { matches, source } => {
@@ -57,7 +57,7 @@ fn is_timeout(e: &OpError) -> bool {
 
 /// A whole operation's failure: the last error, and for a timeout after retries,
 /// the attempts and total time spent.
-pub fn describe(e: &OperationError, attempts: u32, elapsed: Duration) -> String {
+pub(super) fn describe(e: &OperationError, attempts: u32, elapsed: Duration) -> String {
     let spent = || format!("{attempts} attempts in {}", secs(elapsed));
     match e {
         ExecError::Operation(last) if is_timeout(last) && attempts > 1 => {
@@ -89,13 +89,13 @@ pub fn describe(e: &OperationError, attempts: u32, elapsed: Duration) -> String 
 
 /// Failures fast-failed by an open circuit with nothing of their own to say: the
 /// caller reports them once, with the root cause.
-pub fn is_bare_circuit_open(e: &OperationError) -> bool {
+pub(super) fn is_bare_circuit_open(e: &OperationError) -> bool {
     matches!(e, ExecError::CircuitOpen { last: None, .. })
 }
 
 /// `circuit open after 5 consecutive failures`, for an error the open circuit
 /// refused.
-pub fn circuit_words(e: &OperationError) -> Option<String> {
+pub(super) fn circuit_words(e: &OperationError) -> Option<String> {
     match e {
         ExecError::CircuitOpen { open, .. } => Some(format!(
             "circuit open after {} consecutive failures",
@@ -107,12 +107,12 @@ pub fn circuit_words(e: &OperationError) -> Option<String> {
 
 /// The cause worth naming for a failure (for the root cause of an open circuit):
 /// the last error of an attempt, if one was made.
-pub fn root_cause(e: &OperationError) -> Option<String> {
+pub(super) fn root_cause(e: &OperationError) -> Option<String> {
     e.last_error().map(op_error)
 }
 
 /// `0.8 s`, `48.2 s`, `250 ms`: rounded for people.
-pub fn secs(d: Duration) -> String {
+pub(super) fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 1.0 {
         format!("{} ms", d.as_millis())
@@ -122,6 +122,6 @@ pub fn secs(d: Duration) -> String {
 }
 
 /// `1 file`, `3 files`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
+pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -22,7 +22,7 @@ use tracing_subscriber::EnvFilter;
 use super::args::LogFormat;
 
 /// The `EnvFilter` directives for a verbosity.
-pub fn directives(verbose: u8, quiet: bool) -> &'static str {
+pub(super) fn directives(verbose: u8, quiet: bool) -> &'static str {
     if quiet {
         return "error";
     }
@@ -34,7 +34,7 @@ pub fn directives(verbose: u8, quiet: bool) -> &'static str {
     }
 }
 
-pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
+pub(super) fn init(verbose: u8, quiet: bool, format: LogFormat) {
     let filter = EnvFilter::try_from_env("PACS_NET_LOG").unwrap_or_else(|_| EnvFilter::new(directives(verbose, quiet)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -33,9 +33,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Exit codes of the spec.
 pub mod exit {
+    /// Everything succeeded.
     pub const OK: u8 = 0;
+    /// An operation failed.
     pub const FAILED: u8 = 1;
+    /// Bad usage (arguments or config).
     pub const USAGE: u8 = 2;
+    /// Interrupted by Ctrl-C (128 + SIGINT).
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -114,7 +118,7 @@ impl Interrupt {
         interrupt
     }
 
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
 }

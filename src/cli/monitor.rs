@@ -12,7 +12,7 @@ use crate::monitor::{self, Monitor, MonitorSettings};
 
 /// Load the config and monitor its nodes (no run overrides: the nodes' own retry
 /// policies and timeouts apply, as for the application being watched).
-pub async fn run(cli: &Cli, listen: SocketAddr, interval: Duration) -> u8 {
+pub(super) async fn run(cli: &Cli, listen: SocketAddr, interval: Duration) -> u8 {
     let config = match load_config(cli) {
         Ok(c) => c,
         Err(code) => return code,
@@ -28,7 +28,7 @@ pub async fn run(cli: &Cli, listen: SocketAddr, interval: Duration) -> u8 {
 }
 
 /// Run until Ctrl-C (then release the associations, exit 0).
-pub async fn monitor(client: Arc<Client>, listen: SocketAddr, interval: Duration) -> u8 {
+pub(super) async fn monitor(client: Arc<Client>, listen: SocketAddr, interval: Duration) -> u8 {
     if client.config().nodes.is_empty() {
         error_line!("monitor needs a config with nodes (-c FILE or PACS_NET_CONFIG)");
         return exit::USAGE;

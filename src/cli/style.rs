@@ -13,7 +13,7 @@ fn colour() -> bool {
 }
 
 /// `error: `, bold red on a terminal.
-pub fn error_label() -> &'static str {
+pub(super) fn error_label() -> &'static str {
     if colour() {
         "\x1b[1;31merror:\x1b[0m "
     } else {
@@ -22,7 +22,7 @@ pub fn error_label() -> &'static str {
 }
 
 /// `warning: `, bold yellow on a terminal.
-pub fn warning_label() -> &'static str {
+pub(super) fn warning_label() -> &'static str {
     if colour() {
         "\x1b[1;33mwarning:\x1b[0m "
     } else {

@@ -11,6 +11,7 @@ use crate::resilience::Classify;
 #[non_exhaustive]
 pub enum OpError {
     #[error(transparent)]
+    /// The association could not be opened, or broke.
     Association(#[from] AssociationError),
     /// No association could be borrowed: the pool timed out, had too many
     /// waiters, or is closed (never `Create`/`Validation`: those are
@@ -18,20 +19,39 @@ pub enum OpError {
     #[error(transparent)]
     Pool(PoolError<AssociationError>),
     #[error(transparent)]
+    /// The DIMSE exchange failed on the association.
     Dimse(DimseError),
     #[error(transparent)]
+    /// The file to send cannot be sent.
     File(#[from] FileError),
     #[error("the operation did not finish within its deadline ({})", if *waiting_for_pool { "queued for a pooled association" } else { "waiting for the remote" })]
+    /// The operation's deadline passed.
     Deadline {
         /// Cut while queued in the pool (our own load), not while talking to the node.
         waiting_for_pool: bool,
     },
     #[error("the remote ended the C-FIND early (status FE00, without our C-CANCEL): the results are incomplete ({matches} matches received)")]
-    Incomplete { matches: usize },
+    /// The remote ended the C-FIND with Cancel (FE00) though we sent no C-CANCEL.
+    Incomplete {
+        /// Matches received before the remote ended it.
+        matches: usize,
+    },
     #[error("interrupted after {matches} matches: {source}")]
-    Interrupted { matches: usize, source: Box<OpError> },
+    /// The operation failed after results had been delivered to the caller.
+    Interrupted {
+        /// Results (matches, instances) delivered before.
+        matches: usize,
+        /// The error that ended it.
+        source: Box<OpError>,
+    },
     #[error("DIMSE failure status {status}{}", comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
-    Status { status: Status, comment: Option<String> },
+    /// The remote answered with a failure status.
+    Status {
+        /// The failure status (0000,0900).
+        status: Status,
+        /// Its Error Comment (0000,0902), if any.
+        comment: Option<String>,
+    },
 }
 
 impl From<DimseError> for OpError {

@@ -33,7 +33,7 @@ impl Node {
     /// C-FIND into an async [`MatchSink`]: each match is awaited into the sink, so
     /// a slow consumer slows the query instead of matches piling up. Results are
     /// complete when this returns `Ok`: a C-FIND the remote cancelled on its own
-    /// (FE00 without our C-CANCEL) is [`OpError::Incomplete`]; one we cancelled
+    /// (FE00 without our C-CANCEL) is [`OpError::Incomplete`](super::OpError::Incomplete); one we cancelled
     /// (`Break`, or a closed sink) is `Ok` with `cancelled` set, even if the
     /// association was lost after our C-CANCEL.
     pub async fn find_into<S: MatchSink>(&self, query: &FindQuery, opts: &OpOptions, sink: S) -> Outcome<FindOutcome> {

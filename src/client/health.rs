@@ -21,12 +21,16 @@ use super::telemetry::NodeMetrics;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
+    /// Working normally.
     Healthy,
+    /// Working, with warnings (see the reasons).
     Degraded,
+    /// Its circuit breaker is open: operations are refused (see the reasons).
     Down,
 }
 
 impl HealthStatus {
+    /// `healthy`, `degraded` or `down`.
     pub fn as_str(self) -> &'static str {
         match self {
             HealthStatus::Healthy => "healthy",
@@ -44,6 +48,7 @@ pub struct LeakReport {
     pub association: u64,
     /// What it was borrowed for (C-ECHO, C-STORE, C-FIND), when known.
     pub operation: Option<String>,
+    /// How long it has been borrowed (seconds).
     pub held_secs: f64,
 }
 
@@ -51,8 +56,11 @@ pub struct LeakReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct NodeHealth {
+    /// Healthy, degraded or down.
     pub status: HealthStatus,
+    /// Why it is not healthy, in words (empty when healthy).
     pub reasons: Vec<String>,
+    /// Borrows held longer than the pool's leak threshold.
     pub leak_suspects: Vec<LeakReport>,
 }
 
@@ -131,14 +139,20 @@ pub fn assess(pool: &PoolStats, breaker: &BreakerStats, leaks: Vec<LeakReport>) 
 /// Kinds of operator warning, each rate-limited on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WarningKind {
+    /// Pool utilization above 80 %.
     Utilization80,
+    /// Pool utilization above 95 %.
     Utilization95,
+    /// Callers waiting for an association.
     Waiters,
+    /// The circuit breaker is open.
     BreakerOpen,
+    /// A borrow held longer than the leak threshold.
     Leak,
 }
 
 impl WarningKind {
+    /// The kind in snake_case (`utilization_80`, `breaker_open`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             WarningKind::Utilization80 => "utilization_80",
@@ -153,7 +167,9 @@ impl WarningKind {
 /// One warning to log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warning {
+    /// Which warning it is.
     pub kind: WarningKind,
+    /// The warning in words.
     pub message: String,
 }
 
@@ -174,6 +190,7 @@ impl Default for Watchdog {
 }
 
 impl Watchdog {
+    /// A watchdog that repeats each kind of warning at most once per `interval`.
     pub fn new(interval: Duration) -> Self {
         Watchdog {
             interval,

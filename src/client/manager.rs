@@ -27,6 +27,7 @@ pub struct NegotiationMemory {
 }
 
 impl NegotiationMemory {
+    /// Remember refusals for `ttl`.
     pub fn new(ttl: Duration) -> Self {
         NegotiationMemory {
             ttl,
@@ -86,6 +87,7 @@ pub struct AssociationManager {
 }
 
 impl AssociationManager {
+    /// A manager for `params`, with the default refused-context TTL.
     pub fn new(params: AssociationParams) -> Self {
         Self::with_refusal_ttl(params, crate::config::DEFAULT_REFUSED_CONTEXT_TTL)
     }
@@ -98,10 +100,12 @@ impl AssociationManager {
         }
     }
 
+    /// Who we are and whom we talk to.
     pub fn params(&self) -> &AssociationParams {
         &self.params
     }
 
+    /// The presentation contexts the node refused as unsupported, and when.
     pub fn memory(&self) -> &NegotiationMemory {
         &self.memory
     }

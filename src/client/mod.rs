@@ -33,6 +33,26 @@ use crate::config::{Config, ConfigError, NodeConfig};
 
 /// Nodes by name, created on first use so that a command touching one node opens
 /// no association to the others.
+///
+/// ```
+/// use pacs_net::client::Client;
+/// use pacs_net::config::Config;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let config = Config::from_json_str(
+///     r#"{"nodes": {"MAIN_PACS": {"ae_title": "ORTHANC", "host": "127.0.0.1", "port": 4242}}}"#,
+/// )
+/// .unwrap();
+/// let client = Client::new(config, Some("MY_SCU".into()));
+/// assert_eq!(client.calling_ae(), "MY_SCU");
+/// // Nodes are created on first use: a config node by name, or AET@HOST:PORT.
+/// let node = client.node("MAIN_PACS").unwrap();
+/// assert_eq!(node.config().ae_title, "ORTHANC");
+/// assert_eq!(client.stats().len(), 1);
+/// assert!(client.node("NO_SUCH_NODE").is_err());
+/// # }
+/// ```
 pub struct Client {
     config: Config,
     calling_ae: String,
@@ -41,14 +61,26 @@ pub struct Client {
     overrides: RunOverrides,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("calling_ae", &self.calling_ae)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Settings one run overrides on every node it uses (the CLI's `--attempts`,
 /// `--connect-timeout-ms`, `--acse-timeout-ms`, `--dimse-timeout-ms`), and whether
 /// an unreachable node gets one quick retry at most (one-shot commands).
 #[derive(Debug, Clone, Default)]
 pub struct RunOverrides {
+    /// Attempts per operation (`--attempts`).
     pub max_attempts: Option<u32>,
+    /// TCP connect timeout (`--connect-timeout-ms`).
     pub connect_timeout: Option<Duration>,
+    /// A-ASSOCIATE response timeout (`--acse-timeout-ms`).
     pub acse_timeout: Option<Duration>,
+    /// DIMSE response timeout (`--dimse-timeout-ms`).
     pub dimse_timeout: Option<Duration>,
     /// See [`crate::resilience::Executor::set_quick_unreachable`].
     pub quick_unreachable: bool,
@@ -95,10 +127,12 @@ impl Client {
         self
     }
 
+    /// Our AE title (Calling AE Title).
     pub fn calling_ae(&self) -> &str {
         &self.calling_ae
     }
 
+    /// The hospital config the client was built from.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -146,6 +180,7 @@ impl Client {
         &self.telemetry
     }
 
+    /// Statistics of the nodes used so far.
     pub fn stats(&self) -> Vec<NodeStats> {
         self.nodes().iter().map(|n| n.stats()).collect()
     }

@@ -20,6 +20,40 @@ use super::outcome::{NodeStats, OpOptions, Outcome, StoreOutcome};
 use super::telemetry::{Labels, NodeMetrics, Telemetry};
 
 /// A remote AE: one pool + breaker + retry policy.
+///
+/// Usually obtained from [`Client::node`](super::Client::node). Building one opens
+/// nothing yet (pool warm-up, if any, runs in the background):
+///
+/// ```
+/// use pacs_net::client::Client;
+/// use pacs_net::config::Config;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let client = Client::new(Config::from_json_str("{}").unwrap(), None);
+/// let node = client.node("STORESCP@127.0.0.1:1").unwrap();
+/// assert_eq!(node.name(), "STORESCP@127.0.0.1:1");
+/// let stats = node.stats();
+/// assert_eq!(stats.ae_title, "STORESCP");
+/// assert_eq!(stats.pool.active, 0);
+/// # }
+/// ```
+///
+/// Operations need a peer:
+///
+/// ```no_run
+/// # use pacs_net::{client::Client, config::Config};
+/// # #[tokio::main]
+/// # async fn main() {
+/// # let client = Client::new(Config::from_json_str("{}").unwrap(), None);
+/// let node = client.node("ORTHANC@127.0.0.1:4242").unwrap();
+/// let outcome = node.echo().await;
+/// match outcome.result {
+///     Ok(status) => println!("C-ECHO: status {status} after {} attempt(s)", outcome.attempts),
+///     Err(e) => eprintln!("C-ECHO failed: {e}"),
+/// }
+/// # }
+/// ```
 pub struct Node {
     config: NodeConfig,
     pool: Pool<AssociationManager>,
@@ -114,18 +148,22 @@ impl Node {
         }
     }
 
+    /// The node's name: its key in the config, or `AET@HOST:PORT`.
     pub fn name(&self) -> &str {
         &self.config.name
     }
 
+    /// The node's resolved configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.config
     }
 
+    /// The node's association pool.
     pub fn pool(&self) -> &Pool<AssociationManager> {
         &self.pool
     }
 
+    /// The node's retry policy, retry budget and circuit breaker.
     pub fn executor(&self) -> &Executor {
         &self.executor
     }

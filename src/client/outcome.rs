@@ -17,7 +17,9 @@ pub type OperationError = ExecError<OpError>;
 /// The result of an operation, with how many attempts it took.
 #[derive(Debug)]
 pub struct Outcome<T> {
+    /// The result, or why the operation gave up.
     pub result: Result<T, OperationError>,
+    /// Attempts made (0 when the circuit breaker refused the first).
     pub attempts: u32,
     /// The last DIMSE status received, over all attempts.
     pub last_status: Option<Status>,
@@ -26,8 +28,11 @@ pub struct Outcome<T> {
 /// The outcome of storing one file.
 #[derive(Debug)]
 pub struct StoreOutcome {
+    /// The file.
     pub path: std::path::PathBuf,
+    /// What was read of it, when it could be read.
     pub file: Option<InstanceFile>,
+    /// The C-STORE's outcome.
     pub outcome: Outcome<StoreResponse>,
 }
 
@@ -44,10 +49,16 @@ pub struct OpOptions {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct NodeStats {
+    /// The node's name.
     pub node: String,
+    /// The node's AE title (Called AE Title).
     pub ae_title: String,
+    /// `HOST:PORT` of the node.
     pub address: String,
+    /// The node's association pool.
     pub pool: PoolStats,
+    /// Retries, retry budget and circuit breaker.
     pub resilience: ExecutorStats,
+    /// The node's health.
     pub health: NodeHealth,
 }

@@ -58,6 +58,7 @@ const COMPRESSED_TRANSFER_SYNTAXES: &[&str] = &[
 pub struct RetrieveRequest {
     /// Model, level and the keys with their values (the identifier).
     pub query: FindQuery,
+    /// C-GET or C-MOVE (with its destination).
     pub kind: RetrieveKind,
     /// Where a C-GET writes what it receives (`DIR/<Study>/<Series>/<SOP>.dcm`).
     pub out_dir: PathBuf,
@@ -67,13 +68,16 @@ pub struct RetrieveRequest {
 /// (its counts and Failed SOP Instance UID List), also when the retrieve failed.
 #[derive(Debug)]
 pub struct RetrieveReport {
+    /// The operation's outcome.
     pub outcome: Outcome<RetrieveOutcome>,
+    /// The last response received, also when the retrieve failed.
     pub last_response: Option<RetrieveOutcome>,
 }
 
 /// One item of a [`Retrieval`] stream.
 #[derive(Debug)]
 pub enum RetrievalItem {
+    /// Progress of the retrieve.
     Event(RetrieveEvent),
     /// The last item.
     Finished(Box<RetrieveReport>),
@@ -85,6 +89,12 @@ pub enum RetrievalItem {
 pub struct Retrieval {
     rx: tokio::sync::mpsc::Receiver<RetrievalItem>,
     cancel: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Retrieval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retrieval").finish_non_exhaustive()
+    }
 }
 
 impl Retrieval {

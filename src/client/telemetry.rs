@@ -7,11 +7,11 @@
 use crate::dimse::StatusClass;
 
 /// Label set: `(name, value)` pairs.
-pub type Labels = Vec<(String, String)>;
+pub(super) type Labels = Vec<(String, String)>;
 
 /// How an operation ended, for the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OpOutcome {
+pub(crate) enum OpOutcome {
     Success,
     Warning,
     Failure,

@@ -11,14 +11,23 @@ use std::path::{Path, PathBuf};
 pub enum ConfigError {
     /// The file could not be read (missing, unreadable, not UTF-8).
     #[error("config {}: cannot read the file: {error}", .file.display())]
-    Io { file: PathBuf, error: std::io::Error },
+    Io {
+        /// The config file.
+        file: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
 
     /// The text is not JSON.
     #[error("{}malformed JSON at line {line} column {column}: {message}", Origin(.file.as_deref()))]
     Syntax {
+        /// The config file, if the text came from one.
         file: Option<PathBuf>,
+        /// Line of the error (1-based).
         line: usize,
+        /// Column of the error (1-based).
         column: usize,
+        /// What the JSON parser said.
         message: String,
     },
 
@@ -28,19 +37,33 @@ pub enum ConfigError {
     /// the `(line, column)` where the parser noticed it, for schema errors.
     #[error("{}{}{message}{}", Origin(.file.as_deref()), PathPrefix(.path), Location(.location))]
     Invalid {
+        /// The config file, if the text came from one.
         file: Option<PathBuf>,
+        /// JSON path of the bad value (empty for the top level).
         path: String,
+        /// What is wrong.
         message: String,
+        /// `(line, column)` where the parser noticed it, for schema errors.
         location: Option<(usize, usize)>,
     },
 
     /// An ad-hoc target that is not `AET@HOST:PORT`.
     #[error("invalid target {input:?}: {reason} (expected AET@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242)")]
-    Target { input: String, reason: String },
+    Target {
+        /// The target as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A target that is neither a node of the config nor `AET@HOST:PORT`.
     #[error("unknown node `{name}` ({})", KnownNodes(.known))]
-    UnknownNode { name: String, known: Vec<String> },
+    UnknownNode {
+        /// The name given.
+        name: String,
+        /// The nodes of the config.
+        known: Vec<String>,
+    },
 }
 
 impl ConfigError {

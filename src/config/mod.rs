@@ -93,9 +93,11 @@ pub struct NodeConfig {
     pub ae_title: String,
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
+    /// TCP port.
     pub port: u16,
     /// The `network.connection_pools` entry used; `None`: built-in pool defaults.
     pub pool_name: Option<String>,
+    /// The pool settings in force for this node.
     pub pool: PoolSettings,
     /// The maximum PDU length we offer to receive (bytes).
     pub max_pdu_length: u32,
@@ -105,8 +107,11 @@ pub struct NodeConfig {
     /// How long a presentation context the remote refused as unsupported is not
     /// proposed again (`refused_context_ttl_seconds`, default 300 s).
     pub refused_context_ttl: std::time::Duration,
+    /// Connect, ACSE and DIMSE timeouts.
     pub timeouts: Timeouts,
+    /// Retry policy of the node's operations.
     pub retry: RetrySettings,
+    /// Circuit breaker settings of the node.
     pub breaker: BreakerSettings,
     /// What the remote may make us hold (command sets, data sets).
     pub limits: Limits,

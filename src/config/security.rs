@@ -80,6 +80,7 @@ pub struct TlsSettings {
     pub cert_file: Option<PathBuf>,
     /// The client certificate's private key (PEM).
     pub key_file: Option<PathBuf>,
+    /// The lowest TLS version accepted.
     pub min_version: TlsVersion,
     /// `false` only when written out: the server's certificate is not checked at all.
     pub verify_peer: bool,

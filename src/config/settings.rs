@@ -75,6 +75,7 @@ pub struct AlertSettings {
     pub utilization_percent: f64,
     /// Failed operations above this percentage of all operations in the window fire `error_rate`.
     pub error_rate_percent: f64,
+    /// The window the error rate is computed over.
     pub error_rate_window: Duration,
     /// A circuit not closed for longer than this fires `circuit_open`.
     pub circuit_open: Duration,

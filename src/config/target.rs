@@ -15,8 +15,11 @@ use super::error::ConfigError;
 /// validated and stored without leading or trailing spaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdHocTarget {
+    /// The called AE title.
     pub ae_title: String,
+    /// Host name or IP address.
     pub host: String,
+    /// TCP port.
     pub port: u16,
 }
 

@@ -30,10 +30,18 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 #[non_exhaustive]
 pub enum DataSetError {
     #[error("the data set is {size} bytes, more than the limit of {limit} (limits.max_data_set_bytes)")]
-    TooLarge { size: usize, limit: usize },
+    /// The data set is larger than `limits.max_data_set_bytes`.
+    TooLarge {
+        /// Its size (bytes).
+        size: usize,
+        /// The limit (bytes).
+        limit: usize,
+    },
     #[error("malformed data set: {0}")]
+    /// The data set does not parse.
     Malformed(String),
     #[error("data sets in transfer syntax {0} are not decoded")]
+    /// The data set is in a transfer syntax we do not decode.
     Unsupported(String),
 }
 

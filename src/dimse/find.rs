@@ -30,6 +30,7 @@ pub struct FindOutcome {
     pub cancelled: bool,
     /// Pending responses with status FF01 (optional keys not supported).
     pub pending_warnings: usize,
+    /// Error Comment (0000,0902) of the final response.
     pub error_comment: Option<String>,
     /// The association broke after our C-CANCEL (before the final response): the
     /// outcome is still a cancelled query, the association was aborted.
@@ -51,6 +52,12 @@ pub trait MatchSink: Send {
 
 /// A synchronous callback as a [`MatchSink`].
 pub struct FnSink<F>(pub F);
+
+impl<F> std::fmt::Debug for FnSink<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnSink").finish_non_exhaustive()
+    }
+}
 
 impl<F> MatchSink for FnSink<F>
 where

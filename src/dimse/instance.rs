@@ -17,39 +17,59 @@ use crate::association::uids;
 #[non_exhaustive]
 pub enum FileError {
     #[error("cannot read file: {0}")]
+    /// The file could not be read.
     Io(#[from] std::io::Error),
     #[error("not a DICOM file: no DICM preamble or meta group")]
+    /// No DICM preamble or file meta group.
     NotDicom,
     #[error("invalid file meta group: {0}")]
+    /// The file meta group is invalid.
     BadMeta(String),
     #[error("truncated or corrupt DICOM file: {0}")]
+    /// The file is truncated or corrupt.
     Truncated(String),
     #[error("cannot convert the data set to {to}: {reason}")]
-    Convert { to: String, reason: String },
+    /// The data set could not be converted to an accepted transfer syntax.
+    Convert {
+        /// The transfer syntax UID aimed at.
+        to: String,
+        /// Why not.
+        reason: String,
+    },
     #[error("the data set has no {0}: it cannot be stored")]
+    /// A required UID (named) is missing from the data set.
     MissingUid(&'static str),
     /// A DICOMDIR (Media Storage Directory Storage in the file meta): an index of a
     /// medium, not an instance to store.
     #[error("a DICOMDIR (Media Storage Directory), not an instance")]
     MediaDirectory,
     #[error("the data set does not match its transfer syntax {ts}: {reason}")]
-    WrongSyntax { ts: String, reason: String },
+    /// The data set does not match its transfer syntax.
+    WrongSyntax {
+        /// The transfer syntax UID of the file meta.
+        ts: String,
+        /// What does not match.
+        reason: String,
+    },
 }
 
 /// What C-STORE needs to know about a file, without loading its data set.
 #[derive(Debug, Clone)]
 pub struct InstanceFile {
+    /// The file.
     pub path: PathBuf,
     /// SOP Class UID (0008,0016) of the data set.
     pub sop_class_uid: String,
     /// SOP Instance UID (0008,0018) of the data set.
     pub sop_instance_uid: String,
+    /// Transfer Syntax UID (0002,0010) of the file meta.
     pub transfer_syntax: String,
     /// Set when the file meta's Media Storage SOP Class / Instance UID
     /// (0002,0002)/(0002,0003) differ from the data set's: the data set's are sent.
     pub meta_mismatch: Option<String>,
     /// Byte offset of the data set (just after the meta group).
     pub data_offset: u64,
+    /// Size of the file (bytes).
     pub file_size: u64,
     /// The data set itself, for small files: read while the file was checked, so
     /// C-STORE sends it without opening and reading the file a second time.

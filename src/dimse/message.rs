@@ -10,8 +10,11 @@ use super::DimseError;
 /// A received DIMSE message.
 #[derive(Debug)]
 pub struct Message {
+    /// The Presentation Context ID it came on.
     pub context_id: u8,
+    /// The command set.
     pub command: Command,
+    /// The data set bytes, if the command has one.
     pub data_set: Option<Vec<u8>>,
 }
 
@@ -70,6 +73,7 @@ pub struct MessageReader {
 }
 
 impl MessageReader {
+    /// A reader that enforces `limits`.
     pub fn new(limits: Limits) -> Self {
         MessageReader {
             limits,

@@ -43,23 +43,33 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum DimseError {
     #[error(transparent)]
+    /// The association could not be used, or broke.
     Association(#[from] AssociationError),
     #[error("no acceptable presentation context: {0}")]
+    /// No accepted presentation context fits the operation.
     NoContext(String),
     #[error(transparent)]
+    /// The file to send cannot be sent.
     File(#[from] FileError),
     #[error("unexpected DIMSE response: {0}")]
+    /// A response that does not answer our request.
     UnexpectedResponse(String),
     #[error("cannot encode the data set: {what}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    /// A data set could not be encoded.
     Encode {
+        /// What could not be encoded.
         what: String,
         #[source]
+        /// The underlying error, if any.
         source: Option<BoxError>,
     },
     #[error("cannot decode a data set from the remote: {what}: {source}")]
+    /// A data set from the remote could not be decoded.
     Decode {
+        /// What could not be decoded.
         what: String,
         #[source]
+        /// The underlying error.
         source: BoxError,
     },
     /// The remote broke the DIMSE protocol (a malformed command set, fragments of
@@ -75,8 +85,11 @@ pub enum DimseError {
         "protocol error from the remote: a {what} larger than {limit} bytes (limits.{field}); association aborted"
     )]
     LimitExceeded {
+        /// What was too large (command set, data set, ...).
         what: &'static str,
+        /// The limit (bytes).
         limit: usize,
+        /// The `limits` field of the config that sets it.
         field: &'static str,
     },
 }

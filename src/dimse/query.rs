@@ -17,14 +17,26 @@ use crate::association::uids;
 #[non_exhaustive]
 pub enum QueryError {
     #[error("unknown query key `{0}`: not a DICOM keyword or a tag like 0010,0010")]
+    /// Neither a DICOM keyword nor a tag.
     UnknownKey(String),
     #[error("invalid value for {key} ({vr}): `{value}`")]
-    BadValue { key: String, vr: String, value: String },
+    /// The value does not fit the key's VR.
+    BadValue {
+        /// The key.
+        key: String,
+        /// Its VR.
+        vr: String,
+        /// The value given.
+        value: String,
+    },
     #[error("unknown query level `{0}` (expected patient, study, series or image)")]
+    /// Not patient, study, series or image.
     BadLevel(String),
     #[error("unknown query model `{0}` (expected study or patient)")]
+    /// Not study or patient.
     BadModel(String),
     #[error("the study root model has no PATIENT level")]
+    /// The Study Root model has no PATIENT level.
     PatientLevelInStudyRoot,
 }
 
@@ -32,11 +44,14 @@ pub enum QueryError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueryModel {
     #[default]
+    /// Study Root Query/Retrieve Information Model.
     StudyRoot,
+    /// Patient Root Query/Retrieve Information Model.
     PatientRoot,
 }
 
 impl QueryModel {
+    /// The model's C-FIND SOP Class UID.
     pub fn sop_class(self) -> &'static str {
         match self {
             QueryModel::StudyRoot => uids::STUDY_ROOT_FIND,
@@ -75,14 +90,19 @@ impl FromStr for QueryModel {
 /// The Query/Retrieve level (0008,0052).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueryLevel {
+    /// PATIENT.
     Patient,
     #[default]
+    /// STUDY.
     Study,
+    /// SERIES.
     Series,
+    /// IMAGE.
     Image,
 }
 
 impl QueryLevel {
+    /// The level as sent in (0008,0052): `PATIENT`, `STUDY`, `SERIES` or `IMAGE`.
     pub fn as_str(self) -> &'static str {
         match self {
             QueryLevel::Patient => "PATIENT",
@@ -155,12 +175,16 @@ impl FromStr for QueryLevel {
 /// One query key: an attribute and its matching value (empty = return it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryKey {
+    /// The attribute's tag.
     pub tag: Tag,
+    /// Its VR, from the standard dictionary.
     pub vr: VR,
+    /// The matching value (empty: universal matching, return the attribute).
     pub value: String,
 }
 
 impl QueryKey {
+    /// A key for `tag` (its VR from the standard dictionary) matching `value`.
     pub fn new(tag: Tag, value: &str) -> Result<Self, QueryError> {
         let vr = StandardDataDictionary
             .by_tag(tag)
@@ -195,12 +219,16 @@ fn parse_tag(key: &str) -> Option<Tag> {
 /// A C-FIND request.
 #[derive(Debug, Clone, Default)]
 pub struct FindQuery {
+    /// The information model.
     pub model: QueryModel,
+    /// The Query/Retrieve Level (0008,0052).
     pub level: QueryLevel,
+    /// The keys of the identifier.
     pub keys: Vec<QueryKey>,
 }
 
 impl FindQuery {
+    /// A query; the Study Root model with the PATIENT level is an error.
     pub fn new(model: QueryModel, level: QueryLevel, keys: Vec<QueryKey>) -> Result<Self, QueryError> {
         if model == QueryModel::StudyRoot && level == QueryLevel::Patient {
             return Err(QueryError::PatientLevelInStudyRoot);

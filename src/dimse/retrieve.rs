@@ -42,8 +42,11 @@ use super::{DimseError, Status};
 pub struct SubOperations {
     /// Not given in a final response (nor by some PACS at all).
     pub remaining: Option<u16>,
+    /// Number of Completed Sub-operations (0000,1021).
     pub completed: u16,
+    /// Number of Failed Sub-operations (0000,1022).
     pub failed: u16,
+    /// Number of Warning Sub-operations (0000,1023).
     pub warning: u16,
 }
 
@@ -61,8 +64,11 @@ impl SubOperations {
 /// One instance a C-GET sent us (a C-STORE sub-operation), and what became of it.
 #[derive(Debug, Clone)]
 pub struct ReceivedInstance {
+    /// SOP Class UID of the instance.
     pub sop_class_uid: String,
+    /// SOP Instance UID of the instance.
     pub sop_instance_uid: String,
+    /// The transfer syntax UID it was sent in.
     pub transfer_syntax: String,
     /// Where it was written; `None` when it was refused.
     pub path: Option<PathBuf>,
@@ -79,7 +85,10 @@ pub struct ReceivedInstance {
 pub enum RetrieveEvent {
     /// The request is sent, with this Message ID (what a C-MOVE's instances name as
     /// their Move Originator Message ID).
-    Requested { message_id: u16 },
+    Requested {
+        /// Message ID (0000,0110) of the request.
+        message_id: u16,
+    },
     /// A pending response: the sub-operation counts so far.
     Progress(SubOperations),
     /// A C-STORE sub-operation received on the association (C-GET).
@@ -100,6 +109,12 @@ pub trait RetrieveSink: Send {
 /// A callback as a [`RetrieveSink`].
 pub struct FnRetrieveSink<F>(pub F);
 
+impl<F> std::fmt::Debug for FnRetrieveSink<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnRetrieveSink").finish_non_exhaustive()
+    }
+}
+
 impl<F> RetrieveSink for FnRetrieveSink<F>
 where
     F: FnMut(RetrieveEvent) -> ControlFlow<()> + Send,
@@ -112,11 +127,17 @@ where
 /// C-GET or C-MOVE, and for a move, its destination AE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetrieveKind {
+    /// C-GET: the instances come back on the same association.
     Get,
-    Move { destination: String },
+    /// C-MOVE: the PACS sends the instances to another AE.
+    Move {
+        /// Move Destination (0000,0600): the AE title to send to.
+        destination: String,
+    },
 }
 
 impl RetrieveKind {
+    /// `C-GET` or `C-MOVE`.
     pub fn name(&self) -> &'static str {
         match self {
             RetrieveKind::Get => "C-GET",
@@ -150,6 +171,7 @@ pub struct RetrieveOutcome {
     pub sub_operations: SubOperations,
     /// Failed SOP Instance UID List (0008,0058) of the final response.
     pub failed_sop_instance_uids: Vec<String>,
+    /// Error Comment (0000,0902) of the final response.
     pub error_comment: Option<String>,
     /// Whether we sent C-CANCEL.
     pub cancelled: bool,
@@ -157,6 +179,7 @@ pub struct RetrieveOutcome {
     pub lost_after_cancel: bool,
     /// C-STORE sub-operations received on the association, and written.
     pub received: usize,
+    /// Of which written.
     pub written: usize,
     /// Data set bytes written.
     pub bytes: u64,

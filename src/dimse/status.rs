@@ -6,6 +6,7 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusClass {
+    /// Success (0000).
     Success,
     /// Success with a warning (0001, Bxxx, 0107, 0116).
     Warning,
@@ -18,6 +19,7 @@ pub enum StatusClass {
 }
 
 impl StatusClass {
+    /// The class in snake_case.
     pub fn as_str(self) -> &'static str {
         match self {
             StatusClass::Success => "success",
@@ -34,11 +36,16 @@ impl StatusClass {
 pub struct Status(pub u16);
 
 impl Status {
+    /// Success (0000).
     pub const SUCCESS: Status = Status(0x0000);
+    /// Pending (FF00).
     pub const PENDING: Status = Status(0xFF00);
+    /// Pending, with optional keys not supported (FF01).
     pub const PENDING_WARNING: Status = Status(0xFF01);
+    /// Cancel (FE00).
     pub const CANCEL: Status = Status(0xFE00);
 
+    /// The class of the status.
     pub fn class(self) -> StatusClass {
         match self.0 {
             0x0000 => StatusClass::Success,
@@ -54,14 +61,17 @@ impl Status {
         matches!(self.class(), StatusClass::Success | StatusClass::Warning)
     }
 
+    /// Success with a warning.
     pub fn is_warning(self) -> bool {
         self.class() == StatusClass::Warning
     }
 
+    /// More responses follow.
     pub fn is_pending(self) -> bool {
         self.class() == StatusClass::Pending
     }
 
+    /// A failure (neither success, warning, pending nor cancel).
     pub fn is_failure(self) -> bool {
         self.class() == StatusClass::Failure
     }

@@ -24,8 +24,11 @@ const STREAM_CHUNK: usize = 512 * 1024;
 /// The remote's answer to a C-STORE.
 #[derive(Debug, Clone)]
 pub struct StoreResponse {
+    /// The DIMSE status (0000,0900) of the C-STORE-RSP.
     pub status: Status,
+    /// Its Error Comment (0000,0902), if any.
     pub error_comment: Option<String>,
+    /// Its Offending Element (0000,0901) list, if any.
     pub offending_elements: Vec<String>,
     /// The transfer syntax the data set was sent in.
     pub transfer_syntax: String,

@@ -32,19 +32,24 @@ use super::instance::{is_known_vr, FileError};
 /// How a data set is encoded, element by element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Syntax {
+    /// Explicit VR (else implicit).
     pub explicit: bool,
+    /// Big endian (else little endian).
     pub big_endian: bool,
 }
 
 impl Syntax {
+    /// Implicit VR Little Endian.
     pub const IMPLICIT_LE: Syntax = Syntax {
         explicit: false,
         big_endian: false,
     };
+    /// Explicit VR Little Endian.
     pub const EXPLICIT_LE: Syntax = Syntax {
         explicit: true,
         big_endian: false,
     };
+    /// Explicit VR Big Endian.
     pub const EXPLICIT_BE: Syntax = Syntax {
         explicit: true,
         big_endian: true,
@@ -75,7 +80,16 @@ pub struct Inflate<R> {
     done: bool,
 }
 
+impl<R> std::fmt::Debug for Inflate<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflate")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R: Read> Inflate<R> {
+    /// Inflate the deflate stream read from `r`.
     pub fn new(r: R) -> Self {
         Inflate {
             r: std::io::BufReader::with_capacity(64 * 1024, r),

@@ -25,7 +25,9 @@ pub struct Recommendation {
 /// What the rules look at, for one node.
 #[derive(Debug, Clone)]
 pub struct AdviceInput<'a> {
+    /// The node's configuration.
     pub config: &'a NodeConfig,
+    /// The node's pool statistics now.
     pub pool: &'a PoolStats,
     /// What happened over the history window.
     pub window: Counters,

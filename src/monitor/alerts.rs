@@ -26,6 +26,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Every alert kind.
     pub const ALL: [AlertKind; 5] = [
         AlertKind::AcquireWait,
         AlertKind::Utilization,
@@ -51,14 +52,19 @@ impl AlertKind {
 pub struct AlertInput {
     /// The pool's acquire wait p95 and how many samples it is over.
     pub acquire_p95_ms: f64,
+    /// How many waits the p95 is over.
     pub wait_samples: usize,
+    /// Associations borrowed now.
     pub active: usize,
+    /// The pool's cap in force.
     pub effective_max: usize,
     /// Operations and failures in the error-rate window.
     pub window_operations: u64,
+    /// Of which failed.
     pub window_failures: u64,
     /// How long the circuit has not been closed (None: closed).
     pub circuit_not_closed_for: Option<Duration>,
+    /// Health checks failed in a row.
     pub consecutive_failed_checks: u32,
 }
 
@@ -131,6 +137,7 @@ pub fn conditions(settings: &AlertSettings, input: &AlertInput) -> BTreeMap<Aler
 /// An alert firing now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Firing {
+    /// Which alert.
     pub alert: AlertKind,
     /// When it fired, in milliseconds since the Unix epoch.
     pub since_ms: u64,
@@ -141,8 +148,20 @@ pub struct Firing {
 /// A change of an alert's state: what is logged, once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlertEvent {
-    Fired { alert: AlertKind, message: String },
-    Resolved { alert: AlertKind, fired_for: Duration },
+    /// The alert started firing.
+    Fired {
+        /// Which alert.
+        alert: AlertKind,
+        /// Why.
+        message: String,
+    },
+    /// The alert stopped firing.
+    Resolved {
+        /// Which alert.
+        alert: AlertKind,
+        /// How long it fired.
+        fired_for: Duration,
+    },
 }
 
 /// The alerts firing for one node.
@@ -193,10 +212,12 @@ impl AlertBook {
         events
     }
 
+    /// The alerts firing now.
     pub fn firing(&self) -> impl Iterator<Item = &Firing> {
         self.firing.values()
     }
 
+    /// Whether `alert` is firing now.
     pub fn is_firing(&self, alert: AlertKind) -> bool {
         self.firing.contains_key(&alert)
     }

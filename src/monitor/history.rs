@@ -16,7 +16,9 @@ pub struct Probe {
     /// `echo` (C-ECHO through the pool) or `association` (A-ASSOCIATE + A-RELEASE:
     /// the node did not accept Verification).
     pub kind: &'static str,
+    /// Whether it succeeded.
     pub ok: bool,
+    /// How long it took (ms).
     pub latency_ms: f64,
     /// Why it failed.
     pub error: Option<String>,
@@ -35,8 +37,11 @@ pub struct Sample {
     pub failures: u64,
     /// Associations borrowed at the sample.
     pub active: usize,
+    /// The pool's cap in force.
     pub effective_max: usize,
+    /// Callers waiting for an association.
     pub waiting: usize,
+    /// The pool's acquire wait p95 (ms).
     pub acquire_p95_ms: f64,
     /// `closed`, `half_open` or `open`.
     pub breaker: &'static str,
@@ -51,10 +56,15 @@ pub struct Sample {
 pub struct Counters {
     /// Associations found closed by the remote (retired as stale, or redone on a fresh one).
     pub stale: u64,
+    /// Pool validations that failed.
     pub validation_failures: u64,
+    /// Runs that ended because the retry budget refused a retry.
     pub budget_exhausted: u64,
+    /// Times failures opened the circuit breaker.
     pub trips: u64,
+    /// Acquisitions that timed out in the pool.
     pub acquire_timeouts: u64,
+    /// Creations that failed while other associations to the remote were open (the remote limited the pool).
     pub remote_limited: u64,
     /// Probes that failed on a DIMSE timeout.
     pub probe_dimse_timeouts: u64,
@@ -92,6 +102,7 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Add an item, dropping the oldest when full.
     pub fn push(&mut self, item: T) {
         if self.items.len() == self.capacity {
             self.items.pop_front();
@@ -99,14 +110,17 @@ impl<T> Ring<T> {
         self.items.push_back(item);
     }
 
+    /// Items held.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// Whether it holds no item.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
+    /// The most items it holds.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -116,10 +130,12 @@ impl<T> Ring<T> {
         self.items.iter()
     }
 
+    /// The latest item.
     pub fn newest(&self) -> Option<&T> {
         self.items.back()
     }
 
+    /// The earliest item still held.
     pub fn oldest(&self) -> Option<&T> {
         self.items.front()
     }

@@ -48,6 +48,7 @@ pub struct MonitorSettings {
     /// How far back the history goes (the ring holds `history / interval` samples,
     /// at most [`MAX_SAMPLES`]).
     pub history: Duration,
+    /// Alert thresholds.
     pub alerts: AlertSettings,
 }
 
@@ -146,10 +147,12 @@ impl Monitor {
         })
     }
 
+    /// The client whose nodes are watched.
     pub fn client(&self) -> &Arc<Client> {
         &self.client
     }
 
+    /// The monitor's settings.
     pub fn settings(&self) -> &MonitorSettings {
         &self.settings
     }

@@ -58,7 +58,7 @@ svg{display:block;background:#17202a;border-radius:4px}
 ";
 
 /// The whole page.
-pub fn render(report: &StatusReport) -> String {
+pub(super) fn render(report: &StatusReport) -> String {
     let refresh = report.interval_seconds.clamp(5.0, 30.0).round() as u64;
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(

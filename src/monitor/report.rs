@@ -15,13 +15,16 @@ use crate::resilience::ExecutorStats;
 pub struct HealthReport {
     /// The worst of the nodes' (`healthy` with no node).
     pub status: HealthStatus,
+    /// Each node's health, by name.
     pub nodes: BTreeMap<String, NodeHealthEntry>,
 }
 
 /// One node in `/health`.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeHealthEntry {
+    /// Healthy, degraded or down.
     pub health: HealthStatus,
+    /// Why it is not healthy (empty when healthy).
     pub reasons: Vec<String>,
 }
 
@@ -35,33 +38,48 @@ impl HealthReport {
 /// `GET /status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
+    /// When the report was made (ms since the Unix epoch).
     pub generated_at_ms: u64,
+    /// When the monitor started (ms since the Unix epoch).
     pub started_at_ms: u64,
+    /// Time between ticks (seconds).
     pub interval_seconds: f64,
+    /// How far back the history goes (seconds).
     pub history_seconds: u64,
     /// Samples kept per node.
     pub history_capacity: usize,
     /// Whether the monitor runs health checks (C-ECHO) itself.
     pub probing: bool,
+    /// The worst of the nodes'.
     pub status: HealthStatus,
+    /// Each node's status, by name.
     pub nodes: BTreeMap<String, NodeStatus>,
 }
 
 /// One node in `/status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStatus {
+    /// The node's AE title (Called AE Title).
     pub ae_title: String,
+    /// `HOST:PORT` of the node.
     pub address: String,
+    /// Healthy, degraded or down.
     pub health: HealthStatus,
+    /// Why it is not healthy (empty when healthy).
     pub reasons: Vec<String>,
     /// `echo`, `association` (no Verification) or `none` (not probed).
     pub probe_mode: &'static str,
+    /// Health checks failed in a row.
     pub consecutive_failed_checks: u32,
     /// Busy associations as a percentage of the effective maximum.
     pub utilization_percent: f64,
+    /// The node's association pool.
     pub pool: PoolStats,
+    /// Circuit breaker and retry statistics.
     pub breaker: ExecutorStats,
+    /// The alerts firing now.
     pub alerts: Vec<Firing>,
+    /// What to change in the config, and why.
     pub recommendations: Vec<Recommendation>,
     /// Oldest first.
     pub history: Vec<Sample>,

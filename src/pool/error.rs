@@ -19,18 +19,29 @@ pub enum PoolError<E> {
         .waited.as_secs_f64()
     )]
     Timeout {
+        /// The pool's name.
         pool: String,
+        /// The pool's maximum size.
         max_size: usize,
         /// Callers waiting when this one gave up, itself included.
         waiters: usize,
+        /// How long this caller waited.
         waited: Duration,
     },
     /// `max_waiters` callers were already waiting; rejected without waiting.
     #[error("pool {pool} exhausted: {max_waiters} callers already waiting (max_waiters)")]
-    TooManyWaiters { pool: String, max_waiters: usize },
+    TooManyWaiters {
+        /// The pool's name.
+        pool: String,
+        /// The pool's `max_waiters`.
+        max_waiters: usize,
+    },
     /// The pool is closed (or closing).
     #[error("pool {pool} closed")]
-    Closed { pool: String },
+    Closed {
+        /// The pool's name.
+        pool: String,
+    },
     /// Creating a resource failed; its slot has been given to the next waiter.
     #[error("could not open a new resource")]
     Create(#[source] E),

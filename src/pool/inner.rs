@@ -120,19 +120,19 @@ pub(super) struct State<M: Manager> {
 }
 
 impl<M: Manager> State<M> {
-    pub fn total(&self) -> usize {
+    pub(super) fn total(&self) -> usize {
         self.idle.len() + self.active
     }
 
-    pub fn occupied(&self) -> usize {
+    pub(super) fn occupied(&self) -> usize {
         self.total() + self.opening + self.closing
     }
 
-    pub fn has_capacity(&self) -> bool {
+    pub(super) fn has_capacity(&self) -> bool {
         self.occupied() < self.effective_max
     }
 
-    pub fn borrow_started(&mut self, entry: &mut Entry<M::Resource>, now: Instant) {
+    pub(super) fn borrow_started(&mut self, entry: &mut Entry<M::Resource>, now: Instant) {
         entry.uses += 1;
         entry.borrowed_at = now;
         self.active += 1;
@@ -148,7 +148,7 @@ impl<M: Manager> State<M> {
         }
     }
 
-    pub fn borrow_ended(&mut self, id: u64) {
+    pub(super) fn borrow_ended(&mut self, id: u64) {
         self.active = self.active.saturating_sub(1);
         if let Some(borrows) = &mut self.borrows {
             borrows.remove(&id);
@@ -156,7 +156,7 @@ impl<M: Manager> State<M> {
     }
 
     /// Gives back a slot reserved for creation (or eviction).
-    pub fn unreserve(&mut self) {
+    pub(super) fn unreserve(&mut self) {
         self.opening = self.opening.saturating_sub(1);
     }
 }
@@ -182,7 +182,7 @@ pub(super) struct Inner<M: Manager> {
 pub(super) type ReplenishGate = Box<dyn Fn() -> bool + Send + Sync>;
 
 impl<M: Manager> Inner<M> {
-    pub fn new(name: String, manager: M, settings: PoolSettings, default_request: Option<M::Request>) -> Self {
+    pub(super) fn new(name: String, manager: M, settings: PoolSettings, default_request: Option<M::Request>) -> Self {
         let now = Instant::now();
         let max_size = settings.max_size.max(1);
         let opens = settings.max_concurrent_opens.clamp(1, Semaphore::MAX_PERMITS);
@@ -222,11 +222,11 @@ impl<M: Manager> Inner<M> {
     /// A panic in manager code called under the lock must not make the pool unusable:
     /// the state is kept consistent between statements, so a poisoned lock is taken
     /// over as is.
-    pub fn lock(&self) -> MutexGuard<'_, State<M>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State<M>> {
         self.state.lock()
     }
 
-    pub fn new_entry(&self, st: &mut State<M>, res: M::Resource, now: Instant) -> Entry<M::Resource> {
+    pub(super) fn new_entry(&self, st: &mut State<M>, res: M::Resource, now: Instant) -> Entry<M::Resource> {
         st.next_id += 1;
         Entry {
             res,
@@ -242,14 +242,14 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    pub fn needs_validation(&self, entry: &Entry<M::Resource>, now: Instant) -> bool {
+    pub(super) fn needs_validation(&self, entry: &Entry<M::Resource>, now: Instant) -> bool {
         self.settings.validate_on_borrow
             && now.saturating_duration_since(entry.idle_since) > self.settings.validation_interval
     }
 
     /// Takes the most recently used idle resource that fits `req` and is alive,
     /// retiring the stale or expired ones met on the way.
-    pub fn take_idle(
+    pub(super) fn take_idle(
         &self,
         st: &mut State<M>,
         req: &M::Request,
@@ -278,7 +278,7 @@ impl<M: Manager> Inner<M> {
 
     /// Counts a retirement; the resource keeps its slot (`closing`) until the
     /// teardown spawned by [`Inner::transition`] has finished.
-    pub fn retire(
+    pub(super) fn retire(
         &self,
         st: &mut State<M>,
         entry: Entry<M::Resource>,
@@ -293,7 +293,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// What the pool can give a caller wanting `req` right now, if anything.
-    pub fn grant_for(
+    pub(super) fn grant_for(
         &self,
         st: &mut State<M>,
         req: &M::Request,
@@ -334,7 +334,7 @@ impl<M: Manager> Inner<M> {
     /// create, but could starve a caller with an uncommon request behind a stream of
     /// common ones; so once the best waiter has waited [`AGING_STEP`], it is served
     /// first, by eviction if need be.
-    pub fn put_back(&self, st: &mut State<M>, mut entry: Entry<M::Resource>, now: Instant) {
+    pub(super) fn put_back(&self, st: &mut State<M>, mut entry: Entry<M::Resource>, now: Instant) {
         loop {
             if let Some(head) = st.waiters.best(now, |_| true).and_then(|p| st.waiters.get(p)) {
                 if !head.item.wants(&self.manager, &entry.res)
@@ -405,7 +405,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// To be called after anything freed a slot or a resource.
-    pub fn settle(&self, st: &mut State<M>, now: Instant, doomed: &mut Doomed<M::Resource>) {
+    pub(super) fn settle(&self, st: &mut State<M>, now: Instant, doomed: &mut Doomed<M::Resource>) {
         self.dispatch(st, now, doomed);
         if st.phase != Phase::Open {
             self.drained.notify_waiters();
@@ -432,7 +432,7 @@ impl<M: Manager> Inner<M> {
     /// Every change of the pool's state goes through here: lock, apply `change`
     /// (which may doom resources), settle (hand what was freed to waiters), unlock,
     /// then start the teardowns outside the lock.
-    pub fn transition<R>(
+    pub(super) fn transition<R>(
         self: &Arc<Self>,
         now: Instant,
         change: impl FnOnce(&mut State<M>, &mut Doomed<M::Resource>) -> R,
@@ -450,7 +450,7 @@ impl<M: Manager> Inner<M> {
 
     /// Like [`Inner::transition`], for a change that frees nothing (so there is
     /// nothing to settle): taking from the pool.
-    pub fn take<R>(self: &Arc<Self>, change: impl FnOnce(&mut State<M>, &mut Doomed<M::Resource>) -> R) -> R {
+    pub(super) fn take<R>(self: &Arc<Self>, change: impl FnOnce(&mut State<M>, &mut Doomed<M::Resource>) -> R) -> R {
         let mut doomed = Vec::new();
         let out = change(&mut self.lock(), &mut doomed);
         self.spawn_teardowns(doomed);
@@ -458,12 +458,12 @@ impl<M: Manager> Inner<M> {
     }
 
     /// A teardown finished: its slot is free.
-    pub fn closing_done(self: &Arc<Self>) {
+    pub(super) fn closing_done(self: &Arc<Self>) {
         self.transition(Instant::now(), |st, _| st.closing = st.closing.saturating_sub(1));
     }
 
     /// A creation slot was given up (creation failed, or its caller went away).
-    pub fn reservation_dropped(self: &Arc<Self>) {
+    pub(super) fn reservation_dropped(self: &Arc<Self>) {
         self.transition(Instant::now(), |st, _| st.unreserve());
     }
 
@@ -485,7 +485,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// A guard was dropped: back to a waiter or idle, or retired.
-    pub fn release(self: &Arc<Self>, mut entry: Entry<M::Resource>, abort_on_drop: bool) {
+    pub(super) fn release(self: &Arc<Self>, mut entry: Entry<M::Resource>, abort_on_drop: bool) {
         let now = Instant::now();
         // Manager checks run before locking: they are the caller's code.
         let verdict = self.verdict(&mut entry, abort_on_drop, now);
@@ -509,7 +509,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// A borrowed resource is retired on purpose (failed validation, `invalidate`).
-    pub fn discard(self: &Arc<Self>, entry: Entry<M::Resource>, reason: Reason) {
+    pub(super) fn discard(self: &Arc<Self>, entry: Entry<M::Resource>, reason: Reason) {
         self.transition(Instant::now(), |st, doomed| {
             st.borrow_ended(entry.id);
             st.counts.releases += 1;
@@ -518,7 +518,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// A grant reached a caller that went away before using it.
-    pub fn abandon(self: &Arc<Self>, grant: Grant<M::Resource>) {
+    pub(super) fn abandon(self: &Arc<Self>, grant: Grant<M::Resource>) {
         let now = Instant::now();
         self.transition(now, |st, doomed| {
             let returned = match grant {
@@ -551,7 +551,7 @@ impl<M: Manager> Inner<M> {
     /// (`Ok(None)` if the pool closed meanwhile: the resource is then closed), or is
     /// freed. A remote saying it is full caps the pool at what is open now
     /// (maintenance raises the cap again, see `CAPACITY_RECOVERY_STEP`).
-    pub fn adopt(
+    pub(super) fn adopt(
         &self,
         st: &mut State<M>,
         slot: Reservation<M>,
@@ -593,7 +593,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Borrows held longer than `leak_threshold`.
-    pub fn suspects<'a>(&self, st: &'a State<M>, now: Instant) -> impl Iterator<Item = LeakSuspect> + 'a {
+    pub(super) fn suspects<'a>(&self, st: &'a State<M>, now: Instant) -> impl Iterator<Item = LeakSuspect> + 'a {
         let threshold = self.settings.leak_threshold.unwrap_or(Duration::MAX);
         st.borrows.iter().flatten().filter_map(move |(&id, borrow)| {
             let held_for = now.saturating_duration_since(borrow.since);
@@ -641,13 +641,13 @@ pub(super) struct Reservation<M: Manager> {
 
 impl<M: Manager> Reservation<M> {
     /// Takes charge of a slot already counted in `opening`.
-    pub fn new(pool: Arc<Inner<M>>) -> Self {
+    pub(super) fn new(pool: Arc<Inner<M>>) -> Self {
         Reservation { pool, armed: true }
     }
 
     /// The slot is being accounted for under the lock by the caller (the resource
     /// was created, or creation failed and the caller frees it itself).
-    pub fn consume(mut self, st: &mut State<M>) {
+    pub(super) fn consume(mut self, st: &mut State<M>) {
         self.armed = false;
         st.unreserve();
     }
@@ -668,7 +668,7 @@ pub(super) struct ClosingSlot<M: Manager> {
 }
 
 impl<M: Manager> ClosingSlot<M> {
-    pub fn new(pool: Arc<Inner<M>>) -> Self {
+    pub(super) fn new(pool: Arc<Inner<M>>) -> Self {
         ClosingSlot { pool }
     }
 }

@@ -8,6 +8,8 @@
 use std::future::Future;
 
 /// Creates, matches, checks and retires the resources of one [`Pool`](super::Pool).
+///
+/// The example of [`Pool`](super::Pool) implements a toy one.
 pub trait Manager: Send + Sync + 'static {
     /// The pooled thing (e.g. an open association).
     type Resource: Send + 'static;

@@ -77,6 +77,53 @@ use inner::Inner;
 use stats::AtomicCounters;
 
 /// A pool of resources made by `M`. Cheap to clone: clones share the pool.
+///
+/// A toy [`Manager`] whose resources are numbers:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+/// use pacs_net::pool::{Manager, Pool, PoolSettings};
+///
+/// #[derive(Debug)]
+/// struct Never;
+/// impl std::fmt::Display for Never {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("never") }
+/// }
+/// impl std::error::Error for Never {}
+///
+/// /// Numbered connections; any one serves any request.
+/// #[derive(Default)]
+/// struct Counter(AtomicU32);
+/// impl Manager for Counter {
+///     type Resource = u32;
+///     type Request = ();
+///     type Error = Never;
+///     async fn create(&self, _: &()) -> Result<u32, Never> {
+///         Ok(self.0.fetch_add(1, Ordering::SeqCst) + 1)
+///     }
+///     fn fits(&self, _: &u32, _: &()) -> bool { true }
+///     fn is_alive(&self, _: &mut u32) -> bool { true }
+///     async fn validate(&self, _: &mut u32) -> Result<(), Never> { Ok(()) }
+///     fn is_reusable(&self, _: &u32) -> bool { true }
+///     async fn close(&self, _: u32) {}
+///     async fn abort(&self, _: u32) {}
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::new("toy", Counter::default(), PoolSettings::default(), None);
+/// let first = pool.acquire(&()).await.unwrap();
+/// assert_eq!(*first, 1);
+/// drop(first); // back to idle
+/// let again = pool.acquire(&()).await.unwrap();
+/// assert_eq!(*again, 1); // reused, not created
+/// assert!(again.is_reused());
+/// assert_eq!(pool.stats().created, 1);
+/// drop(again);
+/// pool.close(Duration::from_secs(1)).await;
+/// # }
+/// ```
 pub struct Pool<M: Manager> {
     inner: Arc<Inner<M>>,
 }
@@ -168,6 +215,7 @@ impl<M: Manager> Pool<M> {
         self.inner.close(busy_timeout).await;
     }
 
+    /// A snapshot of the pool's counters and gauges.
     pub fn stats(&self) -> PoolStats {
         self.inner.stats()
     }
@@ -188,6 +236,7 @@ impl<M: Manager> Pool<M> {
         &self.inner.manager
     }
 
+    /// The pool's name (for logs, errors and metrics).
     pub fn name(&self) -> &str {
         &self.inner.name
     }

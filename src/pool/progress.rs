@@ -24,6 +24,7 @@ pub enum AcquirePhase {
 pub struct AcquireProgress(AtomicU8);
 
 impl AcquireProgress {
+    /// Where the acquisition is now.
     pub fn phase(&self) -> AcquirePhase {
         match self.0.load(Ordering::Acquire) {
             0 => AcquirePhase::Waiting,

@@ -34,7 +34,7 @@ pub(super) struct WaitTicket<M: Manager> {
 }
 
 impl<M: Manager> WaitTicket<M> {
-    pub fn new(
+    pub(super) fn new(
         pool: Arc<Inner<M>>,
         id: u64,
         priority: Priority,
@@ -51,7 +51,7 @@ impl<M: Manager> WaitTicket<M> {
         }
     }
 
-    pub async fn wait(&mut self, deadline: Instant) -> Waited<M::Resource, M::Error> {
+    pub(super) async fn wait(&mut self, deadline: Instant) -> Waited<M::Resource, M::Error> {
         let outcome = timeout_at(deadline, &mut self.rx).await;
         self.settled = true;
         match outcome {

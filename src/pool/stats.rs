@@ -17,11 +17,13 @@ pub const WAIT_WINDOW: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct PoolStats {
+    /// The pool's name.
     pub pool: String,
     /// Open resources: idle + active.
     pub total: usize,
     /// Borrowed (or being validated, or handed to a waiter).
     pub active: usize,
+    /// Open and not borrowed.
     pub idle: usize,
     /// Callers waiting in the queue.
     pub waiting: usize,
@@ -32,22 +34,31 @@ pub struct PoolStats {
     pub closing: usize,
     /// The cap in force: `max_size`, or lower after the remote said it was full.
     pub effective_max: usize,
+    /// The configured maximum of open resources.
     pub max_size: usize,
     /// Successful acquisitions.
     pub acquisitions: u64,
     /// Guards given back (returned, invalidated or dropped).
     pub releases: u64,
+    /// Acquisitions that gave up after the acquire timeout.
     pub acquire_timeouts: u64,
     /// Acquisitions refused at once because `max_waiters` were already waiting.
     pub rejected_waiters: u64,
+    /// Resources created.
     pub created: u64,
+    /// Resource creations that failed.
     pub create_failures: u64,
+    /// Resources closed or aborted, by cause.
     pub destroyed: DestroyedStats,
+    /// Validations of an idle resource before reuse.
     pub validations: u64,
+    /// Validations that failed (the resource was discarded).
     pub validation_failures: u64,
     /// Operations redone on a fresh resource after a reused one proved stale.
     pub stale_redos: u64,
+    /// The most resources borrowed at once.
     pub peak_active: usize,
+    /// Acquire wait percentiles.
     pub wait: WaitStats,
     /// Borrows held longer than `leak_threshold` right now.
     pub leak_suspects: usize,
@@ -91,10 +102,15 @@ impl DestroyedStats {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct WaitStats {
+    /// Median acquire wait (ms).
     pub p50_ms: f64,
+    /// 95th percentile acquire wait (ms).
     pub p95_ms: f64,
+    /// 99th percentile acquire wait (ms).
     pub p99_ms: f64,
+    /// Longest acquire wait (ms).
     pub max_ms: f64,
+    /// How many waits the percentiles are over.
     pub samples: usize,
 }
 
@@ -104,6 +120,7 @@ pub struct WaitStats {
 pub struct LeakSuspect {
     /// The resource's id (see [`Pooled::id`](super::Pooled::id)).
     pub id: u64,
+    /// How long it has been borrowed.
     pub held_for: Duration,
 }
 
@@ -120,7 +137,7 @@ pub(super) enum Reason {
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Reason::Idle => "idle",
             Reason::Lifetime => "lifetime",
@@ -179,7 +196,7 @@ pub(super) struct AtomicCounters {
 }
 
 impl AtomicCounters {
-    pub fn bump(counter: &AtomicU64) {
+    pub(super) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -195,14 +212,14 @@ pub(super) struct WaitWindow {
 }
 
 impl WaitWindow {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         WaitWindow {
             samples: Vec::with_capacity(WAIT_WINDOW),
             next: 0,
         }
     }
 
-    pub fn record(&mut self, waited: Duration) {
+    pub(super) fn record(&mut self, waited: Duration) {
         let ms = waited.as_secs_f64() * 1_000.0;
         if self.samples.len() < WAIT_WINDOW {
             self.samples.push(ms);
@@ -212,7 +229,7 @@ impl WaitWindow {
         self.next = (self.next + 1) % WAIT_WINDOW;
     }
 
-    pub fn samples(&self) -> &[f64] {
+    pub(super) fn samples(&self) -> &[f64] {
         &self.samples
     }
 }

@@ -17,10 +17,14 @@ use tokio::time::Instant;
 /// priority, with aging (see [`AGING_STEP`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Priority {
+    /// Served first.
     Critical,
+    /// Before normal work.
     High,
     #[default]
+    /// The default.
     Normal,
+    /// Served last.
     Low,
 }
 
@@ -66,7 +70,7 @@ pub(super) struct WaiterQueue<T> {
 }
 
 impl<T> WaiterQueue<T> {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         WaiterQueue {
             lanes: Default::default(),
             len: 0,
@@ -74,12 +78,12 @@ impl<T> WaiterQueue<T> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
     /// Queues `item` and returns its id (for [`WaiterQueue::remove`]).
-    pub fn push(&mut self, priority: Priority, since: Instant, item: T) -> u64 {
+    pub(super) fn push(&mut self, priority: Priority, since: Instant, item: T) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         self.lanes[priority.lane()].push_back(Queued { id, since, item });
@@ -87,7 +91,7 @@ impl<T> WaiterQueue<T> {
         id
     }
 
-    pub fn remove(&mut self, priority: Priority, id: u64) -> Option<T> {
+    pub(super) fn remove(&mut self, priority: Priority, id: u64) -> Option<T> {
         let lane = &mut self.lanes[priority.lane()];
         let index = lane.iter().position(|q| q.id == id)?;
         let queued = lane.remove(index)?;
@@ -96,7 +100,7 @@ impl<T> WaiterQueue<T> {
     }
 
     /// The waiter to serve first among those `wants` accepts.
-    pub fn best(&self, now: Instant, mut wants: impl FnMut(&T) -> bool) -> Option<Position> {
+    pub(super) fn best(&self, now: Instant, mut wants: impl FnMut(&T) -> bool) -> Option<Position> {
         if self.len == 0 {
             return None;
         }
@@ -117,18 +121,18 @@ impl<T> WaiterQueue<T> {
         best.map(|(_, position)| position)
     }
 
-    pub fn get(&self, position: Position) -> Option<&Queued<T>> {
+    pub(super) fn get(&self, position: Position) -> Option<&Queued<T>> {
         self.lanes.get(position.lane)?.get(position.index)
     }
 
-    pub fn take(&mut self, position: Position) -> Option<Queued<T>> {
+    pub(super) fn take(&mut self, position: Position) -> Option<Queued<T>> {
         let queued = self.lanes.get_mut(position.lane)?.remove(position.index)?;
         self.len -= 1;
         Some(queued)
     }
 
     /// Puts back a waiter just taken from `position`, keeping its place in line.
-    pub fn restore(&mut self, position: Position, queued: Queued<T>) {
+    pub(super) fn restore(&mut self, position: Position, queued: Queued<T>) {
         if let Some(lane) = self.lanes.get_mut(position.lane) {
             lane.insert(position.index.min(lane.len()), queued);
             self.len += 1;
@@ -136,11 +140,11 @@ impl<T> WaiterQueue<T> {
     }
 
     /// How many waiters `f` accepts.
-    pub fn count(&self, mut f: impl FnMut(&T) -> bool) -> usize {
+    pub(super) fn count(&self, mut f: impl FnMut(&T) -> bool) -> usize {
         self.lanes.iter().flatten().filter(|q| f(&q.item)).count()
     }
 
-    pub fn drain(&mut self) -> Vec<T> {
+    pub(super) fn drain(&mut self) -> Vec<T> {
         self.len = 0;
         self.lanes
             .iter_mut()

@@ -106,6 +106,7 @@ impl RetryBudget {
         }
     }
 
+    /// A snapshot of the budget's counters.
     pub fn stats(&self) -> BudgetStats {
         self.state.lock().stats
     }

@@ -46,11 +46,14 @@ use super::settings::{BreakerSettings, RetrySettings};
 /// of the operation; 0 when the breaker refused the first one).
 #[derive(Debug)]
 pub struct Executed<T, E> {
+    /// The operation's result, or why the executor gave up.
     pub result: Result<T, ExecError<E>>,
+    /// Calls of the operation made (0 when the breaker refused the first).
     pub attempts: u32,
 }
 
 impl<T, E> Executed<T, E> {
+    /// Whether the operation succeeded.
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
     }
@@ -68,11 +71,30 @@ pub enum ExecError<E> {
     /// attempt before, if there was one (None when the first attempt was
     /// refused), so that callers can still report, say, the DIMSE status.
     #[error("{open}")]
-    CircuitOpen { open: BreakerOpen, last: Option<E> },
+    CircuitOpen {
+        /// The breaker's refusal.
+        open: BreakerOpen,
+        /// The error of the attempt before, if any.
+        last: Option<E>,
+    },
     #[error("retry budget exhausted for node {node} after {attempts} attempts: {last}")]
-    BudgetExhausted { node: String, attempts: u32, last: E },
+    /// The retry budget refused a retry.
+    BudgetExhausted {
+        /// The node's name.
+        node: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: E,
+    },
     #[error("deadline exceeded after {attempts} attempts: {last}")]
-    DeadlineExceeded { attempts: u32, last: E },
+    /// The next retry would have started past the deadline.
+    DeadlineExceeded {
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: E,
+    },
 }
 
 impl<E> ExecError<E> {
@@ -100,6 +122,7 @@ impl<E> ExecError<E> {
 #[non_exhaustive]
 pub struct ExecutorStats {
     #[serde(flatten)]
+    /// The circuit breaker's statistics.
     pub breaker: BreakerStats,
     /// Attempts after the first (calls of the operation that were retries).
     pub retries: u64,
@@ -111,6 +134,36 @@ pub struct ExecutorStats {
 
 /// Retry policy + retry budget + circuit breaker of one node. `Sync`: one per
 /// node, shared by every operation on it.
+///
+/// ```
+/// use std::time::Duration;
+/// use pacs_net::resilience::{BreakerSettings, Classify, Executor, RetrySettings, RetryStrategy};
+///
+/// /// A failure worth another try that says nothing about the node's health.
+/// #[derive(Debug)]
+/// struct Busy;
+/// impl Classify for Busy {
+///     fn is_retryable(&self) -> bool { true }
+///     fn counts_for_breaker(&self) -> bool { false }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let retry = RetrySettings {
+///     initial_delay: Duration::from_millis(1),
+///     strategy: RetryStrategy::Fixed,
+///     ..RetrySettings::default()
+/// };
+/// let executor = Executor::new("PACS", retry, BreakerSettings::default());
+/// // The operation gets the attempt number (1, 2, ...); it succeeds on the second.
+/// let done = executor
+///     .run(None, |attempt| async move { if attempt < 2 { Err(Busy) } else { Ok(attempt) } })
+///     .await;
+/// assert_eq!(done.result.ok(), Some(2));
+/// assert_eq!(done.attempts, 2);
+/// assert_eq!(executor.stats().retries, 1);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Executor {
     name: String,
@@ -125,7 +178,7 @@ pub struct Executor {
 }
 
 /// The delay before the one retry of an unreachable node, in quick mode.
-pub const QUICK_RETRY_DELAY: Duration = Duration::from_millis(200);
+pub(super) const QUICK_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 impl Executor {
     /// An executor for node `name`; the budget comes from the retry settings'
@@ -145,25 +198,29 @@ impl Executor {
 
     /// For one-shot commands (the CLI): a node that cannot be reached at all
     /// ([`Classify::is_unreachable`]: connection refused, unknown host) is worth
-    /// one quick retry (after [`QUICK_RETRY_DELAY`]) at most, not the policy's
+    /// one quick retry (after 200 ms) at most, not the policy's
     /// back-off: a person is waiting, and a PACS that refuses now will most
     /// likely refuse a second later too. Other failures follow the policy.
     pub fn set_quick_unreachable(&self, on: bool) {
         self.quick_unreachable.store(on, Ordering::Relaxed);
     }
 
+    /// The node's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The retry policy.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
     }
 
+    /// The retry budget (shared by the node's operations).
     pub fn budget(&self) -> &RetryBudget {
         &self.budget
     }
 
+    /// The circuit breaker.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
     }
@@ -274,6 +331,7 @@ impl Executor {
         }
     }
 
+    /// Breaker statistics and retry counters.
     pub fn stats(&self) -> ExecutorStats {
         ExecutorStats {
             breaker: self.breaker.stats(),

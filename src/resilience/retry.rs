@@ -28,6 +28,7 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// A policy with `settings`.
     pub fn new(settings: RetrySettings) -> Self {
         RetryPolicy { settings }
     }

@@ -37,9 +37,13 @@ impl RetryStrategy {
 pub struct RetrySettings {
     /// Attempts in all, the first try included (1 = no retry).
     pub max_attempts: u32,
+    /// Delay before the first retry.
     pub initial_delay: Duration,
+    /// Longest delay between attempts.
     pub max_delay: Duration,
+    /// How the delay grows.
     pub strategy: RetryStrategy,
+    /// Growth factor of the exponential strategies (with and without jitter).
     pub backoff_multiplier: f64,
     /// In [0, 1].
     pub jitter_factor: f64,

@@ -59,6 +59,7 @@ pub struct RandomFaults {
     pub close_per_mille: u16,
     /// A response delayed by up to `max_delay`.
     pub delay_per_mille: u16,
+    /// Longest added delay.
     pub max_delay: Duration,
 }
 

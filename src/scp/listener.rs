@@ -18,6 +18,14 @@ pub struct StorageListener {
     received: UnboundedReceiver<StoredInstance>,
 }
 
+impl std::fmt::Debug for StorageListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageListener")
+            .field("scp", &self.scp)
+            .finish_non_exhaustive()
+    }
+}
+
 impl StorageListener {
     /// Listen on `bind` as `ae_title`, writing under `dir`.
     pub async fn start(ae_title: &str, bind: SocketAddr, dir: &Path) -> std::io::Result<StorageListener> {
@@ -33,6 +41,7 @@ impl StorageListener {
         Ok(StorageListener { scp, received })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.scp.local_addr()
     }

@@ -29,9 +29,11 @@ pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInsta
 /// How to run the SCP.
 #[derive(Debug, Clone)]
 pub struct ScpConfig {
+    /// Our AE title.
     pub ae_title: String,
     /// Write received instances under this folder (else keep them in memory).
     pub storage_dir: Option<PathBuf>,
+    /// Faults to inject (rejections, aborts, delays).
     pub behavior: Behavior,
     /// What a requestor may make us hold: its command sets, and its data sets (a
     /// C-FIND identifier, and each C-STORE data set, is at most
@@ -47,6 +49,12 @@ pub struct ScpConfig {
     pub storage_by_study: bool,
     /// Where the SCP's C-MOVE sends instances: destination AE title -> host:port.
     pub move_destinations: std::collections::BTreeMap<String, (String, u16)>,
+}
+
+impl std::fmt::Debug for Scp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scp").field("addr", &self.addr).finish_non_exhaustive()
+    }
 }
 
 impl Default for ScpConfig {
@@ -75,20 +83,35 @@ pub const DEFAULT_MAX_INSTANCE_BYTES: usize = 2 << 30;
 /// Counters of what the SCP saw.
 #[derive(Debug, Default)]
 pub struct ScpCounters {
+    /// A-ASSOCIATE-RQs received.
     pub association_requests: AtomicUsize,
+    /// Associations accepted.
     pub accepted: AtomicUsize,
+    /// Associations rejected.
     pub rejected: AtomicUsize,
+    /// Associations open now.
     pub active: AtomicUsize,
+    /// The most associations open at once.
     pub peak_active: AtomicUsize,
+    /// Associations released by the requestor.
     pub released: AtomicUsize,
+    /// Associations aborted by the requestor.
     pub aborted_by_peer: AtomicUsize,
+    /// Associations we aborted.
     pub aborted_by_us: AtomicUsize,
+    /// Associations closed after the idle timeout.
     pub closed_idle: AtomicUsize,
+    /// C-ECHO requests.
     pub echoes: AtomicUsize,
+    /// C-STORE requests.
     pub store_requests: AtomicUsize,
+    /// C-FIND requests.
     pub find_requests: AtomicUsize,
+    /// C-GET requests.
     pub get_requests: AtomicUsize,
+    /// C-MOVE requests.
     pub move_requests: AtomicUsize,
+    /// C-CANCEL requests.
     pub cancels: AtomicUsize,
 }
 
@@ -96,20 +119,35 @@ pub struct ScpCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ScpStats {
+    /// A-ASSOCIATE-RQs received.
     pub association_requests: usize,
+    /// Associations accepted.
     pub accepted: usize,
+    /// Associations rejected.
     pub rejected: usize,
+    /// Associations open now.
     pub active: usize,
+    /// The most associations open at once.
     pub peak_active: usize,
+    /// Associations released by the requestor.
     pub released: usize,
+    /// Associations aborted by the requestor.
     pub aborted_by_peer: usize,
+    /// Associations we aborted.
     pub aborted_by_us: usize,
+    /// Associations closed after the idle timeout.
     pub closed_idle: usize,
+    /// C-ECHO requests.
     pub echoes: usize,
+    /// C-STORE requests.
     pub store_requests: usize,
+    /// C-FIND requests.
     pub find_requests: usize,
+    /// C-GET requests.
     pub get_requests: usize,
+    /// C-MOVE requests.
     pub move_requests: usize,
+    /// C-CANCEL requests.
     pub cancels: usize,
 }
 
@@ -207,18 +245,22 @@ impl Scp {
         })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// The TCP port it listens on.
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
 
+    /// Its AE title.
     pub fn ae_title(&self) -> &str {
         &self.shared.config.ae_title
     }
 
+    /// A snapshot of its counters.
     pub fn stats(&self) -> ScpStats {
         self.shared.counters.snapshot()
     }
@@ -235,6 +277,7 @@ impl Scp {
         self.shared.storage.instances()
     }
 
+    /// The SCP's instance store.
     pub fn storage(&self) -> &Storage {
         &self.shared.storage
     }

@@ -14,9 +14,13 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 /// One received instance.
 #[derive(Debug, Clone)]
 pub struct StoredInstance {
+    /// SOP Class UID (0008,0016).
     pub sop_class_uid: String,
+    /// SOP Instance UID (0008,0018).
     pub sop_instance_uid: String,
+    /// The transfer syntax UID it was received in.
     pub transfer_syntax: String,
+    /// The AE title that sent it (Calling AE Title).
     pub calling_ae: String,
     /// Data set size in bytes, as received.
     pub size: usize,
@@ -59,7 +63,9 @@ struct Inner {
 /// the log (UIDs only, never patient data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRefusal {
+    /// The C-STORE status to answer.
     pub status: u16,
+    /// Why, for the log (UIDs only, never patient data).
     pub reason: String,
 }
 
@@ -78,6 +84,7 @@ pub const DEFAULT_MAX_MEMORY_BYTES: usize = 1 << 30;
 pub use crate::association::uids::is_valid_uid;
 
 impl Storage {
+    /// A store writing under `dir` (or holding instances in memory), with the default memory limit.
     pub fn new(dir: Option<PathBuf>) -> Self {
         Storage::with_memory_limit(dir, DEFAULT_MAX_MEMORY_BYTES)
     }
@@ -214,6 +221,7 @@ impl Storage {
         self.inner.lock().memory_bytes
     }
 
+    /// The instances received so far.
     pub fn instances(&self) -> Vec<StoredInstance> {
         self.inner.lock().instances.clone()
     }
@@ -349,7 +357,9 @@ impl Storage {
 /// memory, or in its file).
 #[derive(Debug, Clone)]
 pub struct RetrieveItem {
+    /// What the instance is.
     pub instance: StoredInstance,
+    /// Its data set, when held in memory (else read from its file).
     pub data: Option<Vec<u8>>,
 }
 

@@ -71,6 +71,7 @@ struct Inner {
 type Change = Option<(BreakerState, BreakerState)>;
 
 impl CircuitBreaker {
+    /// A closed breaker for node `name`.
     pub fn new(name: impl Into<String>, settings: BreakerSettings) -> Self {
         let now = Instant::now();
         CircuitBreaker {
@@ -100,6 +101,7 @@ impl CircuitBreaker {
         &self.name
     }
 
+    /// The breaker's settings.
     pub fn settings(&self) -> &BreakerSettings {
         &self.settings
     }
@@ -178,6 +180,7 @@ impl CircuitBreaker {
         self.hooks.write().push(Arc::new(hook));
     }
 
+    /// A snapshot of the breaker's state and counters.
     pub fn stats(&self) -> BreakerStats {
         let now = Instant::now();
         let inner = self.inner.lock();

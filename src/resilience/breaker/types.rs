@@ -12,8 +12,11 @@ use super::CircuitBreaker;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
+    /// Calls go through.
     Closed,
+    /// Calls are refused until the open period ends.
     Open,
+    /// A few probe calls go through; their outcome closes or reopens the circuit.
     HalfOpen,
 }
 
@@ -45,8 +48,11 @@ impl fmt::Display for BreakerState {
 #[error("circuit open for node {node}: {consecutive_failures} consecutive failures; next probe in {retry_in:.1?}")]
 #[non_exhaustive]
 pub struct BreakerOpen {
+    /// The node's name.
     pub node: String,
+    /// Time until a probe is let through.
     pub retry_in: Duration,
+    /// Counted failures since the last success.
     pub consecutive_failures: u32,
 }
 
@@ -54,12 +60,15 @@ pub struct BreakerOpen {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct BreakerStats {
+    /// The node's name.
     pub name: String,
+    /// Closed, open or half-open.
     pub state: BreakerState,
     /// Counted failures since the last success (or reset).
     pub consecutive_failures: u32,
     /// Permits granted.
     pub calls: u64,
+    /// Calls that succeeded.
     pub successes: u64,
     /// Counted failures (ignored permits are in `calls` only).
     pub failures: u64,
@@ -68,6 +77,7 @@ pub struct BreakerStats {
     /// Times failures opened the circuit (closed → open, half-open → open);
     /// [`CircuitBreaker::force_open`] is not a trip.
     pub trips: u64,
+    /// Time since the last state change (seconds).
     pub last_transition_secs_ago: f64,
     /// Time until a probe is let through, while open (None otherwise, and while forced open).
     pub open_remaining_secs: Option<f64>,
