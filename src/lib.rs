@@ -1,15 +1,19 @@
-//! pacs-net: pooled, resilient DICOM SCU operations (C-ECHO, C-STORE, C-FIND).
+//! pacs-net: pooled, resilient DICOM SCU operations (C-ECHO, C-STORE, C-FIND,
+//! C-GET, C-MOVE), over plain TCP or DICOM TLS.
 //!
 //! Layers, bottom up; each uses only those below it:
-//! - [`config`]: the hospital JSON config, typed, validated and merged.
 //! - [`pool`]: a generic, DICOM-agnostic resource pool.
-//! - [`association`]: DICOM associations on dicom-ul (sockets, contexts, release/abort).
-//! - [`dimse`]: C-ECHO / C-STORE / C-FIND on one association.
 //! - [`resilience`]: retry policy, retry budget, circuit breaker, executor.
-//! - [`client`]: nodes (one pool + breaker + policy each) and the public API.
-//! - [`monitor`]: the operators' window (feature `monitor`): history, alerts,
+//! - [`config`]: the hospital JSON config, typed, validated and merged.
+//! - [`association`]: DICOM associations on dicom-ul (transports, contexts, release/abort).
+//! - [`dimse`]: C-ECHO / C-STORE / C-FIND / C-GET / C-MOVE on one association.
+//! - [`client`]: nodes (one pool + breaker + policy each), the one operation driver
+//!   and the public API.
+//! - `metrics` (feature `metrics`): the Prometheus text exposition.
+//! - `monitor` (feature `monitor`): the operators' window: history, alerts,
 //!   recommendations, and `/metrics`, `/health`, `/status` and a status page over HTTP.
-//! - [`scp`]: the embedded SCP (for the demo, tests and trying things out).
+//! - `scp` (feature `scp`): the embedded SCP (for the demo, tests and trying things out).
+//! - `cli` (feature `cli`): the `pacs-net` binary's commands.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
