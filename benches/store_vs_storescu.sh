@@ -22,7 +22,7 @@ log "generating inputs"
 declare -A COUNT=([small]=1000 [large]=20)
 declare -A DIR=([small]=$SMALL [large]=$LARGE)
 
-for mode in tuned stock; do
+for mode in ${MODES:-tuned stock}; do
   start_storescp "$mode"
   target="STORESCP@127.0.0.1:$SCP_PORT"
   scu="$(scu_env "$mode") $STORESCU +sd +r -aec STORESCP 127.0.0.1 $SCP_PORT"
@@ -51,7 +51,7 @@ done
 
 printf '\n| files | peer | pacs-net mean ± sd | storescu mean ± sd | pacs-net / storescu |\n|---|---|---|---|---|\n'
 for set in small large; do
-  for mode in tuned stock; do
+  for mode in ${MODES:-tuned stock}; do
     n="store-$set-$mode"
     p=$(hf_stat "$n" pacs-net mean) ps=$(hf_stat "$n" pacs-net stddev)
     s=$(hf_stat "$n" storescu mean) ss=$(hf_stat "$n" storescu stddev)
