@@ -142,30 +142,7 @@ pub(super) async fn serve_get<S: ScpStream>(
             }
         }
     }
-    let status = if cancelled {
-        0xFE00
-    } else if counts.failed > 0 || counts.warning > 0 {
-        0xB000
-    } else {
-        0x0000
-    };
-    let failed_list = if counts.failed_uids.is_empty() {
-        None
-    } else {
-        failed_uid_list(&counts.failed_uids, ts_uid)
-    };
-    let rsp = counts.apply(
-        response(
-            field::C_GET_RSP,
-            Some(sop_class),
-            id,
-            status,
-            failed_list.is_some(),
-            None,
-        ),
-        cancelled,
-    );
-    send(assoc, ctx, &rsp, failed_list.as_deref()).await
+    final_response(assoc, ctx, field::C_GET_RSP, sop_class, id, &counts, cancelled, ts_uid).await
 }
 
 /// The final response's data set: Failed SOP Instance UID List (0008,0058).
@@ -309,6 +286,39 @@ fn data_set(item: RetrieveItem, from: &str, to: &str) -> Result<Vec<u8>, String>
 }
 
 /// Write one message (command, and data set if any).
+/// The final C-GET or C-MOVE response: FE00 when cancelled, B000 when a
+/// sub-operation failed or warned, else 0000; the counts, and the Failed SOP
+/// Instance UID List when there is one.
+#[allow(clippy::too_many_arguments)]
+async fn final_response<S: ScpStream>(
+    assoc: &mut ServerAssoc<S>,
+    ctx: u8,
+    command_field: u16,
+    sop_class: &str,
+    id: u16,
+    counts: &Counts,
+    cancelled: bool,
+    ts_uid: &str,
+) -> After {
+    let status = if cancelled {
+        0xFE00
+    } else if counts.failed > 0 || counts.warning > 0 {
+        0xB000
+    } else {
+        0x0000
+    };
+    let failed_list = if counts.failed_uids.is_empty() {
+        None
+    } else {
+        failed_uid_list(&counts.failed_uids, ts_uid)
+    };
+    let rsp = counts.apply(
+        response(command_field, Some(sop_class), id, status, failed_list.is_some(), None),
+        cancelled,
+    );
+    send(assoc, ctx, &rsp, failed_list.as_deref()).await
+}
+
 async fn send<S: ScpStream>(assoc: &mut ServerAssoc<S>, ctx: u8, cmd: &Command, data: Option<&[u8]>) -> After {
     let max = match assoc.requestor_max_pdu_length() {
         0 => 1 << 20,
@@ -461,28 +471,5 @@ pub(super) async fn serve_move<S: ScpStream>(
         }
     }
     sub.release().await;
-    let status = if cancelled {
-        0xFE00
-    } else if counts.failed > 0 || counts.warning > 0 {
-        0xB000
-    } else {
-        0x0000
-    };
-    let failed_list = if counts.failed_uids.is_empty() {
-        None
-    } else {
-        failed_uid_list(&counts.failed_uids, ts_uid)
-    };
-    let rsp = counts.apply(
-        response(
-            field::C_MOVE_RSP,
-            Some(sop_class),
-            id,
-            status,
-            failed_list.is_some(),
-            None,
-        ),
-        cancelled,
-    );
-    send(assoc, ctx, &rsp, failed_list.as_deref()).await
+    final_response(assoc, ctx, field::C_MOVE_RSP, sop_class, id, &counts, cancelled, ts_uid).await
 }
