@@ -247,19 +247,10 @@ async fn run(cli: Cli) -> u8 {
                 format: args::FindFormat::Table,
                 limit: None,
             };
-            let query = match find::build_query(&find_opts).and_then(|q| retrieve::check_keys(&q).map(|_| q)) {
+            let query = match retrieve_query(&find_opts, report.as_deref()) {
                 Ok(q) => q,
-                Err(e) => {
-                    error_line!("{e}");
-                    return exit::USAGE;
-                }
+                Err(code) => return code,
             };
-            if let Some(path) = report {
-                if let Err(e) = store::check_report_path(path) {
-                    error_line!("--report {}: {e}", path.display());
-                    return exit::USAGE;
-                }
-            }
             if let Err(e) = retrieve::check_out_dir(out) {
                 error_line!("--out {}: {e}", out.display());
                 return exit::USAGE;
@@ -297,19 +288,10 @@ async fn run(cli: Cli) -> u8 {
                 format: args::FindFormat::Table,
                 limit: None,
             };
-            let query = match find::build_query(&find_opts).and_then(|q| retrieve::check_keys(&q).map(|_| q)) {
+            let query = match retrieve_query(&find_opts, report.as_deref()) {
                 Ok(q) => q,
-                Err(e) => {
-                    error_line!("{e}");
-                    return exit::USAGE;
-                }
+                Err(code) => return code,
             };
-            if let Some(path) = report {
-                if let Err(e) = store::check_report_path(path) {
-                    error_line!("--report {}: {e}", path.display());
-                    return exit::USAGE;
-                }
-            }
             let args = retrieve::MoveArgs {
                 target: target.clone(),
                 dest: dest.clone(),
@@ -394,6 +376,24 @@ fn config_check(file: Option<&std::path::Path>) -> u8 {
             exit::USAGE
         }
     }
+}
+
+/// The identifier of a `get` or `move`, and its `--report` path checked before
+/// anything is sent; a usage error (exit 2) otherwise, already printed.
+fn retrieve_query(opts: &find::FindOpts, report: Option<&std::path::Path>) -> Result<crate::dimse::FindQuery, u8> {
+    let query = find::build_query(opts)
+        .and_then(|q| retrieve::check_keys(&q).map(|_| q))
+        .map_err(|e| {
+            error_line!("{e}");
+            exit::USAGE
+        })?;
+    if let Some(path) = report {
+        if let Err(e) = store::check_report_path(path) {
+            error_line!("--report {}: {e}", path.display());
+            return Err(exit::USAGE);
+        }
+    }
+    Ok(query)
 }
 
 /// A usage error about TARGET (unknown node, bad AET@HOST:PORT): exit 2.
