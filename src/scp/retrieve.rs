@@ -84,16 +84,7 @@ pub(super) async fn serve_get<S: ScpStream>(
     let Some(data) = data else {
         return send(assoc, ctx, &final_rsp(0xA900), None).await;
     };
-    let patient_root = sop_class == uids::PATIENT_ROOT_GET;
-    let owned = shared.clone();
-    let ts = ts_uid.to_string();
-    let limit = shared.config.limits.max_data_set_bytes;
-    let selected = tokio::task::spawn_blocking(move || {
-        let identifier = decode_checked(&data, &ts, limit).map_err(|_| 0xA900u16)?;
-        owned.storage.retrieve_set(&identifier, patient_root)
-    })
-    .await
-    .unwrap_or(Err(0xA702));
+    let selected = select(shared, data, ts_uid, sop_class == uids::PATIENT_ROOT_GET, 0xA702).await;
     let items = match selected {
         Ok(items) => items,
         Err(status) => return send(assoc, ctx, &final_rsp(status), None).await,
@@ -286,6 +277,27 @@ fn data_set(item: RetrieveItem, from: &str, to: &str) -> Result<Vec<u8>, String>
 }
 
 /// Write one message (command, and data set if any).
+/// The instances a C-GET or C-MOVE identifier selects, decoded and looked up on the
+/// blocking pool; a failure status otherwise (A900 for an identifier that does not
+/// decode, `lost` if the lookup itself was lost).
+async fn select(
+    shared: &Arc<Shared>,
+    data: Vec<u8>,
+    ts_uid: &str,
+    patient_root: bool,
+    lost: u16,
+) -> Result<Vec<RetrieveItem>, u16> {
+    let owned = shared.clone();
+    let ts = ts_uid.to_string();
+    let limit = shared.config.limits.max_data_set_bytes;
+    tokio::task::spawn_blocking(move || {
+        let identifier = decode_checked(&data, &ts, limit).map_err(|_| 0xA900u16)?;
+        owned.storage.retrieve_set(&identifier, patient_root)
+    })
+    .await
+    .unwrap_or(Err(lost))
+}
+
 /// The final C-GET or C-MOVE response: FE00 when cancelled, B000 when a
 /// sub-operation failed or warned, else 0000; the counts, and the Failed SOP
 /// Instance UID List when there is one.
@@ -361,16 +373,7 @@ pub(super) async fn serve_move<S: ScpStream>(
     let Some(data) = data else {
         return send(assoc, ctx, &final_rsp(0xA900), None).await;
     };
-    let patient_root = sop_class == uids::PATIENT_ROOT_MOVE;
-    let owned = shared.clone();
-    let ts = ts_uid.to_string();
-    let limit = shared.config.limits.max_data_set_bytes;
-    let selected = tokio::task::spawn_blocking(move || {
-        let identifier = decode_checked(&data, &ts, limit).map_err(|_| 0xA900u16)?;
-        owned.storage.retrieve_set(&identifier, patient_root)
-    })
-    .await
-    .unwrap_or(Err(0xA701));
+    let selected = select(shared, data, ts_uid, sop_class == uids::PATIENT_ROOT_MOVE, 0xA701).await;
     let items = match selected {
         Ok(items) => items,
         Err(status) => return send(assoc, ctx, &final_rsp(status), None).await,
