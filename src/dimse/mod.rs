@@ -12,6 +12,7 @@ mod echo;
 mod find;
 pub mod instance;
 mod message;
+pub(crate) mod part_file;
 pub mod query;
 mod retrieve;
 pub mod status;

@@ -32,7 +32,7 @@ use super::{RandomFaults, Shared};
 
 const ACSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-type ServerAssoc<S> = AsyncServerAssociation<S>;
+pub(super) type ServerAssoc<S> = AsyncServerAssociation<S>;
 
 /// The streams the SCP serves over: plain TCP, or TLS (`scp --tls-cert`).
 pub(crate) trait ScpStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {
@@ -189,6 +189,7 @@ async fn run_established<S: ScpStream>(
         shared,
         owned: shared.clone(),
         calling_ae: assoc.peer_ae_title().to_string(),
+        incoming: None,
     };
     conn.run(&mut assoc, stop).await;
 }
@@ -228,14 +229,16 @@ async fn reject(socket: &mut TcpStream, result: AssociationRJResult, source: Ass
     let _ = socket.shutdown().await;
 }
 
-struct Conn<'a> {
-    shared: &'a Shared,
+pub(super) struct Conn<'a> {
+    pub(super) shared: &'a Shared,
     /// The same, for work moved to the blocking pool.
     owned: Arc<Shared>,
-    calling_ae: String,
+    pub(super) calling_ae: String,
+    /// A C-STORE whose data set is being streamed to disk (the listener).
+    pub(super) incoming: Option<super::incoming::Incoming>,
 }
 
-enum Next {
+pub(super) enum Next {
     Continue,
     Stop,
 }
@@ -246,7 +249,7 @@ impl Conn<'_> {
         let idle = self.shared.config.behavior.close_idle_after;
         let mut reader = MessageReader::new(self.shared.config.limits);
         loop {
-            let at_boundary = reader.is_idle();
+            let at_boundary = reader.is_idle() && self.incoming.is_none();
             let pdu = tokio::select! {
                 _ = stop.changed() => {
                     let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
@@ -323,8 +326,20 @@ impl Conn<'_> {
             is_last: pdv.is_last,
             data: pdv.data,
         };
+        if self.incoming.is_some() {
+            return self.on_incoming(assoc, pdv).await;
+        }
         match reader.push(pdv) {
-            Ok(None) => Next::Continue,
+            Ok(None) => {
+                if let Some(dir) = self.shared.storage.streaming_dir().map(|d| d.to_path_buf()) {
+                    let store = |c: &Command| c.command_field() == Some(field::C_STORE_RQ);
+                    if let Some((ctx, command)) = reader.take_awaiting_data(store) {
+                        let ts = transfer_syntax_of(assoc, ctx).unwrap_or_default();
+                        self.begin_incoming(ctx, command, ts, dir);
+                    }
+                }
+                Next::Continue
+            }
             Ok(Some(msg)) => self.on_message(assoc, msg.context_id, msg.command, msg.data_set).await,
             Err(e) => {
                 tracing::debug!(error = %e, "aborting the association");
@@ -333,7 +348,7 @@ impl Conn<'_> {
         }
     }
 
-    async fn abort<S: ScpStream>(&self, assoc: &mut ServerAssoc<S>) -> Next {
+    pub(super) async fn abort<S: ScpStream>(&self, assoc: &mut ServerAssoc<S>) -> Next {
         self.shared.counters.aborted_by_us.fetch_add(1, Ordering::SeqCst);
         let _ = send_pdu(
             assoc,
@@ -370,12 +385,7 @@ impl Conn<'_> {
         let id = cmd.message_id().unwrap_or(0);
         let sop_class = cmd.text(tag::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
         // `on_pdv` only lets messages on accepted contexts through.
-        let Some(ts) = assoc
-            .presentation_contexts()
-            .iter()
-            .find(|pc| pc.id == ctx)
-            .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
-        else {
+        let Some(ts) = transfer_syntax_of(assoc, ctx) else {
             return self.abort(assoc).await;
         };
         match cmd.command_field() {
@@ -566,13 +576,13 @@ impl Conn<'_> {
         self.send(assoc, ctx, &final_status(0x0000), None).await
     }
 
-    async fn delay(&self) {
+    pub(super) async fn delay(&self) {
         if let Some(d) = self.shared.config.behavior.response_delay {
             tokio::time::sleep(d).await;
         }
     }
 
-    async fn send<S: ScpStream>(
+    pub(super) async fn send<S: ScpStream>(
         &self,
         assoc: &mut ServerAssoc<S>,
         ctx: u8,
@@ -596,6 +606,15 @@ impl Conn<'_> {
 }
 
 /// Receive a PDU; `Ok(None)` when `idle` passed with nothing.
+/// The transfer syntax of presentation context `ctx`.
+fn transfer_syntax_of<S: ScpStream>(assoc: &ServerAssoc<S>, ctx: u8) -> Option<String> {
+    assoc
+        .presentation_contexts()
+        .iter()
+        .find(|pc| pc.id == ctx)
+        .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
+}
+
 async fn receive<S: ScpStream>(assoc: &mut ServerAssoc<S>, idle: Option<Duration>) -> Result<Option<Pdu>, ()> {
     quickack(assoc);
     match idle {

@@ -6,6 +6,7 @@
 
 mod behavior;
 mod handler;
+mod incoming;
 mod listener;
 mod retrieve;
 mod storage;
