@@ -4,9 +4,9 @@
 //! Nothing here retries or pools: an operation runs on the association it is given,
 //! and reports a DIMSE status, or an error that says what broke.
 
-// Raw command sets: for the fuzzers and the protocol tests, not the documented API.
-#[doc(hidden)]
-pub mod command;
+// Raw command sets: crate-private (the fuzzers and protocol tests reach them
+// through `crate::testing`).
+pub(crate) mod command;
 pub mod dataset_check;
 mod echo;
 mod find;

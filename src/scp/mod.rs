@@ -2,7 +2,7 @@
 //! Patient/Study Root C-FIND, C-GET and C-MOVE over what it holds, on dicom-ul's server side.
 //!
 //! It is the target of `pacs-net demo` and `pacs-net scp`, and the in-process test
-//! double; [`Behavior`] makes it misbehave on purpose for fault tests.
+//! double; `Behavior` (feature `testing`) makes it misbehave on purpose for fault tests.
 
 mod behavior;
 mod handler;
@@ -20,9 +20,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-// Fault injection: the test double's knobs, for this crate's tests and examples,
-// not part of the documented API.
-#[doc(hidden)]
+// Fault injection: the test double's knobs, for this crate's tests and examples
+// (feature `testing`), not part of the API.
+#[cfg(not(feature = "testing"))]
+pub(crate) use behavior::Behavior;
+#[cfg(not(feature = "testing"))]
+use behavior::RandomFaults;
+#[cfg(feature = "testing")]
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
 pub use listener::{belongs_to_move, StorageListener};
 pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
@@ -34,7 +38,8 @@ pub struct ScpConfig {
     pub ae_title: String,
     /// Write received instances under this folder (else keep them in memory).
     pub storage_dir: Option<PathBuf>,
-    /// Faults to inject (rejections, aborts, delays).
+    /// Faults to inject (rejections, aborts, delays): nameable and settable only with
+    /// the `testing` feature; an application leaves it at its default.
     pub behavior: Behavior,
     /// What a requestor may make us hold: its command sets, and its data sets (a
     /// C-FIND identifier, and each C-STORE data set, is at most
