@@ -6,6 +6,7 @@
 
 // Raw command sets: for the fuzzers and the protocol tests, not the documented API.
 #[doc(hidden)]
+pub mod charset;
 pub mod command;
 pub mod dataset_check;
 mod echo;
@@ -17,6 +18,7 @@ mod retrieve;
 pub mod status;
 mod store;
 pub mod transcode;
+pub mod worklist;
 
 pub use command::DimsePriority;
 pub use dataset_check::DataSetError;
@@ -24,13 +26,14 @@ pub use echo::echo;
 pub use find::{find, find_into, FindOutcome, FnSink, MatchSink};
 pub use instance::{open_instance, FileError, InstanceFile};
 pub use message::{receive_message, receive_message_limited, send_command, Message, MessageReader};
-pub use query::{FindQuery, QueryError, QueryKey, QueryLevel, QueryModel};
+pub use query::{FindQuery, FindRequest, QueryError, QueryKey, QueryLevel, QueryModel};
 pub use retrieve::{
     retrieve, FnRetrieveSink, ReceivedInstance, RetrieveEvent, RetrieveKind, RetrieveOutcome, RetrieveSink,
     SubOperations,
 };
 pub use status::{Status, StatusClass};
 pub use store::{store, store_for_move, StoreResponse};
+pub use worklist::WorklistQuery;
 
 use crate::association::AssociationError;
 

@@ -9,6 +9,7 @@ mod handler;
 mod listener;
 mod retrieve;
 mod storage;
+mod worklist;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
 pub use listener::{belongs_to_move, StorageListener};
 pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
+pub use worklist::{WorklistFolder, WorklistFolderError};
 
 /// How to run the SCP.
 #[derive(Debug, Clone)]
@@ -49,6 +51,9 @@ pub struct ScpConfig {
     pub storage_by_study: bool,
     /// Where the SCP's C-MOVE sends instances: destination AE title -> host:port.
     pub move_destinations: std::collections::BTreeMap<String, (String, u16)>,
+    /// Answer Modality Worklist C-FINDs from this folder of worklist files
+    /// (`None`: worklist queries fail with C000).
+    pub worklist: Option<WorklistFolder>,
 }
 
 impl std::fmt::Debug for Scp {
@@ -73,6 +78,7 @@ impl Default for ScpConfig {
             tls: None,
             storage_by_study: false,
             move_destinations: std::collections::BTreeMap::new(),
+            worklist: None,
         }
     }
 }
