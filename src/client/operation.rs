@@ -186,7 +186,7 @@ impl<'q, S: MatchSink, Q: FindRequest + ?Sized> Find<'q, S, Q> {
         Find {
             query,
             limits,
-            context: ContextRequest::uncompressed(query.sop_class()),
+            context: query.context(),
             sink: tokio::sync::Mutex::new(sink),
             delivered: AtomicUsize::new(0),
         }

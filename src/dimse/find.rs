@@ -10,7 +10,7 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use crate::association::{Association, ContextRequest};
+use crate::association::Association;
 
 use super::command::{cancel_rq, field, find_rq, DimsePriority};
 use super::dataset_check::decode_checked;
@@ -103,7 +103,7 @@ pub async fn find_into<S: MatchSink, Q: FindRequest + ?Sized>(
 ) -> Result<FindOutcome, DimseError> {
     let sop_class = query.sop_class();
     let ctx = assoc
-        .select(&ContextRequest::uncompressed(sop_class))
+        .select(&query.context())
         .cloned()
         .ok_or_else(|| DimseError::NoContext(format!("the remote did not accept the C-FIND model {sop_class}")))?;
     let ts = TransferSyntaxRegistry

@@ -312,7 +312,7 @@ impl FindQuery {
         {
             keys.push(QueryKey::new(self.level.unique_key(), "")?);
         }
-        put_keys(&mut obj, &keys)?;
+        put_query_keys(&mut obj, &keys)?;
         Ok(obj)
     }
 
@@ -347,6 +347,14 @@ pub fn put_keys(obj: &mut InMemDicomObject, keys: &[QueryKey]) -> Result<(), Que
         ));
     }
     Ok(())
+}
+
+/// [`put_keys`], and Specific Character Set asked to be returned when the values
+/// are ASCII: without it some SCPs (DCMTK's wlmscpfs) leave it out of their
+/// responses, and their non-ASCII text could not be read.
+pub(crate) fn put_query_keys(obj: &mut InMemDicomObject, keys: &[QueryKey]) -> Result<(), QueryError> {
+    obj.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::Empty));
+    put_keys(obj, keys)
 }
 
 /// One item (or the top level) from keys whose remaining sequence path is given.
@@ -384,6 +392,11 @@ pub trait FindRequest: Send + Sync {
     fn level_name(&self) -> &'static str;
     /// The identifier data set.
     fn identifier(&self) -> Result<InMemDicomObject, QueryError>;
+    /// The presentation context an association needs for it (the pool's default
+    /// profile proposes the Query/Retrieve models).
+    fn context(&self) -> crate::association::ContextRequest {
+        crate::association::ContextRequest::uncompressed(self.sop_class())
+    }
 }
 
 impl FindRequest for FindQuery {

@@ -5,9 +5,9 @@
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use crate::association::uids;
+use crate::association::{uids, ContextRequest, Profile, ProposedContext};
 
-use super::query::{put_keys, FindRequest, QueryError, QueryKey};
+use super::query::{put_query_keys, FindRequest, QueryError, QueryKey};
 
 /// A Modality Worklist C-FIND.
 #[derive(Debug, Clone, Default)]
@@ -81,8 +81,21 @@ impl FindRequest for WorklistQuery {
 
     fn identifier(&self) -> Result<InMemDicomObject, QueryError> {
         let mut obj = InMemDicomObject::new_empty();
-        put_keys(&mut obj, &self.effective_keys())?;
+        put_query_keys(&mut obj, &self.effective_keys())?;
         Ok(obj)
+    }
+
+    /// Worklist and Verification (for the pool's validation) in a profile of their
+    /// own: the default profile, used for everything else, is not made longer.
+    fn context(&self) -> ContextRequest {
+        ContextRequest {
+            abstract_syntax: uids::MODALITY_WORKLIST_FIND.to_string(),
+            transfer_syntaxes: uids::UNCOMPRESSED_LE.iter().map(|s| s.to_string()).collect(),
+            profile: Profile::Custom(vec![
+                ProposedContext::new(uids::MODALITY_WORKLIST_FIND, &uids::UNCOMPRESSED_LE),
+                ProposedContext::new(uids::VERIFICATION, &uids::UNCOMPRESSED_LE),
+            ]),
+        }
     }
 }
 
