@@ -349,12 +349,18 @@ pub fn put_keys(obj: &mut InMemDicomObject, keys: &[QueryKey]) -> Result<(), Que
     Ok(())
 }
 
-/// [`put_keys`], and Specific Character Set asked to be returned when the values
-/// are ASCII: without it some SCPs (DCMTK's wlmscpfs) leave it out of their
-/// responses, and their non-ASCII text could not be read.
+/// [`put_keys`], with Specific Character Set ISO_IR 192 always: SCPs that convert
+/// their answers to the query's character set (Orthanc) then keep every name
+/// (their default, Latin-1, loses Japanese or Chinese ones), and SCPs that leave
+/// (0008,0005) out of a response unless it is asked for (DCMTK) return it.
 pub(crate) fn put_query_keys(obj: &mut InMemDicomObject, keys: &[QueryKey]) -> Result<(), QueryError> {
-    obj.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::Empty));
-    put_keys(obj, keys)
+    put_keys(obj, keys)?;
+    obj.put(DataElement::new(
+        tags::SPECIFIC_CHARACTER_SET,
+        VR::CS,
+        PrimitiveValue::from("ISO_IR 192"),
+    ));
+    Ok(())
 }
 
 /// One item (or the top level) from keys whose remaining sequence path is given.
