@@ -66,10 +66,22 @@ fn check_worklist_scp(target: &str, check_latin1: bool) {
     // Default keys, table: every item, the names as UTF-8 bytes on stdout.
     let (code, stdout, stderr) = run(&["worklist", target]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(contains_bytes(&stdout, UTF8_NAME), "{}", String::from_utf8_lossy(&stdout));
-    assert!(contains_bytes(&stdout, IR87_NAME), "{}", String::from_utf8_lossy(&stdout));
+    assert!(
+        contains_bytes(&stdout, UTF8_NAME),
+        "{}",
+        String::from_utf8_lossy(&stdout)
+    );
+    assert!(
+        contains_bytes(&stdout, IR87_NAME),
+        "{}",
+        String::from_utf8_lossy(&stdout)
+    );
     if check_latin1 {
-        assert!(contains_bytes(&stdout, LATIN1_NAME), "{}", String::from_utf8_lossy(&stdout));
+        assert!(
+            contains_bytes(&stdout, LATIN1_NAME),
+            "{}",
+            String::from_utf8_lossy(&stdout)
+        );
     }
     let table = String::from_utf8(stdout).unwrap();
     assert!(table.contains("ScheduledProcedureStepSequence.Modality"), "{table}");
@@ -181,7 +193,12 @@ fn worklist_against_dcmtk_wlmscpfs() {
     let data = dir.path().to_str().unwrap();
     // -csk: return the character set of the file (by default wlmscpfs drops it,
     // and non-ASCII names could not be read by anyone).
-    let _peer: Peer = start_peer("/usr/bin/wlmscpfs", &["-csk", "-dfp", data, &port.to_string()], &[], port);
+    let _peer: Peer = start_peer(
+        "/usr/bin/wlmscpfs",
+        &["-csk", "-dfp", data, &port.to_string()],
+        &[],
+        port,
+    );
     check_worklist_scp(&format!("WLM@127.0.0.1:{port}"), true);
 }
 
@@ -224,8 +241,21 @@ fn worklist_against_our_scp() {
     let target = format!("OURSCP@127.0.0.1:{port}");
     check_worklist_scp(&target, true);
     // A non-ASCII query value goes out as ISO_IR 192 and matches.
-    let csv = ok(&["worklist", &target, "-k", "PatientName=*山田*", "-k", "PatientID", "--format", "csv"]);
-    assert_eq!(csv.lines().skip(1).collect::<Vec<_>>(), [format!("{IR87_NAME},PID2")], "{csv}");
+    let csv = ok(&[
+        "worklist",
+        &target,
+        "-k",
+        "PatientName=*山田*",
+        "-k",
+        "PatientID",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        csv.lines().skip(1).collect::<Vec<_>>(),
+        [format!("{IR87_NAME},PID2")],
+        "{csv}"
+    );
 }
 
 #[test]

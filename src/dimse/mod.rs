@@ -4,9 +4,9 @@
 //! Nothing here retries or pools: an operation runs on the association it is given,
 //! and reports a DIMSE status, or an error that says what broke.
 
+pub mod charset;
 // Raw command sets: for the fuzzers and the protocol tests, not the documented API.
 #[doc(hidden)]
-pub mod charset;
 pub mod command;
 pub mod dataset_check;
 mod echo;
