@@ -98,7 +98,12 @@ fn fixtures_dir() -> PathBuf {
 }
 
 pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
-    let scp = match Scp::start(ScpConfig::default(), ([127, 0, 0, 1], 0).into()).await {
+    let worklist = super::worklist::bundled_folder();
+    let scp_config = ScpConfig {
+        worklist: worklist.clone(),
+        ..ScpConfig::default()
+    };
+    let scp = match Scp::start(scp_config, ([127, 0, 0, 1], 0).into()).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot start the embedded SCP: {e}");
@@ -205,6 +210,14 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
             failed = true;
             eprintln!("error: C-FIND: {e}");
         }
+    }
+
+    if let Some(w) = &worklist {
+        println!(
+            "== Modality Worklist C-FIND: CT steps in December 2026 ({})",
+            w.dir().display()
+        );
+        failed |= !super::worklist::demo_worklist(&node).await;
     }
 
     println!("== C-GET of study 1.2.826.0.1.3680043.10.1234.1.1 back from the SCP");

@@ -14,6 +14,7 @@ mod retrieve;
 mod security;
 mod store;
 mod style;
+mod worklist;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -538,6 +538,41 @@ mod tests {
     }
 
     #[test]
+    fn find_and_retrieve_identifiers_carry_sequence_keys() {
+        let keys: Vec<QueryKey> = [
+            "StudyInstanceUID=1.2.3",
+            "RequestAttributesSequence.RequestedProcedureID=RP1",
+            "RequestAttributesSequence.ScheduledProcedureStepID",
+        ]
+        .iter()
+        .map(|k| k.parse().unwrap())
+        .collect();
+        let q = FindQuery::new(QueryModel::StudyRoot, QueryLevel::Study, keys).unwrap();
+        let id = q.identifier().unwrap();
+        let items = item_of(&id, tags::REQUEST_ATTRIBUTES_SEQUENCE);
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0]
+                .element(tags::REQUESTED_PROCEDURE_ID)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "RP1"
+        );
+        assert!(items[0].element(tags::SCHEDULED_PROCEDURE_STEP_ID).is_ok());
+        assert_eq!(
+            id.element(tags::SPECIFIC_CHARACTER_SET).unwrap().to_str().unwrap(),
+            "ISO_IR 192"
+        );
+        // A retrieve sends only the keys with a value.
+        let id = q.retrieve_identifier().unwrap();
+        let items = item_of(&id, tags::REQUEST_ATTRIBUTES_SEQUENCE);
+        assert_eq!(items.len(), 1);
+        assert!(items[0].element(tags::REQUESTED_PROCEDURE_ID).is_ok());
+        assert!(items[0].element(tags::SCHEDULED_PROCEDURE_STEP_ID).is_err());
+    }
+
+    #[test]
     fn non_ascii_values_declare_utf8() {
         let k: QueryKey = "ScheduledProcedureStepSequence.ScheduledPerformingPhysicianName=山田*"
             .parse()
