@@ -202,6 +202,21 @@ fn worklist_against_dcmtk_wlmscpfs() {
     check_worklist_scp(&format!("WLM@127.0.0.1:{port}"), true);
 }
 
+/// wlmscpfs as started by default (`-cs0`): it returns no Specific Character Set,
+/// only its files' bytes; the ISO 2022 escapes and UTF-8 are still recognised.
+#[test]
+fn worklist_against_dcmtk_wlmscpfs_without_character_set() {
+    if !dcmtk_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_worklist(dir.path());
+    let port = free_port();
+    let data = dir.path().to_str().unwrap();
+    let _peer: Peer = start_peer("/usr/bin/wlmscpfs", &["-dfp", data, &port.to_string()], &[], port);
+    check_worklist_scp(&format!("WLM@127.0.0.1:{port}"), true);
+}
+
 #[test]
 fn worklist_against_orthanc_modality_worklists_plugin() {
     let plugin = "/usr/share/orthanc/plugins/libModalityWorklists.so";

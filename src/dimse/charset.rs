@@ -14,8 +14,14 @@ use encoding::{DecoderTrap, EncodingRef};
 
 /// Re-decode the text of `obj` (and of its sequence items) where its Specific
 /// Character Set uses ISO 2022 code extensions that the parser did not apply.
+///
+/// Without a Specific Character Set the text should be ASCII; an SCP that leaves
+/// it out (DCMTK's wlmscpfs by default) may still send its files' bytes: text with
+/// ISO 2022 escape sequences is decoded as such, and text that is valid UTF-8 as
+/// UTF-8 (what a Latin-1 name almost never is), else it stays Latin-1.
 pub fn redecode_text(obj: &mut InMemDicomObject) {
     let Some(declared) = declared_sets(obj) else {
+        fix_object(obj, Initial { g1: G1::None }, Mode::Undeclared);
         return;
     };
     let first = declared.first().map(String::as_str).unwrap_or("");
@@ -29,7 +35,14 @@ pub fn redecode_text(obj: &mut InMemDicomObject) {
         return;
     }
     let initial = Initial::from_first(first);
-    fix_object(obj, initial);
+    fix_object(obj, initial, Mode::Declared);
+}
+
+/// Whether the object declared its character set.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Declared,
+    Undeclared,
 }
 
 /// The values of (0008,0005), trimmed; None when absent or empty.
@@ -43,7 +56,7 @@ fn declared_sets(obj: &InMemDicomObject) -> Option<Vec<String>> {
     Some(sets)
 }
 
-fn fix_object(obj: &mut InMemDicomObject, initial: Initial) {
+fn fix_object(obj: &mut InMemDicomObject, initial: Initial, mode: Mode) {
     let mut changed: Vec<DataElement<InMemDicomObject>> = Vec::new();
     for e in obj.iter() {
         let tag = e.header().tag;
@@ -52,7 +65,7 @@ fn fix_object(obj: &mut InMemDicomObject, initial: Initial) {
             Value::Sequence(seq) => {
                 let mut items = seq.items().to_vec();
                 for item in &mut items {
-                    fix_object(item, initial);
+                    fix_object(item, initial, mode);
                 }
                 changed.push(DataElement::new(tag, VR::SQ, DataSetSequence::from(items)));
             }
@@ -69,7 +82,14 @@ fn fix_object(obj: &mut InMemDicomObject, initial: Initial) {
                 let Some(bytes) = latin1_bytes(&joined) else {
                     continue;
                 };
-                let text = decode_iso2022(&bytes, initial);
+                let text = match mode {
+                    Mode::Declared => decode_iso2022(&bytes, initial),
+                    Mode::Undeclared if bytes.contains(&0x1b) => decode_iso2022(&bytes, initial),
+                    Mode::Undeclared => match String::from_utf8(bytes) {
+                        Ok(utf8) => utf8,
+                        Err(_) => continue,
+                    },
+                };
                 let values: Vec<String> = text.split('\\').map(str::to_string).collect();
                 changed.push(DataElement::new(tag, vr, PrimitiveValue::Strs(values.into())));
             }
@@ -282,6 +302,35 @@ mod tests {
         assert_eq!(
             obj.element(tags::PATIENT_NAME).unwrap().to_str().unwrap(),
             "Yamada^Tarou=山田^太郎=やまだ^たろう"
+        );
+    }
+
+    #[test]
+    fn undeclared_bytes_are_read_as_iso2022_or_utf8() {
+        let latin1 = |b: &[u8]| -> String { b.iter().map(|b| char::from(*b)).collect() };
+        let mut obj = InMemDicomObject::from_element_iter([
+            DataElement::new(
+                tags::PATIENT_NAME,
+                VR::PN,
+                PrimitiveValue::from(latin1(YAMADA_IR87).as_str()),
+            ),
+            DataElement::new(
+                tags::PATIENT_ID,
+                VR::LO,
+                PrimitiveValue::from(latin1("王^小東".as_bytes()).as_str()),
+            ),
+            DataElement::new(tags::STUDY_DESCRIPTION, VR::LO, PrimitiveValue::from("Müller")),
+        ]);
+        redecode_text(&mut obj);
+        assert_eq!(
+            obj.element(tags::PATIENT_NAME).unwrap().to_str().unwrap(),
+            "Yamada^Tarou=山田^太郎=やまだ^たろう"
+        );
+        assert_eq!(obj.element(tags::PATIENT_ID).unwrap().to_str().unwrap(), "王^小東");
+        // Latin-1 that is not UTF-8 stays as it was read.
+        assert_eq!(
+            obj.element(tags::STUDY_DESCRIPTION).unwrap().to_str().unwrap(),
+            "Müller"
         );
     }
 
