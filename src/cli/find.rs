@@ -279,20 +279,33 @@ fn values_at(m: &InMemDicomObject, path: &[Tag], out: &mut Vec<String>) {
 }
 
 fn print_matches(matches: &[InMemDicomObject], requested: &[Column], format: FindFormat) {
+    use std::io::Write;
+    let text = render_matches(matches, requested, format);
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// The matches as the user asked for them, ready for stdout.
+fn render_matches(matches: &[InMemDicomObject], requested: &[Column], format: FindFormat) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     match format {
         FindFormat::Json => {
             let values: Vec<serde_json::Value> = matches.iter().filter_map(|m| dicom_json::to_value(m).ok()).collect();
             match serde_json::to_string_pretty(&values) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => {
+                    let _ = writeln!(out, "{s}");
+                }
                 Err(e) => eprintln!("error: cannot encode JSON: {e}"),
             }
         }
         FindFormat::Csv => {
             let cols = columns(matches, requested);
             if cols.is_empty() {
-                return;
+                return out;
             }
-            println!(
+            let _ = writeln!(
+                out,
                 "{}",
                 cols.iter()
                     .map(|p| csv_field(&column_name(p)))
@@ -300,7 +313,8 @@ fn print_matches(matches: &[InMemDicomObject], requested: &[Column], format: Fin
                     .join(",")
             );
             for m in matches {
-                println!(
+                let _ = writeln!(
+                    out,
                     "{}",
                     cols.iter()
                         .map(|p| csv_field(&value(m, p)))
@@ -336,18 +350,20 @@ fn print_matches(matches: &[InMemDicomObject], requested: &[Column], format: Fin
                     .to_string()
             };
             if !cols.is_empty() {
-                println!("{}", line(&headers));
+                let _ = writeln!(out, "{}", line(&headers));
             }
             for r in &rows {
-                println!("{}", line(r));
+                let _ = writeln!(out, "{}", line(r));
             }
-            println!(
+            let _ = writeln!(
+                out,
                 "({} match{})",
                 matches.len(),
                 if matches.len() == 1 { "" } else { "es" }
             );
         }
     }
+    out
 }
 
 /// Terminal columns of `s`: East Asian wide characters take two.
