@@ -300,3 +300,73 @@ fn worklist_without_a_worklist_folder_fails() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stdout.is_empty(), "no result for a failed query");
 }
+
+/// The library: `Node::worklist` through the pool against the embedded SCP, the
+/// items decoded (sequence, character sets), and a stop after one (C-CANCEL)
+/// that leaves the association reusable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_worklist_through_the_pool() {
+    use dicom_dictionary_std::tags;
+    use pacs_net::dimse::WorklistQuery;
+    use std::ops::ControlFlow;
+
+    let scp = pacs_net::scp::Scp::start(
+        pacs_net::scp::ScpConfig {
+            worklist: Some(pacs_net::scp::WorklistFolder::open(&common::fixtures().join("worklist")).unwrap()),
+            ..pacs_net::scp::ScpConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let client = pacs_net::client::Client::new(pacs_net::config::Config::default(), None);
+    let node = client
+        .node(&format!("{}@127.0.0.1:{}", scp.ae_title(), scp.port()))
+        .unwrap();
+
+    let mut items = Vec::new();
+    let out = node
+        .worklist(&WorklistQuery::default(), |m| {
+            items.push(m);
+            ControlFlow::Continue(())
+        })
+        .await;
+    let outcome = out.result.expect("worklist C-FIND");
+    assert_eq!(outcome.matches, 3);
+    assert!(!outcome.cancelled);
+    let mut names: Vec<String> = items
+        .iter()
+        .map(|m| m.element(tags::PATIENT_NAME).unwrap().to_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, [LATIN1_NAME, UTF8_NAME, IR87_NAME]);
+    for m in &items {
+        let sps = m
+            .element(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap();
+        assert_eq!(sps.len(), 1);
+        assert!(sps[0].element(tags::MODALITY).is_ok());
+    }
+
+    let query = WorklistQuery::new(vec!["ScheduledProcedureStepSequence.Modality=CT".parse().unwrap()]);
+    let out = node.worklist(&query, |_| ControlFlow::Break(())).await;
+    let outcome = out.result.expect("cancelled worklist C-FIND");
+    assert!(outcome.cancelled);
+    assert_eq!(outcome.matches, 1);
+    // The same pooled association answers the next query.
+    let mut n = 0;
+    node.worklist(&query, |_| {
+        n += 1;
+        ControlFlow::Continue(())
+    })
+    .await
+    .result
+    .unwrap();
+    assert_eq!(n, 2);
+    let stats = node.stats();
+    assert_eq!(stats.pool.created, 1, "one association for the three queries");
+    client.close(std::time::Duration::from_secs(5)).await;
+    scp.shutdown().await;
+}
