@@ -102,10 +102,12 @@ pub async fn find_into<S: MatchSink, Q: FindRequest + ?Sized>(
     sink: &mut S,
 ) -> Result<FindOutcome, DimseError> {
     let sop_class = query.sop_class();
-    let ctx = assoc
-        .select(&query.context())
-        .cloned()
-        .ok_or_else(|| DimseError::NoContext(format!("the remote did not accept the C-FIND model {sop_class}")))?;
+    let ctx = assoc.select(&query.context()).cloned().ok_or_else(|| {
+        DimseError::NoContext(format!(
+            "the remote did not accept the C-FIND model {sop_class} ({})",
+            crate::association::uid_name(sop_class)
+        ))
+    })?;
     let ts = TransferSyntaxRegistry
         .get(&ctx.transfer_syntax)
         .ok_or_else(|| DimseError::Encode {
