@@ -4,7 +4,8 @@
 //! folder is read at each query, so files added or removed take effect at once.
 //!
 //! Matching (PS3.4 C.2.2.2): single value, wildcards `*` and `?`, UID lists, date
-//! and time ranges, case-insensitive person names; a sequence key with one item
+//! and time ranges (a date range with a time range is one date-time range),
+//! case-insensitive person names; a sequence key with one item
 //! matches when some item of the file's sequence matches every key of that item
 //! (the Scheduled Procedure Step Sequence), and a sequence key with no item is
 //! universal and returns the whole sequence.
@@ -12,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
-use dicom_core::{DataElement, VR};
+use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
@@ -103,9 +104,68 @@ impl WorklistFolder {
     }
 }
 
+/// Date and time attributes matched as one date-time range when both are ranges
+/// (PS3.4 C.2.2.2.5.1): `20261201-20261202` with `2200-0600` is the night between.
+const DATE_TIME_PAIRS: &[(Tag, Tag)] = &[
+    (
+        tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+        tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+    ),
+    (tags::STUDY_DATE, tags::STUDY_TIME),
+];
+
+fn text_of(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    obj.element(tag)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim().to_string())
+}
+
+/// The date-time pairs of `query` given both as ranges, and whether `have` is
+/// in each combined range.
+fn combined_ranges(query: &InMemDicomObject, have: &InMemDicomObject) -> (Vec<Tag>, bool) {
+    let mut handled = Vec::new();
+    let mut all_match = true;
+    for (date, time) in DATE_TIME_PAIRS {
+        let (Some(qd), Some(qt)) = (text_of(query, *date), text_of(query, *time)) else {
+            continue;
+        };
+        let (Some((lo_d, hi_d)), Some((lo_t, hi_t))) = (qd.split_once('-'), qt.split_once('-')) else {
+            continue;
+        };
+        handled.extend([*date, *time]);
+        let have_d = text_of(have, *date).unwrap_or_default();
+        let have_t = text_of(have, *time).unwrap_or_default();
+        if have_d.is_empty() {
+            all_match = false;
+            continue;
+        }
+        let pad = |t: &str, fill: &str| format!("{t}{}", &fill[t.len().min(fill.len())..]);
+        let at = format!("{have_d}{}", pad(have_t.split('.').next().unwrap_or(""), "000000"));
+        let lo = if lo_d.is_empty() {
+            String::new()
+        } else {
+            format!("{lo_d}{}", pad(lo_t, "000000"))
+        };
+        let hi = if hi_d.is_empty() {
+            String::new()
+        } else {
+            format!("{hi_d}{}", pad(hi_t, "235959"))
+        };
+        if !(lo.is_empty() || at >= lo) || !(hi.is_empty() || at <= hi) {
+            all_match = false;
+        }
+    }
+    (handled, all_match)
+}
+
 /// The response for `have` if it matches every key of `query`.
 fn answer(query: &InMemDicomObject, have: &InMemDicomObject) -> Option<InMemDicomObject> {
     let mut rsp = InMemDicomObject::new_empty();
+    let (combined, in_range) = combined_ranges(query, have);
+    if !in_range {
+        return None;
+    }
     for key in query.iter() {
         let tag = key.header().tag;
         if tag == tags::SPECIFIC_CHARACTER_SET || tag.group() == 0x0000 {
@@ -139,6 +199,7 @@ fn answer(query: &InMemDicomObject, have: &InMemDicomObject) -> Option<InMemDico
                 let found = have.element(tag).ok();
                 let have_value = found.and_then(|e| e.to_str().ok()).map(|s| s.to_string());
                 let ok = match &have_value {
+                    _ if combined.contains(&tag) => true,
                     Some(v) => matches_value(vr, &wanted, v),
                     None => wanted.trim().is_empty() || wanted.trim() == "*",
                 };
@@ -242,6 +303,41 @@ mod tests {
         .is_none());
         assert!(answer(&query(&["PatientName=doe*"]), &item).is_some());
         assert!(answer(&query(&["PatientID=P2"]), &item).is_none());
+    }
+
+    #[test]
+    fn date_and_time_ranges_combine() {
+        let mut item = step("CT", "20261201", "DOE^JANE");
+        let mut sps = item
+            .element(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap()[0]
+            .clone();
+        sps.put(DataElement::new(
+            tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+            VR::TM,
+            PrimitiveValue::from("2330"),
+        ));
+        item.put(DataElement::new(
+            tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![sps]),
+        ));
+        let night = |d: &str, t: &str| {
+            query(&[
+                &format!("ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate={d}"),
+                &format!("ScheduledProcedureStepSequence.ScheduledProcedureStepStartTime={t}"),
+            ])
+        };
+        // 2026-12-01 23:30 is in the night from the 1st 22:00 to the 2nd 06:00,
+        // though 2330 is not in 2200-0600 as a time alone.
+        assert!(answer(&night("20261201-20261202", "2200-0600"), &item).is_some());
+        assert!(answer(&night("20261202-20261203", "2200-0600"), &item).is_none());
+        assert!(answer(&night("20261201-", "2300-"), &item).is_some());
+        assert!(answer(&night("20261201-", "2345-"), &item).is_none());
+        // A single time is matched on its own.
+        assert!(answer(&night("20261201-20261202", "2330"), &item).is_some());
     }
 
     #[test]
