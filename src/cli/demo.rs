@@ -13,6 +13,7 @@ use crate::scp::{Scp, ScpConfig, StorageListener};
 
 use super::exit;
 
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn scp(
     port: u16,
     ae_title: &str,
@@ -21,6 +22,7 @@ pub(super) async fn scp(
     response_delay: Option<Duration>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     move_dest: &[String],
+    worklist: Option<crate::scp::WorklistFolder>,
 ) -> u8 {
     let mut move_destinations = std::collections::BTreeMap::new();
     for d in move_dest {
@@ -55,6 +57,7 @@ pub(super) async fn scp(
         },
         tls,
         move_destinations,
+        worklist,
         ..ScpConfig::default()
     };
     let tls_words = if cfg.tls.is_some() { " (DICOM TLS)" } else { "" };
@@ -95,6 +98,7 @@ fn fixtures_dir() -> PathBuf {
 }
 
 pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
+    let worklist = super::worklist::bundled_folder();
     // Our own storage listener, the destination of the demo's C-MOVE.
     let our_ae = calling_ae
         .clone()
@@ -109,6 +113,7 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
     };
     let scp_config = ScpConfig {
         move_destinations: [(our_ae.clone(), ("127.0.0.1".to_string(), listener.local_addr().port()))].into(),
+        worklist: worklist.clone(),
         ..ScpConfig::default()
     };
     let scp = match Scp::start(scp_config, ([127, 0, 0, 1], 0).into()).await {
@@ -218,6 +223,14 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
             failed = true;
             eprintln!("error: C-FIND: {e}");
         }
+    }
+
+    if let Some(w) = &worklist {
+        println!(
+            "== Modality Worklist C-FIND: CT steps in December 2026 ({})",
+            w.dir().display()
+        );
+        failed |= !super::worklist::demo_worklist(&node).await;
     }
 
     println!("== C-GET of study 1.2.826.0.1.3680043.10.1234.1.1 back from the SCP");

@@ -14,6 +14,7 @@ mod retrieve;
 mod security;
 mod store;
 mod style;
+mod worklist;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,6 +148,7 @@ async fn run(cli: Cli) -> u8 {
             response_delay_ms,
             ref tls,
             ref move_dest,
+            ref worklist,
         } => {
             let delay = response_delay_ms.map(Duration::from_millis);
             let tls = match tls.server_config() {
@@ -156,7 +158,14 @@ async fn run(cli: Cli) -> u8 {
                     return exit::USAGE;
                 }
             };
-            demo::scp(port, ae_title, storage.clone(), bind, delay, tls, move_dest).await
+            let worklist = match worklist.as_deref().map(crate::scp::WorklistFolder::open).transpose() {
+                Ok(w) => w,
+                Err(e) => {
+                    error_line!("--worklist: {e}");
+                    return exit::USAGE;
+                }
+            };
+            demo::scp(port, ae_title, storage.clone(), bind, delay, tls, move_dest, worklist).await
         }
         Command::Demo => demo::demo(cli.calling_ae.clone()).await,
         #[cfg(feature = "monitor")]
@@ -228,6 +237,33 @@ async fn run(cli: Cli) -> u8 {
                 }
             };
             with_client(&cli, run, false, |client, _| find::find(client, opts, query)).await
+        }
+        Command::Worklist {
+            ref target,
+            ref keys,
+            format,
+            limit,
+            ref run,
+        } => {
+            let query = match find::build_worklist_query(keys) {
+                Ok(q) => q,
+                Err(e) => {
+                    error_line!("{e}");
+                    return exit::USAGE;
+                }
+            };
+            let opts = find::FindOpts {
+                target: target.clone(),
+                model: String::new(),
+                level: String::new(),
+                keys: keys.clone(),
+                format,
+                limit,
+            };
+            with_client(&cli, run, false, |client, _| {
+                find::run_query(client, opts, find::AnyQuery::Worklist(query))
+            })
+            .await
         }
         Command::Get {
             ref target,

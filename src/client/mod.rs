@@ -12,6 +12,7 @@ mod operation;
 mod outcome;
 mod retrieve;
 mod telemetry;
+mod worklist;
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;

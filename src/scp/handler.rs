@@ -117,6 +117,9 @@ pub(crate) async fn serve(
         .with_abstract_syntax(uids::VERIFICATION)
         .with_abstract_syntax(uids::STUDY_ROOT_FIND)
         .with_abstract_syntax(uids::PATIENT_ROOT_FIND);
+    if shared.config.worklist.is_some() {
+        options = options.with_abstract_syntax(uids::MODALITY_WORKLIST_FIND);
+    }
     if !b.no_get {
         options = options
             .with_abstract_syntax(uids::STUDY_ROOT_GET)
@@ -527,6 +530,7 @@ impl Conn<'_> {
             return self.send(assoc, ctx, &final_status(0xA900), None).await;
         };
         let patient_root = sop_class == uids::PATIENT_ROOT_FIND;
+        let worklist = super::worklist::is_worklist(sop_class);
         // Decoding the identifier and searching the index block: off the runtime.
         let shared = self.owned.clone();
         let ts_uid = ts_uid.to_string();
@@ -535,6 +539,9 @@ impl Conn<'_> {
                 tracing::debug!(error = %e, "C-FIND identifier refused");
                 0xA900u16
             })?;
+            if worklist {
+                return shared.config.worklist.as_ref().ok_or(0xC000u16)?.find(&query);
+            }
             shared.storage.find(&query, patient_root)
         })
         .await

@@ -10,6 +10,7 @@ mod incoming;
 mod listener;
 mod retrieve;
 mod storage;
+mod worklist;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use behavior::RandomFaults;
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
 pub use listener::{belongs_to_move, StorageListener};
 pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
+pub use worklist::{WorklistFolder, WorklistFolderError};
 
 /// How to run the SCP.
 #[derive(Debug, Clone)]
@@ -55,6 +57,9 @@ pub struct ScpConfig {
     pub storage_by_study: bool,
     /// Where the SCP's C-MOVE sends instances: destination AE title -> host:port.
     pub move_destinations: std::collections::BTreeMap<String, (String, u16)>,
+    /// Answer Modality Worklist C-FINDs from this folder of worklist files
+    /// (`None`: worklist queries fail with C000).
+    pub worklist: Option<WorklistFolder>,
 }
 
 impl std::fmt::Debug for Scp {
@@ -79,6 +84,7 @@ impl Default for ScpConfig {
             tls: None,
             storage_by_study: false,
             move_destinations: std::collections::BTreeMap::new(),
+            worklist: None,
         }
     }
 }

@@ -449,7 +449,7 @@ fn modalities_in_study(records: &[Record], record: &Record) -> Vec<String> {
 /// PS3.4 C.2.2.2 matching: universal (empty), list of UIDs, range (DA/TM/DT),
 /// wildcard (`*`, `?`), else single value. PN matching is case-insensitive, as most
 /// PACS do.
-fn matches(vr: VR, query: &str, have: &str) -> bool {
+pub(crate) fn matches(vr: VR, query: &str, have: &str) -> bool {
     let query = query.trim();
     if query.is_empty() || query == "*" {
         return true;
