@@ -62,6 +62,11 @@ EOF
 OUT_PN=$WORK/out-pacs-net
 OUT_DCMTK=$WORK/out-dcmtk
 RSS=()
+CPU=()
+# CPU seconds (user + system) a process has used so far.
+proc_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"
+}
 MODES=${MODES:-stock tuned}
 loaded=
 for mode in $MODES; do
@@ -83,7 +88,13 @@ for mode in $MODES; do
   for op in get move; do
     eval "rm -rf $OUT_PN $OUT_DCMTK; mkdir -p $OUT_PN $OUT_DCMTK"
     if [ $op = get ]; then cmd=$pn_get dcmtk=$dcmtk_get; else cmd=$pn_move dcmtk=$dcmtk_move; fi
+    orthanc_before=$(proc_cpu "$ORTHANC_PID")
     summary=$(/usr/bin/time -v -o "$WORK/time-$op-$mode.txt" $cmd)
+    orthanc_cpu=$(calc "$(proc_cpu "$ORTHANC_PID") - $orthanc_before")
+    t="$WORK/time-$op-$mode.txt"
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s}' "$t")
+    pn_cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.3f", s}' "$t")
+    CPU+=("$op $mode $wall $pn_cpu $orthanc_cpu")
     echo "pacs-net $op: $summary" >&2
     case $summary in
       "1000 completed, 0 warning, 0 failed, 0 remaining"*) ;;
@@ -93,7 +104,10 @@ for mode in $MODES; do
     [ "$n" = 1000 ] || die "pacs-net $op wrote $n files"
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time-$op-$mode.txt")
     RSS+=("$op $mode $rss")
+    orthanc_before=$(proc_cpu "$ORTHANC_PID")
+    start=$(date +%s.%N)
     $dcmtk >/dev/null 2>&1 || die "DCMTK $op failed"
+    CPU+=("dcmtk-$op $mode $(calc "$(date +%s.%N) - $start") - $(calc "$(proc_cpu "$ORTHANC_PID") - $orthanc_before")")
     n=$(find "$OUT_DCMTK" -type f | wc -l)
     [ "$n" = 1000 ] || die "DCMTK $op wrote $n files"
   done
@@ -115,6 +129,17 @@ for op in get move; do
     printf '| %s | %s | %.3f ± %.3f s | %.3f ± %.3f s | %.3f× |\n' "$op" "$mode" "$p" "$ps" "$s" "$ss" "$r"
     goal "$op, Orthanc $mode: pacs-net / $d" "$r" "<=" 0.5
   done
+done
+# Where the wall of a check run goes: Orthanc sends one sub-operation at a time
+# and waits for its response, so its own CPU time is a floor no SCU can go under.
+printf '\ncheck runs: wall, pacs-net CPU (user + sys), Orthanc CPU over the same run:\n'
+for line in "${CPU[@]}"; do
+  set -- $line
+  if [ "$4" = - ]; then
+    printf '  %s, Orthanc %s: wall %.3f s, Orthanc CPU %.3f s\n' "$1" "$2" "$3" "$5"
+  else
+    printf '  %s, Orthanc %s: wall %.3f s, pacs-net CPU %.3f s, Orthanc CPU %.3f s\n' "$1" "$2" "$3" "$4" "$5"
+  fi
 done
 printf '\npeak RSS of pacs-net (/usr/bin/time -v):\n'
 for line in "${RSS[@]}"; do
