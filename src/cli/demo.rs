@@ -21,6 +21,7 @@ pub(super) async fn scp(
     response_delay: Option<Duration>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     move_dest: &[String],
+    commit_report: crate::scp::CommitReportMode,
 ) -> u8 {
     let mut move_destinations = std::collections::BTreeMap::new();
     for d in move_dest {
@@ -55,6 +56,7 @@ pub(super) async fn scp(
         },
         tls,
         move_destinations,
+        commit_report,
         ..ScpConfig::default()
     };
     let tls_words = if cfg.tls.is_some() { " (DICOM TLS)" } else { "" };

@@ -7,6 +7,7 @@
 // Raw command sets: for the fuzzers and the protocol tests, not the documented API.
 #[doc(hidden)]
 pub mod command;
+pub mod commitment;
 pub mod dataset_check;
 mod echo;
 mod find;
@@ -19,6 +20,7 @@ mod store;
 pub mod transcode;
 
 pub use command::DimsePriority;
+pub use commitment::{CommitmentReport, CommitmentRequest, CommitmentRouter, SopRef};
 pub use dataset_check::DataSetError;
 pub use echo::echo;
 pub use find::{find, find_into, FindOutcome, FnSink, MatchSink};
