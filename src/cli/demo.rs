@@ -13,6 +13,7 @@ use crate::scp::{Scp, ScpConfig};
 
 use super::exit;
 
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn scp(
     port: u16,
     ae_title: &str,
