@@ -374,3 +374,57 @@ pub(super) async fn commit_stored(
     }
     (summary_line(&report, started.elapsed()), report.all_committed(), out)
 }
+
+/// `demo`: commit the stored fixtures and one instance the SCP never received;
+/// whether the fixtures came back committed and the stranger failed with 0112.
+pub(super) async fn demo_commit(node: &Node, files: &[PathBuf]) -> bool {
+    let mut refs: Vec<SopRef> = Vec::new();
+    for path in files {
+        if let Ok(f) = open_instance(path).await {
+            refs.push(SopRef {
+                sop_class_uid: f.sop_class_uid,
+                sop_instance_uid: f.sop_instance_uid,
+            });
+        }
+    }
+    let held = refs.len();
+    refs.push(SopRef {
+        sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+        sop_instance_uid: "1.2.826.0.1.3680043.10.1234.99.99".into(),
+    });
+    let started = Instant::now();
+    let report = node
+        .commit(
+            refs,
+            &CommitOptions {
+                timeout: Duration::from_secs(10),
+                ..CommitOptions::default()
+            },
+        )
+        .await;
+    for b in &report.batches {
+        match &b.outcome.result {
+            Ok(a) => println!(
+                "   transaction {}: N-ACTION-RSP {}, report {}",
+                b.transaction_uid,
+                a.action_status.hex(),
+                a.report.as_ref().map_or("never came", |(_, via)| via.as_str())
+            ),
+            Err(e) => eprintln!("error: N-ACTION: {e}"),
+        }
+    }
+    for i in report
+        .instances
+        .iter()
+        .filter(|i| i.commitment != Commitment::Committed)
+    {
+        println!(
+            "   {} {}",
+            i.instance.sop_instance_uid,
+            describe(i.commitment, Duration::from_secs(10))
+        );
+    }
+    println!("   {}", summary_line(&report, started.elapsed()));
+    let (committed, failed, _) = report.counts();
+    committed == held && failed == 1
+}

@@ -210,6 +210,9 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
     println!("== C-GET of study 1.2.826.0.1.3680043.10.1234.1.1 back from the SCP");
     failed |= !demo_get(&node).await;
 
+    println!("== Storage Commitment (N-ACTION, report on the same association): the fixtures and one instance the SCP never got");
+    failed |= !super::commit::demo_commit(&node, &files).await;
+
     println!("== pool and breaker statistics");
     print!(
         "{}",
