@@ -541,3 +541,41 @@ async fn node_commit_without_a_report_is_unknown_never_committed() {
     node.close(Duration::from_secs(2)).await;
     scp.shutdown().await;
 }
+
+#[test]
+fn commit_to_a_peer_without_storage_commitment_says_so_and_leaves_unknown() {
+    if !peer_available("/usr/bin/storescp") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _storescp = start_peer(
+        "/usr/bin/storescp",
+        &["-od", dir.path().to_str().unwrap(), &port.to_string()],
+        &[],
+        port,
+    );
+    let report = dir.path().join("commit.json");
+    let (code, stdout, stderr) = pacs_net(&[
+        "commit",
+        &format!("STORESCP@127.0.0.1:{port}"),
+        fixtures().join("dicom/patient1").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("8 instances: 0 committed, 0 failed, 8 unknown"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("did not accept Storage Commitment Push Model (1.2.840.10008.1.20.1)"),
+        "{stderr}"
+    );
+    let r = json(&report);
+    assert!(r["batches"][0]["action_status"].is_null());
+    for i in r["instances"].as_array().unwrap() {
+        assert_eq!(i["commitment"], "unknown");
+        assert!(i["error"].as_str().unwrap().contains("request failed"), "{i}");
+    }
+}

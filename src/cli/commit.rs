@@ -154,6 +154,21 @@ struct Report {
     instances: Vec<InstanceLine>,
 }
 
+/// The batches whose N-ACTION failed, by Transaction UID, with why.
+fn failed_requests(report: &CommitReport) -> std::collections::HashMap<&str, String> {
+    report
+        .batches
+        .iter()
+        .filter_map(|b| {
+            b.outcome
+                .result
+                .as_ref()
+                .err()
+                .map(|e| (b.transaction_uid.as_str(), e.to_string()))
+        })
+        .collect()
+}
+
 /// The words of one instance's commitment, for stderr.
 pub(super) fn describe(c: Commitment, timeout: Duration) -> String {
     match c {
@@ -270,7 +285,10 @@ pub(super) async fn commit(client: Arc<Client>, opts: CommitOpts) -> u8 {
             line.commitment = c.commitment.as_str();
             line.commitment_failure_reason = c.commitment.failure_reason();
             line.transaction_uid = Some(c.transaction_uid.clone());
-            if c.commitment != Commitment::Committed {
+            if let Some(e) = failed_requests(report).get(c.transaction_uid.as_str()) {
+                // Said once for its whole batch, above.
+                line.error = Some(format!("the storage commitment request failed: {e}"));
+            } else if c.commitment != Commitment::Committed {
                 eprintln!(
                     "{}{} ({}): {}",
                     super::style::error_label(),
@@ -353,13 +371,17 @@ pub(super) async fn commit_stored(
     let report = committer.run(node, refs).await;
     let timeout = committer.timeout();
     committer.shutdown().await;
+    let failed = failed_requests(&report);
     let mut said = report.instances.iter();
     let mut out = Vec::with_capacity(stored.len());
     for entry in &stored {
         match entry {
             Some((sop, path)) => {
-                let c = said.next().map_or(Commitment::Unknown, |c| c.commitment);
-                if c != Commitment::Committed {
+                let (c, request_failed) = said.next().map_or((Commitment::Unknown, false), |c| {
+                    (c.commitment, failed.contains_key(c.transaction_uid.as_str()))
+                });
+                // A failed request was said once for its whole batch.
+                if c != Commitment::Committed && !request_failed {
                     eprintln!(
                         "{}{} ({path}): {}",
                         super::style::error_label(),
