@@ -26,7 +26,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 DEAD=$(free_port)
-"$PACS_NET" scp --port "$PORT" --ae-title PACS >/dev/null 2>&1 &
+"$PACS_NET" scp --port "$PORT" --ae-title PACS --worklist fixtures/worklist >/dev/null 2>&1 &
 SCP_PID=$!
 for _ in $(seq 100); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
@@ -112,6 +112,13 @@ session "No match" "pacs-net find PACS@127.0.0.1:$PORT -k PatientID=NOBODY -k St
 session "A query value that does not fit its VR" "pacs-net find PACS@127.0.0.1:$PORT -k Rows=abc"
 session "PATIENT level needs the Patient Root model" "pacs-net find PACS@127.0.0.1:$PORT --level patient -k PatientName"
 session "A find that never reached the PACS prints no result" "pacs-net find DEAD@127.0.0.1:$DEAD -k PatientID --format json"
+
+printf '\n## worklist\n\nThe embedded SCP here answers from the bundled worklist files (`scp --worklist fixtures/worklist`).\n' >>"$OUT"
+session "The usual worklist keys, as a table (sequence attributes as dotted columns)" "pacs-net worklist PACS@127.0.0.1:$PORT"
+session "Sequence keys: CT steps scheduled in the first ten days of December, as CSV" "pacs-net worklist PACS@127.0.0.1:$PORT -k PatientName -k ScheduledProcedureStepSequence.Modality=CT -k ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate=20261201-20261210 -k ScheduledProcedureStepSequence.ScheduledStationAETitle --format csv"
+session "The DICOM JSON model: person name groups, the sequence as SQ with its item" "pacs-net worklist PACS@127.0.0.1:$PORT -k PatientName -k ScheduledProcedureStepSequence.Modality=MR -k ScheduledProcedureStepSequence.ScheduledProcedureStepID --format json"
+session "A non-ASCII query value (sent as ISO_IR 192)" "pacs-net worklist PACS@127.0.0.1:$PORT -k 'PatientName=*山田*' -k PatientID"
+session "A date that is not a date" "pacs-net worklist PACS@127.0.0.1:$PORT -k ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate=tomorrow"
 
 printf '\n## config\n' >>"$OUT"
 session "Check a config (-c, or PACS_NET_CONFIG, or a FILE)" "pacs-net -c $WORK/hospital.json config check"

@@ -14,6 +14,8 @@
 //!   recommendations, and `/metrics`, `/health`, `/status` and a status page over HTTP.
 //! - `scp` (feature `scp`): the embedded SCP (for the demo, tests and trying things out).
 //! - `cli` (feature `cli`): the `pacs-net` binary's commands.
+//! - `testing` (feature `testing`): raw protocol access and fault injection for
+//!   this project's own tests; not part of the API.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
@@ -33,6 +35,8 @@ pub mod pool;
 pub mod resilience;
 #[cfg(feature = "scp")]
 pub mod scp;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// Our Implementation Class UID (PS3.7 D.3.3.2), under a private root.
 pub const IMPLEMENTATION_CLASS_UID: &str = "1.2.826.0.1.3680043.10.1234.1.1";

@@ -145,15 +145,7 @@ pub fn render_parts(telemetry: &crate::client::Telemetry, stats: &[NodeStats]) -
             HealthStatus::Degraded => 1.0,
             HealthStatus::Down => 2.0,
         });
-        for (reason, n) in [
-            ("idle", p.destroyed.idle),
-            ("lifetime", p.destroyed.lifetime),
-            ("uses", p.destroyed.uses),
-            ("invalid", p.destroyed.invalid),
-            ("stale", p.destroyed.stale),
-            ("closed", p.destroyed.closed),
-            ("evicted", p.destroyed.evicted),
-        ] {
+        for (reason, n) in p.destroyed.by_reason() {
             let mut lr = l.clone();
             lr.push(("reason".into(), reason.into()));
             destroyed.get_or_create(&lr).inc_by(n);

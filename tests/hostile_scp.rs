@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use pacs_net::association::{encode_pdata, uids, Association, AssociationError, AssociationParams, Profile};
+use pacs_net::association::{uids, Association, AssociationError, AssociationParams, Profile};
 use pacs_net::config::Timeouts;
-use pacs_net::dimse::command::{find_rq, DimsePriority};
 use pacs_net::dimse::{receive_message, DimseError};
 use pacs_net::scp::{Scp, ScpConfig};
+use pacs_net::testing::command::{find_rq, DimsePriority};
+use pacs_net::testing::{encode_pdata, write_all};
 
 async fn associate(scp: &Scp) -> Association {
     let params = AssociationParams {
@@ -39,7 +40,7 @@ async fn p_data_on_a_context_never_accepted_is_aborted() {
     let mut buf = Vec::new();
     let cmd = find_rq(1, uids::STUDY_ROOT_FIND, DimsePriority::Medium).encode();
     encode_pdata(&mut buf, unused, true, &cmd, true, assoc.peer_max_pdu());
-    assoc.write_all(&buf).await.unwrap();
+    write_all(&mut assoc, &buf).await.unwrap();
     let err = receive_message(&mut assoc).await.unwrap_err();
     assert!(
         matches!(
@@ -87,7 +88,7 @@ async fn a_c_find_identifier_declaring_4_gib_is_refused_with_a900() {
     let cmd = find_rq(7, uids::STUDY_ROOT_FIND, DimsePriority::Medium).encode();
     encode_pdata(&mut buf, ctx.id, true, &cmd, true, assoc.peer_max_pdu());
     encode_pdata(&mut buf, ctx.id, false, &ident, true, assoc.peer_max_pdu());
-    assoc.write_all(&buf).await.unwrap();
+    write_all(&mut assoc, &buf).await.unwrap();
     let rsp = receive_message(&mut assoc).await.unwrap();
     assert_eq!(rsp.command.status(), Some(0xA900));
     assert_eq!(scp.stats().find_requests, 1);

@@ -344,3 +344,89 @@ async fn a_peer_without_c_get_is_named_in_the_error() {
     assert!(err.contains("PACSNET_SCP") && err.contains("C-GET"), "{err}");
     assert_eq!(report.outcome.attempts, 1, "not retried");
 }
+
+/// A C-MOVE's instances reach a listener whose message limit is smaller than each
+/// of them: the listener streams data sets to disk rather than gathering them
+/// (its memory does not grow with the instance), and files them byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_destination_streams_instances_larger_than_its_message_limit() {
+    let received = tempfile::tempdir().unwrap();
+    let listener = Scp::start(
+        ScpConfig {
+            ae_title: "GETTEST".into(),
+            storage_dir: Some(received.path().to_path_buf()),
+            storage_by_study: true,
+            limits: pacs_net::config::Limits {
+                max_data_set_bytes: 4096,
+                ..pacs_net::config::Limits::default()
+            },
+            ..ScpConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    listener.storage().notify_to(tx);
+
+    let held = tempfile::tempdir().unwrap();
+    let config = ScpConfig {
+        storage_dir: Some(held.path().to_path_buf()),
+        move_destinations: [("GETTEST".to_string(), ("127.0.0.1".to_string(), listener.port()))].into(),
+        ..ScpConfig::default()
+    };
+    let scp = Scp::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let loader = node(scp.port());
+    for path in common::dicom_fixture_files() {
+        assert!(loader.store_file(&path).await.outcome.result.is_ok());
+    }
+    let mut stream = loader.move_to(
+        query(QueryLevel::Study, &[&format!("StudyInstanceUID={STUDY1}")]),
+        "GETTEST",
+        OpOptions::default(),
+    );
+    let report = loop {
+        match tokio::time::timeout(Duration::from_secs(60), stream.next()).await {
+            Ok(Some(RetrievalItem::Finished(report))) => break report,
+            Ok(Some(RetrievalItem::Event(_))) => {}
+            other => panic!("the move ends with a report: {}", other.is_ok()),
+        }
+    };
+    let outcome = report.outcome.result.expect("C-MOVE succeeds");
+    assert_eq!(
+        (outcome.sub_operations.completed, outcome.sub_operations.failed),
+        (5, 0)
+    );
+    let mut larger_than_limit = 0;
+    for _ in 0..5 {
+        let got = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let path = got.path.clone().expect("written to disk");
+        let rel: Vec<_> = path
+            .strip_prefix(received.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.to_string_lossy().to_string())
+            .collect();
+        assert_eq!(rel[0], STUDY1);
+        assert_eq!(rel[2], format!("{}.dcm", got.sop_instance_uid));
+        assert_eq!(got.move_originator.as_ref().map(|(ae, _)| ae.as_str()), Some("GETTEST"));
+        let (ts, data) = data_set_bytes(&path);
+        assert_eq!(ts, got.transfer_syntax);
+        assert_eq!(data.len(), got.size);
+        let (orig_ts, want) = data_set_bytes(&fixture_of(&got.sop_instance_uid));
+        if orig_ts == ts {
+            assert_eq!(data, want, "{} is byte-identical", got.sop_instance_uid);
+        }
+        if got.size > 4096 {
+            larger_than_limit += 1;
+        }
+    }
+    assert!(larger_than_limit >= 3, "most fixtures exceed the 4096-byte limit");
+    assert_eq!(listener.stats().aborted_by_us, 0);
+    loader.close(Duration::from_secs(2)).await;
+    scp.shutdown().await;
+    listener.shutdown().await;
+}

@@ -417,14 +417,8 @@ impl<S: Transport> Association<S> {
         !self.poisoned && !self.in_flight
     }
 
-    /// Whether it was marked as in an unknown state (it will be aborted, not reused).
-    pub fn is_poisoned(&self) -> bool {
-        self.poisoned
-    }
-
     /// Mark it as being in an unknown state: it will be aborted, not reused.
-    #[doc(hidden)]
-    pub fn poison(&mut self) {
+    pub(crate) fn poison(&mut self) {
         self.poisoned = true;
     }
 
@@ -489,8 +483,7 @@ impl<S: Transport> Association<S> {
     }
 
     /// Write already-encoded bytes (PDUs) to the socket, within the DIMSE timeout.
-    #[doc(hidden)]
-    pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), AssociationError> {
+    pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> Result<(), AssociationError> {
         let limit = self.timeouts.dimse;
         // The flush matters over TLS only: rustls may still hold the last records.
         let writing = async {
@@ -799,8 +792,14 @@ fn unexpected_in_release(pdu: &Pdu) -> AssociationError {
 
 /// Encode `bytes` as P-DATA-TF PDUs of at most `peer_max_pdu` variable-field bytes,
 /// one PDV each; the last fragment carries the "last" bit when `last` is set.
-#[doc(hidden)]
-pub fn encode_pdata(out: &mut Vec<u8>, context_id: u8, is_command: bool, bytes: &[u8], last: bool, peer_max_pdu: u32) {
+pub(crate) fn encode_pdata(
+    out: &mut Vec<u8>,
+    context_id: u8,
+    is_command: bool,
+    bytes: &[u8],
+    last: bool,
+    peer_max_pdu: u32,
+) {
     // PDV item = 4 (length) + 1 (context id) + 1 (control header) + data.
     let max_data = (peer_max_pdu as usize).saturating_sub(6).max(1);
     let mut chunks = bytes.chunks(max_data).peekable();

@@ -19,6 +19,8 @@ pub const VERIFICATION: &str = "1.2.840.10008.1.1";
 pub const PATIENT_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.1.1";
 /// Study Root Query/Retrieve Information Model - FIND.
 pub const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
+/// Modality Worklist Information Model - FIND (PS3.4 K.6).
+pub const MODALITY_WORKLIST_FIND: &str = "1.2.840.10008.5.1.4.31";
 /// Patient Root Query/Retrieve Information Model - MOVE.
 pub const PATIENT_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.1.2";
 /// Patient Root Query/Retrieve Information Model - GET.

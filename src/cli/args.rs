@@ -346,6 +346,25 @@ pub enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
+    /// Modality Worklist C-FIND (1.2.840.10008.5.1.4.31): the scheduled procedure steps.
+    #[command(after_help = "Examples:\n  pacs-net worklist RIS@10.0.0.5:104\n  pacs-net worklist RIS -k PatientName -k ScheduledProcedureStepSequence.Modality=CT -k ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate=20261201-20261202\n  pacs-net worklist RIS -k ScheduledProcedureStepSequence.ScheduledStationAETitle=CT01 --format json\n\n".to_string() + NETWORK_HELP)]
+    Worklist {
+        /// Node name from the config, or AET@HOST:PORT.
+        target: String,
+        /// KEY[=VALUE]: a keyword or a tag, dotted for an attribute of a sequence item
+        /// (ScheduledProcedureStepSequence.Modality=CT); no value = return it. Without -k,
+        /// the usual worklist keys.
+        #[arg(short = 'k', long = "key", value_name = "KEY[=VALUE]")]
+        keys: Vec<String>,
+        /// Output format of the matches (stdout).
+        #[arg(long, value_enum, default_value_t = FindFormat::Table, value_name = "FORMAT")]
+        format: FindFormat,
+        /// Stop after N matches (sends C-CANCEL).
+        #[arg(long, value_name = "N", value_parser = at_least_one)]
+        limit: Option<u64>,
+        #[command(flatten)]
+        run: RunOpts,
+    },
     /// Config file commands: check, schema.
     Config {
         #[command(subcommand)]
@@ -382,6 +401,10 @@ pub enum Command {
         /// With --commit-report new: the requester's port, for a requester not in --move-dest.
         #[arg(long = "commit-report-port", value_name = "P")]
         commit_report_port: Option<u16>,
+        /// Answer Modality Worklist C-FINDs from the worklist files (DICOM files,
+        /// any name, `.wl` as DCMTK writes them) found under DIR.
+        #[arg(long, value_name = "DIR")]
+        worklist: Option<PathBuf>,
     },
     /// Start the embedded SCP on a free loopback port and run echo, store and find
     /// against it through the pool.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::client::Client;
 use crate::config::{self, Config};
 use crate::dimse::{FindQuery, QueryLevel, QueryModel};
-use crate::scp::{Scp, ScpConfig};
+use crate::scp::{Scp, ScpConfig, StorageListener};
 
 use super::exit;
 
@@ -22,6 +22,7 @@ pub(super) async fn scp(
     response_delay: Option<Duration>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     move_dest: &[String],
+    worklist: Option<crate::scp::WorklistFolder>,
     commit_report: crate::scp::CommitReportMode,
 ) -> u8 {
     let mut move_destinations = std::collections::BTreeMap::new();
@@ -57,6 +58,7 @@ pub(super) async fn scp(
         },
         tls,
         move_destinations,
+        worklist,
         commit_report,
         ..ScpConfig::default()
     };
@@ -98,7 +100,25 @@ fn fixtures_dir() -> PathBuf {
 }
 
 pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
-    let scp = match Scp::start(ScpConfig::default(), ([127, 0, 0, 1], 0).into()).await {
+    let worklist = super::worklist::bundled_folder();
+    // Our own storage listener, the destination of the demo's C-MOVE.
+    let our_ae = calling_ae
+        .clone()
+        .unwrap_or_else(|| config::DEFAULT_LOCAL_AE_TITLE.to_string());
+    let moved = std::env::temp_dir().join(format!("pacs-net-demo-move-{}", std::process::id()));
+    let mut listener = match StorageListener::start(&our_ae, ([127, 0, 0, 1], 0).into(), &moved).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot start the storage listener: {e}");
+            return exit::FAILED;
+        }
+    };
+    let scp_config = ScpConfig {
+        move_destinations: [(our_ae.clone(), ("127.0.0.1".to_string(), listener.local_addr().port()))].into(),
+        worklist: worklist.clone(),
+        ..ScpConfig::default()
+    };
+    let scp = match Scp::start(scp_config, ([127, 0, 0, 1], 0).into()).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot start the embedded SCP: {e}");
@@ -207,8 +227,23 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
         }
     }
 
+    if let Some(w) = &worklist {
+        println!(
+            "== Modality Worklist C-FIND: CT steps in December 2026 ({})",
+            w.dir().display()
+        );
+        failed |= !super::worklist::demo_worklist(&node).await;
+    }
+
     println!("== C-GET of study 1.2.826.0.1.3680043.10.1234.1.1 back from the SCP");
     failed |= !demo_get(&node).await;
+
+    println!(
+        "== C-MOVE of the same study to our own AE {our_ae} (listener on {})",
+        listener.local_addr()
+    );
+    failed |= !demo_move(&node, &our_ae, &mut listener, &moved).await;
+    listener.shutdown().await;
 
     println!("== Storage Commitment (N-ACTION, report on the same association): the fixtures and one instance the SCP never got");
     failed |= !super::commit::demo_commit(&node, &files).await;
@@ -221,8 +256,15 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
     client.close(Duration::from_secs(5)).await;
     let s = scp.stats();
     println!(
-        "== SCP saw {} association(s), {} released, {} aborted; {} echoes, {} stores, {} finds, {} gets",
-        s.accepted, s.released, s.aborted_by_peer, s.echoes, s.store_requests, s.find_requests, s.get_requests
+        "== SCP saw {} association(s), {} released, {} aborted; {} echoes, {} stores, {} finds, {} gets, {} moves",
+        s.accepted,
+        s.released,
+        s.aborted_by_peer,
+        s.echoes,
+        s.store_requests,
+        s.find_requests,
+        s.get_requests,
+        s.move_requests
     );
     scp.shutdown().await;
     if failed {
@@ -232,17 +274,76 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
     }
 }
 
+/// The demo's study, as a Study Root query at STUDY level.
+fn demo_study() -> Option<FindQuery> {
+    let key = "StudyInstanceUID=1.2.826.0.1.3680043.10.1234.1.1".parse();
+    match key.map(|k| FindQuery::new(QueryModel::StudyRoot, QueryLevel::Study, vec![k])) {
+        Ok(Ok(q)) => Some(q),
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            None
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+/// C-MOVE the demo's study to our own listener, which files what arrives under
+/// `dir` (removed afterwards); whether every instance came.
+async fn demo_move(
+    node: &std::sync::Arc<crate::client::Node>,
+    our_ae: &str,
+    listener: &mut StorageListener,
+    dir: &std::path::Path,
+) -> bool {
+    use futures::StreamExt;
+    let Some(query) = demo_study() else {
+        return false;
+    };
+    let mut stream = node.move_to(query, our_ae, crate::client::OpOptions::default());
+    let mut ok = false;
+    let mut completed = 0;
+    while let Some(item) = stream.next().await {
+        if let crate::client::RetrievalItem::Finished(report) = item {
+            match &report.outcome.result {
+                Ok(o) => {
+                    ok = o.sub_operations.failed == 0;
+                    completed = o.sub_operations.completed;
+                    println!(
+                        "   {} completed, {} failed, final status {}",
+                        o.sub_operations.completed,
+                        o.sub_operations.failed,
+                        o.status.hex()
+                    );
+                }
+                Err(e) => eprintln!("error: C-MOVE: {e}"),
+            }
+        }
+    }
+    // The SCP answers each sub-operation after our listener filed it.
+    let mut received = 0;
+    while let Some(i) = listener.try_next() {
+        if crate::scp::belongs_to_move(&i, our_ae, None) {
+            received += 1;
+            let file = i
+                .path
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .map(|f| f.to_string_lossy().to_string());
+            println!("   received {} ({} bytes)", file.unwrap_or_default(), i.size);
+        }
+    }
+    println!("   the listener filed {received} instance(s) under <study>/<series>/");
+    let _ = std::fs::remove_dir_all(dir);
+    ok && received == usize::from(completed)
+}
+
 /// C-GET one study into a temporary folder (removed afterwards); whether it worked.
 async fn demo_get(node: &std::sync::Arc<crate::client::Node>) -> bool {
     use futures::StreamExt;
-    let keys = match "StudyInstanceUID=1.2.826.0.1.3680043.10.1234.1.1".parse() {
-        Ok(k) => vec![k],
-        Err(e) => {
-            eprintln!("error: {e}");
-            return false;
-        }
-    };
-    let Ok(query) = FindQuery::new(QueryModel::StudyRoot, QueryLevel::Study, keys) else {
+    let Some(query) = demo_study() else {
         return false;
     };
     let out = std::env::temp_dir().join(format!("pacs-net-demo-get-{}", std::process::id()));

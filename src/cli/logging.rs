@@ -35,7 +35,15 @@ pub(super) fn directives(verbose: u8, quiet: bool) -> &'static str {
 }
 
 pub(super) fn init(verbose: u8, quiet: bool, format: LogFormat) {
-    let filter = EnvFilter::try_from_env("PACS_NET_LOG").unwrap_or_else(|_| EnvFilter::new(directives(verbose, quiet)));
+    // dicom-parser warns of a Specific Character Set with code extensions
+    // (`\ISO 2022 IR 87`), which dimse::charset then decodes: not the user's concern.
+    let quiet_parser = if verbose < 3 {
+        ",dicom_parser::stateful::decode=error"
+    } else {
+        ""
+    };
+    let filter = EnvFilter::try_from_env("PACS_NET_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{}{quiet_parser}", directives(verbose, quiet))));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -15,6 +15,7 @@ mod retrieve;
 mod security;
 mod store;
 mod style;
+mod worklist;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,6 +151,7 @@ async fn run(cli: Cli) -> u8 {
             ref move_dest,
             commit_report,
             commit_report_port,
+            ref worklist,
         } => {
             let delay = response_delay_ms.map(Duration::from_millis);
             let tls = match tls.server_config() {
@@ -165,6 +167,13 @@ async fn run(cli: Cli) -> u8 {
                     port: commit_report_port,
                 },
             };
+            let worklist = match worklist.as_deref().map(crate::scp::WorklistFolder::open).transpose() {
+                Ok(w) => w,
+                Err(e) => {
+                    error_line!("--worklist: {e}");
+                    return exit::USAGE;
+                }
+            };
             demo::scp(
                 port,
                 ae_title,
@@ -173,6 +182,7 @@ async fn run(cli: Cli) -> u8 {
                 delay,
                 tls,
                 move_dest,
+                worklist,
                 commit_report,
             )
             .await
@@ -280,6 +290,33 @@ async fn run(cli: Cli) -> u8 {
                 }
             };
             with_client(&cli, run, false, |client, _| find::find(client, opts, query)).await
+        }
+        Command::Worklist {
+            ref target,
+            ref keys,
+            format,
+            limit,
+            ref run,
+        } => {
+            let query = match find::build_worklist_query(keys) {
+                Ok(q) => q,
+                Err(e) => {
+                    error_line!("{e}");
+                    return exit::USAGE;
+                }
+            };
+            let opts = find::FindOpts {
+                target: target.clone(),
+                model: String::new(),
+                level: String::new(),
+                keys: keys.clone(),
+                format,
+                limit,
+            };
+            with_client(&cli, run, false, |client, _| {
+                find::run_query(client, opts, find::AnyQuery::Worklist(query))
+            })
+            .await
         }
         Command::Get {
             ref target,

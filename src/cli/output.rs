@@ -118,6 +118,8 @@ fn stats_table(s: &NodeStats) -> String {
     let mut out = String::new();
     out.push_str(&format!("node {} ({}@{})\n", s.node, s.ae_title, s.address));
     let h = &s.health;
+    let reasons: Vec<_> = p.destroyed.by_reason().iter().map(|(r, _)| *r).collect();
+    let destroyed_label = format!("pool: destroyed {}", reasons.join("/"));
     let mut rows: Vec<(&str, String)> = vec![
         ("health", h.status.as_str().to_string()),
         (
@@ -138,17 +140,13 @@ fn stats_table(s: &NodeStats) -> String {
             format!("{} / {}", p.created, p.create_failures),
         ),
         (
-            "pool: destroyed idle/lifetime/uses/invalid/stale/closed/evicted",
-            format!(
-                "{}/{}/{}/{}/{}/{}/{}",
-                p.destroyed.idle,
-                p.destroyed.lifetime,
-                p.destroyed.uses,
-                p.destroyed.invalid,
-                p.destroyed.stale,
-                p.destroyed.closed,
-                p.destroyed.evicted
-            ),
+            &destroyed_label,
+            p.destroyed
+                .by_reason()
+                .iter()
+                .map(|(_, n)| n.to_string())
+                .collect::<Vec<_>>()
+                .join("/"),
         ),
         (
             "pool: validations / failures",

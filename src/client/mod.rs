@@ -13,6 +13,7 @@ mod operation;
 mod outcome;
 mod retrieve;
 mod telemetry;
+mod worklist;
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;

@@ -12,7 +12,9 @@ use dicom_object::InMemDicomObject;
 
 use crate::association::{Association, ContextRequest};
 use crate::config::Limits;
-use crate::dimse::{self, DimseError, FindOutcome, FindQuery, InstanceFile, MatchSink, Status, StoreResponse};
+use crate::dimse::{
+    self, DimseError, FindOutcome, FindQuery, FindRequest, InstanceFile, MatchSink, Status, StoreResponse,
+};
 
 use super::error::OpError;
 
@@ -166,10 +168,11 @@ impl Operation for Store<'_> {
     }
 }
 
-/// C-FIND into a [`MatchSink`]. Attempts run one after the other; the async
-/// mutex only lends them the sink.
-pub(crate) struct Find<'q, S> {
-    query: &'q FindQuery,
+/// C-FIND into a [`MatchSink`], of any [`FindRequest`] (Query/Retrieve or
+/// Modality Worklist). Attempts run one after the other; the async mutex only
+/// lends them the sink.
+pub(crate) struct Find<'q, S, Q: ?Sized = FindQuery> {
+    query: &'q Q,
     limits: Limits,
     context: ContextRequest,
     sink: tokio::sync::Mutex<S>,
@@ -178,19 +181,19 @@ pub(crate) struct Find<'q, S> {
     delivered: AtomicUsize,
 }
 
-impl<'q, S: MatchSink> Find<'q, S> {
-    pub(crate) fn new(query: &'q FindQuery, limits: Limits, sink: S) -> Self {
+impl<'q, S: MatchSink, Q: FindRequest + ?Sized> Find<'q, S, Q> {
+    pub(crate) fn new(query: &'q Q, limits: Limits, sink: S) -> Self {
         Find {
             query,
             limits,
-            context: ContextRequest::uncompressed(query.model.sop_class()),
+            context: query.context(),
             sink: tokio::sync::Mutex::new(sink),
             delivered: AtomicUsize::new(0),
         }
     }
 }
 
-impl<S: MatchSink> Operation for Find<'_, S> {
+impl<S: MatchSink, Q: FindRequest + ?Sized> Operation for Find<'_, S, Q> {
     type Output = FindOutcome;
 
     fn name(&self) -> &'static str {
@@ -207,8 +210,8 @@ impl<S: MatchSink> Operation for Find<'_, S> {
             node = %node,
             ae = %ae_title,
             op = "C-FIND",
-            sop_class_uid = %self.query.model.sop_class(),
-            level = %self.query.level.as_str(),
+            sop_class_uid = %self.query.sop_class(),
+            level = %self.query.level_name(),
             attempts = tracing::field::Empty,
             status = tracing::field::Empty,
             duration_ms = tracing::field::Empty,

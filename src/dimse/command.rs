@@ -4,10 +4,14 @@
 //! Command sets are small and fixed in shape, so they are encoded by hand: it is
 //! exact (group length first, elements in tag order, even lengths) and cheap on the
 //! hot path of a C-STORE.
+// Public for `crate::testing` (raw commands in the protocol tests); without
+// that feature only this crate uses them.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
 
 use std::collections::BTreeMap;
 
-/// Command Field values (PS3.7 E.1-1).
+/// Command Field values (PS3.7 E.1-1), named as the standard names them.
+#[allow(missing_docs)]
 pub mod field {
     pub const C_STORE_RQ: u16 = 0x0001;
     pub const C_STORE_RSP: u16 = 0x8001;
@@ -31,7 +35,9 @@ pub const NO_DATA_SET: u16 = 0x0101;
 /// Any other value means a data set follows; 0x0000 is conventional.
 pub const DATA_SET_PRESENT: u16 = 0x0000;
 
-/// Command element tags (group 0000), as element numbers.
+/// Command element tags (group 0000), as element numbers, named as PS3.7 E.1-1
+/// names them.
+#[allow(missing_docs)]
 pub mod tag {
     pub const GROUP_LENGTH: u16 = 0x0000;
     pub const AFFECTED_SOP_CLASS_UID: u16 = 0x0002;
@@ -83,9 +89,12 @@ pub fn command_name(field: u16) -> &'static str {
 /// DIMSE priority (0000,0700).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DimsePriority {
+    /// LOW (0002H).
     Low = 0x0002,
+    /// MEDIUM (0000H), what most SCUs send.
     #[default]
     Medium = 0x0000,
+    /// HIGH (0001H).
     High = 0x0001,
 }
 
@@ -101,10 +110,12 @@ pub struct Command {
 pub struct CommandError(pub String);
 
 impl Command {
+    /// An empty command set.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// With an US element set.
     pub fn with_u16(mut self, element: u16, value: u16) -> Self {
         self.elements.insert(element, value.to_le_bytes().to_vec());
         self
@@ -200,6 +211,7 @@ impl Command {
         Ok(command)
     }
 
+    /// An US element's value.
     pub fn u16(&self, element: u16) -> Option<u16> {
         self.elements
             .get(&element)
@@ -217,22 +229,27 @@ impl Command {
         })
     }
 
+    /// Command Field (0000,0100).
     pub fn command_field(&self) -> Option<u16> {
         self.u16(tag::COMMAND_FIELD)
     }
 
+    /// Whether a data set follows (Command Data Set Type, 0000,0800).
     pub fn has_data_set(&self) -> bool {
         self.u16(tag::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET)
     }
 
+    /// Status (0000,0900).
     pub fn status(&self) -> Option<u16> {
         self.u16(tag::STATUS)
     }
 
+    /// Message ID Being Responded To (0000,0120).
     pub fn responded_to(&self) -> Option<u16> {
         self.u16(tag::MESSAGE_ID_BEING_RESPONDED_TO)
     }
 
+    /// Message ID (0000,0110).
     pub fn message_id(&self) -> Option<u16> {
         self.u16(tag::MESSAGE_ID)
     }

@@ -10,12 +10,12 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use crate::association::{Association, ContextRequest};
+use crate::association::Association;
 
 use super::command::{cancel_rq, field, find_rq, DimsePriority};
 use super::dataset_check::decode_checked;
 use super::message::{receive_response_limited, send_command};
-use super::query::FindQuery;
+use super::query::FindRequest;
 use super::{DimseError, Status};
 use crate::config::Limits;
 
@@ -74,9 +74,9 @@ const MAX_DRAINED_AFTER_CANCEL: usize = 1024;
 
 /// Run `query` on `assoc`, calling `on_match` with each match as it arrives;
 /// `ControlFlow::Break` cancels the rest. Built-in [`Limits`].
-pub async fn find<F>(
+pub async fn find<F, Q: FindRequest + ?Sized>(
     assoc: &mut Association,
-    query: &FindQuery,
+    query: &Q,
     priority: DimsePriority,
     on_match: F,
 ) -> Result<FindOutcome, DimseError>
@@ -94,18 +94,20 @@ where
 /// the responses still in flight are drained (up to the final one, so the
 /// association stays usable), and if the association is lost meanwhile the
 /// outcome is still a cancelled success, with the association aborted.
-pub async fn find_into<S: MatchSink>(
+pub async fn find_into<S: MatchSink, Q: FindRequest + ?Sized>(
     assoc: &mut Association,
-    query: &FindQuery,
+    query: &Q,
     priority: DimsePriority,
     limits: &Limits,
     sink: &mut S,
 ) -> Result<FindOutcome, DimseError> {
-    let sop_class = query.model.sop_class();
-    let ctx = assoc
-        .select(&ContextRequest::uncompressed(sop_class))
-        .cloned()
-        .ok_or_else(|| DimseError::NoContext(format!("the remote did not accept the C-FIND model {sop_class}")))?;
+    let sop_class = query.sop_class();
+    let ctx = assoc.select(&query.context()).cloned().ok_or_else(|| {
+        DimseError::NoContext(format!(
+            "the remote did not accept the C-FIND model {sop_class} ({})",
+            crate::association::uid_name(sop_class)
+        ))
+    })?;
     let ts = TransferSyntaxRegistry
         .get(&ctx.transfer_syntax)
         .ok_or_else(|| DimseError::Encode {
@@ -183,13 +185,14 @@ pub async fn find_into<S: MatchSink>(
                 "pending C-FIND response without an identifier".into(),
             ));
         };
-        let obj = decode_checked(&data, &ctx.transfer_syntax, limits.max_data_set_bytes).map_err(|e| {
+        let mut obj = decode_checked(&data, &ctx.transfer_syntax, limits.max_data_set_bytes).map_err(|e| {
             assoc.poison();
             DimseError::Decode {
                 what: "C-FIND response identifier".into(),
                 source: Box::new(e),
             }
         })?;
+        super::charset::redecode_text(&mut obj);
         drop(data);
         outcome.matches += 1;
         if sink.deliver(obj).await.is_break() && cancel(assoc, ctx.id, id, &mut outcome).await {

@@ -90,6 +90,26 @@ impl InstanceFile {
         self.file_size.saturating_sub(self.data_offset)
     }
 
+    /// A data set held in memory (the embedded SCP's memory mode), to be sent as a
+    /// file's would be; `path` is empty.
+    pub fn in_memory(
+        sop_class_uid: &str,
+        sop_instance_uid: &str,
+        transfer_syntax: &str,
+        data: Vec<u8>,
+    ) -> InstanceFile {
+        InstanceFile {
+            path: PathBuf::new(),
+            sop_class_uid: sop_class_uid.to_string(),
+            sop_instance_uid: sop_instance_uid.to_string(),
+            transfer_syntax: transfer_syntax.to_string(),
+            meta_mismatch: None,
+            data_offset: 0,
+            file_size: data.len() as u64,
+            inline: Some(data.into()),
+        }
+    }
+
     /// Read the meta group and check the data set's structure (blocking I/O).
     pub fn open(path: &Path) -> Result<InstanceFile, FileError> {
         let file = File::open(path)?;

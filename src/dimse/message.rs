@@ -145,6 +145,19 @@ impl MessageReader {
         Ok(Some(self.finish(context_id, command, Some(data))))
     }
 
+    /// A command that is whole and waits for its data set, of which nothing has
+    /// come yet, and that `wanted` picks: handed over with its presentation context
+    /// to a caller that receives the data set itself (streamed to disk), leaving
+    /// the reader between messages.
+    pub fn take_awaiting_data(&mut self, wanted: impl FnOnce(&Command) -> bool) -> Option<(u8, Command)> {
+        let ctx = self.context_id?;
+        if !self.data.is_empty() || !self.command.as_ref().is_some_and(wanted) {
+            return None;
+        }
+        self.context_id = None;
+        self.command.take().map(|c| (ctx, c))
+    }
+
     fn finish(&mut self, context_id: u8, command: Command, data_set: Option<Vec<u8>>) -> Message {
         self.context_id = None;
         Message {

@@ -4,20 +4,23 @@
 //! Nothing here retries or pools: an operation runs on the association it is given,
 //! and reports a DIMSE status, or an error that says what broke.
 
-// Raw command sets: for the fuzzers and the protocol tests, not the documented API.
-#[doc(hidden)]
-pub mod command;
+pub mod charset;
+// Raw command sets: crate-private (the fuzzers and protocol tests reach them
+// through `crate::testing`).
+pub(crate) mod command;
 pub mod commitment;
 pub mod dataset_check;
 mod echo;
 mod find;
 pub mod instance;
 mod message;
+pub(crate) mod part_file;
 pub mod query;
 mod retrieve;
 pub mod status;
 mod store;
 pub mod transcode;
+pub mod worklist;
 
 pub use command::DimsePriority;
 pub use commitment::{CommitmentReport, CommitmentRequest, CommitmentRouter, SopRef};
@@ -26,13 +29,14 @@ pub use echo::echo;
 pub use find::{find, find_into, FindOutcome, FnSink, MatchSink};
 pub use instance::{open_instance, FileError, InstanceFile};
 pub use message::{receive_message, receive_message_limited, send_command, Message, MessageReader};
-pub use query::{FindQuery, QueryError, QueryKey, QueryLevel, QueryModel};
+pub use query::{FindQuery, FindRequest, QueryError, QueryKey, QueryLevel, QueryModel};
 pub use retrieve::{
     retrieve, FnRetrieveSink, ReceivedInstance, RetrieveEvent, RetrieveKind, RetrieveOutcome, RetrieveSink,
     SubOperations,
 };
 pub use status::{Status, StatusClass};
 pub use store::{store, store_for_move, StoreResponse};
+pub use worklist::WorklistQuery;
 
 use crate::association::AssociationError;
 

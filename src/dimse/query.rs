@@ -1,6 +1,8 @@
 //! C-FIND queries: information model, level, and keys given by keyword or tag
 //! (`PatientName`, `0010,0010`, `(0010,0010)`), with optional values (`KEY=VALUE`,
-//! wildcards passed through), turned into an identifier data set.
+//! wildcards passed through), turned into an identifier data set. A key may name an
+//! attribute inside a sequence item with a dot (`ScheduledProcedureStepSequence.Modality`):
+//! the keys of one sequence go into its one item (PS3.4 C.2.2.1.3).
 
 use std::str::FromStr;
 
@@ -38,6 +40,9 @@ pub enum QueryError {
     #[error("the study root model has no PATIENT level")]
     /// The Study Root model has no PATIENT level.
     PatientLevelInStudyRoot,
+    #[error("`{0}` is not a sequence: only a sequence (VR SQ) may come before a dot in a key")]
+    /// A dotted key whose parent is not a sequence.
+    NotASequence(String),
 }
 
 /// The Query/Retrieve information model.
@@ -181,6 +186,10 @@ pub struct QueryKey {
     pub vr: VR,
     /// The matching value (empty: universal matching, return the attribute).
     pub value: String,
+    /// The sequences the attribute sits in, outermost first (empty: top level);
+    /// `ScheduledProcedureStepSequence.Modality` is Modality in the one item of
+    /// ScheduledProcedureStepSequence.
+    pub sequences: Vec<Tag>,
 }
 
 impl QueryKey {
@@ -194,22 +203,68 @@ impl QueryKey {
             tag,
             vr,
             value: value.to_string(),
+            sequences: Vec::new(),
         })
     }
+
+    /// The same key inside the item of the sequences `sequences` (outermost first).
+    pub fn in_sequences(mut self, sequences: Vec<Tag>) -> Self {
+        self.sequences = sequences;
+        self
+    }
+
+    /// The key's path: its sequences, then its own tag.
+    pub fn path(&self) -> Vec<Tag> {
+        let mut p = self.sequences.clone();
+        p.push(self.tag);
+        p
+    }
+
+    /// The key as the user would write it: dotted keywords (or tags where the
+    /// dictionary has no keyword).
+    pub fn dotted_name(&self) -> String {
+        self.path().into_iter().map(keyword_of).collect::<Vec<_>>().join(".")
+    }
+}
+
+/// The dictionary keyword of `tag`, or the tag as `GGGG,EEEE`.
+pub fn keyword_of(tag: Tag) -> String {
+    StandardDataDictionary
+        .by_tag(tag)
+        .map(|e| e.alias().to_string())
+        .unwrap_or_else(|| format!("{:04X},{:04X}", tag.group(), tag.element()))
 }
 
 impl FromStr for QueryKey {
     type Err = QueryError;
     /// `KEY`, `KEY=` or `KEY=VALUE`; the value is everything after the first `=`.
+    /// KEY may be dotted (`SequenceKeyword.Keyword`, any depth); every part before
+    /// a dot must be a sequence.
     fn from_str(s: &str) -> Result<Self, QueryError> {
         let (key, value) = s.split_once('=').unwrap_or((s, ""));
         let key = key.trim();
-        let tag = parse_tag(key).ok_or_else(|| QueryError::UnknownKey(key.to_string()))?;
-        QueryKey::new(tag, value)
+        let mut parts: Vec<&str> = key.split('.').map(str::trim).collect();
+        let last = parts.pop().unwrap_or_default();
+        let mut sequences = Vec::with_capacity(parts.len());
+        for part in parts {
+            let tag = parse_tag(part).ok_or_else(|| QueryError::UnknownKey(part.to_string()))?;
+            let is_sq = StandardDataDictionary
+                .by_tag(tag)
+                .is_some_and(|e| e.vr().relaxed() == VR::SQ);
+            if !is_sq {
+                return Err(QueryError::NotASequence(part.to_string()));
+            }
+            sequences.push(tag);
+        }
+        let tag = parse_tag(last).ok_or_else(|| QueryError::UnknownKey(key.to_string()))?;
+        Ok(QueryKey::new(tag, value)?.in_sequences(sequences))
     }
 }
 
 fn parse_tag(key: &str) -> Option<Tag> {
+    if key.is_empty() {
+        return None;
+    }
     if let Ok(tag) = key.parse::<Tag>() {
         return Some(tag);
     }
@@ -251,22 +306,114 @@ impl FindQuery {
                 keys.push(QueryKey::new(*tag, "")?);
             }
         }
-        if !keys.iter().any(|k| k.tag == self.level.unique_key()) {
+        if !keys
+            .iter()
+            .any(|k| k.tag == self.level.unique_key() && k.sequences.is_empty())
+        {
             keys.push(QueryKey::new(self.level.unique_key(), "")?);
         }
-        let mut non_ascii = false;
-        for key in &keys {
-            non_ascii |= !key.value.is_ascii();
-            obj.put(element_for(key)?);
-        }
-        if non_ascii {
-            obj.put(DataElement::new(
-                tags::SPECIFIC_CHARACTER_SET,
-                VR::CS,
-                PrimitiveValue::from("ISO_IR 192"),
-            ));
-        }
+        put_query_keys(&mut obj, &keys)?;
         Ok(obj)
+    }
+
+    /// The keys the identifier asks for: the user's, or the level's defaults.
+    pub fn effective_keys(&self) -> Vec<QueryKey> {
+        if self.keys.is_empty() {
+            self.level
+                .default_return_keys()
+                .iter()
+                .filter_map(|t| QueryKey::new(*t, "").ok())
+                .collect()
+        } else {
+            self.keys.clone()
+        }
+    }
+}
+
+/// Put `keys` into `obj`: top-level keys as elements, the keys of a sequence into
+/// its one item (PS3.4 C.2.2.1.3: several keys of one sequence share the item),
+/// and Specific Character Set ISO_IR 192 when a value is not ASCII.
+pub fn put_keys(obj: &mut InMemDicomObject, keys: &[QueryKey]) -> Result<(), QueryError> {
+    let paths: Vec<(&[Tag], &QueryKey)> = keys.iter().map(|k| (k.sequences.as_slice(), k)).collect();
+    let item = build_item(&paths)?;
+    for e in item {
+        obj.put(e);
+    }
+    if keys.iter().any(|k| !k.value.is_ascii()) {
+        obj.put(DataElement::new(
+            tags::SPECIFIC_CHARACTER_SET,
+            VR::CS,
+            PrimitiveValue::from("ISO_IR 192"),
+        ));
+    }
+    Ok(())
+}
+
+/// [`put_keys`], with Specific Character Set ISO_IR 192 always: SCPs that convert
+/// their answers to the query's character set (Orthanc) then keep every name
+/// (their default, Latin-1, loses Japanese or Chinese ones), and SCPs that leave
+/// (0008,0005) out of a response unless it is asked for (DCMTK) return it.
+pub(crate) fn put_query_keys(obj: &mut InMemDicomObject, keys: &[QueryKey]) -> Result<(), QueryError> {
+    put_keys(obj, keys)?;
+    obj.put(DataElement::new(
+        tags::SPECIFIC_CHARACTER_SET,
+        VR::CS,
+        PrimitiveValue::from("ISO_IR 192"),
+    ));
+    Ok(())
+}
+
+/// One item (or the top level) from keys whose remaining sequence path is given.
+fn build_item(keys: &[(&[Tag], &QueryKey)]) -> Result<InMemDicomObject, QueryError> {
+    let mut obj = InMemDicomObject::new_empty();
+    let mut nested: Vec<Tag> = Vec::new();
+    for (path, key) in keys {
+        match path.first() {
+            None => {
+                if !(key.vr == VR::SQ && nested.contains(&key.tag)) {
+                    obj.put(element_for(key)?);
+                }
+            }
+            Some(seq) if !nested.contains(seq) => nested.push(*seq),
+            Some(_) => {}
+        }
+    }
+    for seq in nested {
+        let inner: Vec<(&[Tag], &QueryKey)> = keys
+            .iter()
+            .filter(|(p, _)| p.first() == Some(&seq))
+            .map(|(p, k)| (&p[1..], *k))
+            .collect();
+        let item = build_item(&inner)?;
+        obj.put(DataElement::new(seq, VR::SQ, DataSetSequence::from(vec![item])));
+    }
+    Ok(obj)
+}
+
+/// Anything that is sent as a C-FIND: its SOP class and its identifier.
+pub trait FindRequest: Send + Sync {
+    /// The C-FIND SOP Class UID (the information model).
+    fn sop_class(&self) -> &'static str;
+    /// What is searched, for spans and logs: the Query/Retrieve level, or `WORKLIST`.
+    fn level_name(&self) -> &'static str;
+    /// The identifier data set.
+    fn identifier(&self) -> Result<InMemDicomObject, QueryError>;
+    /// The presentation context an association needs for it (the pool's default
+    /// profile proposes the Query/Retrieve models).
+    fn context(&self) -> crate::association::ContextRequest {
+        crate::association::ContextRequest::uncompressed(self.sop_class())
+    }
+}
+
+impl FindRequest for FindQuery {
+    fn sop_class(&self) -> &'static str {
+        self.model.sop_class()
+    }
+    fn level_name(&self) -> &'static str {
+        self.level.as_str()
+    }
+    fn identifier(&self) -> Result<InMemDicomObject, QueryError> {
+        FindQuery::identifier(self)
     }
 }
 
@@ -280,18 +427,8 @@ impl FindQuery {
             VR::CS,
             PrimitiveValue::from(self.level.as_str()),
         ));
-        let mut non_ascii = false;
-        for key in self.keys.iter().filter(|k| !k.value.is_empty()) {
-            non_ascii |= !key.value.is_ascii();
-            obj.put(element_for(key)?);
-        }
-        if non_ascii {
-            obj.put(DataElement::new(
-                tags::SPECIFIC_CHARACTER_SET,
-                VR::CS,
-                PrimitiveValue::from("ISO_IR 192"),
-            ));
-        }
+        let keys: Vec<QueryKey> = self.keys.iter().filter(|k| !k.value.is_empty()).cloned().collect();
+        put_keys(&mut obj, &keys)?;
         Ok(obj)
     }
 }
@@ -304,6 +441,7 @@ fn element_for(key: &QueryKey) -> Result<DataElement<InMemDicomObject>, QueryErr
     };
     let v = key.value.as_str();
     let value = match key.vr {
+        VR::SQ if !v.is_empty() => return Err(bad()),
         VR::SQ => {
             return Ok(DataElement::new(
                 key.tag,
@@ -327,6 +465,125 @@ fn element_for(key: &QueryKey) -> Result<DataElement<InMemDicomObject>, QueryErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item_of(obj: &InMemDicomObject, seq: Tag) -> Vec<InMemDicomObject> {
+        obj.element(seq).unwrap().items().unwrap().to_vec()
+    }
+
+    #[test]
+    fn dotted_keys_name_attributes_in_a_sequence() {
+        let k: QueryKey = "ScheduledProcedureStepSequence.Modality=CT".parse().unwrap();
+        assert_eq!(k.tag, tags::MODALITY);
+        assert_eq!(k.sequences, vec![tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE]);
+        assert_eq!(k.value, "CT");
+        assert_eq!(k.dotted_name(), "ScheduledProcedureStepSequence.Modality");
+        let k: QueryKey = "(0040,0100).0040,0002=20261201-20261202".parse().unwrap();
+        assert_eq!(k.tag, tags::SCHEDULED_PROCEDURE_STEP_START_DATE);
+        assert_eq!(k.value, "20261201-20261202");
+        assert!(matches!(
+            "PatientName.Modality".parse::<QueryKey>(),
+            Err(QueryError::NotASequence(_))
+        ));
+        assert!(matches!(
+            "ScheduledProcedureStepSequence.Nope".parse::<QueryKey>(),
+            Err(QueryError::UnknownKey(_))
+        ));
+        assert!(matches!(
+            "ScheduledProcedureStepSequence.".parse::<QueryKey>(),
+            Err(QueryError::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn keys_of_one_sequence_share_one_item() {
+        let keys: Vec<QueryKey> = [
+            "PatientName",
+            "ScheduledProcedureStepSequence.Modality=CT",
+            "ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate=20261201-20261202",
+            "ScheduledProcedureStepSequence.ScheduledProtocolCodeSequence.CodeValue",
+            "ScheduledProcedureStepSequence",
+        ]
+        .iter()
+        .map(|k| k.parse().unwrap())
+        .collect();
+        let mut obj = InMemDicomObject::new_empty();
+        put_keys(&mut obj, &keys).unwrap();
+        let items = item_of(&obj, tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE);
+        assert_eq!(items.len(), 1);
+        let item = &items[0];
+        assert_eq!(item.element(tags::MODALITY).unwrap().to_str().unwrap(), "CT");
+        assert_eq!(
+            item.element(tags::SCHEDULED_PROCEDURE_STEP_START_DATE)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "20261201-20261202"
+        );
+        let codes = item_of(item, tags::SCHEDULED_PROTOCOL_CODE_SEQUENCE);
+        assert_eq!(codes.len(), 1);
+        assert!(codes[0].element(tags::CODE_VALUE).is_ok());
+        assert!(obj.element(tags::PATIENT_NAME).is_ok());
+        assert!(obj.element(tags::MODALITY).is_err());
+        assert!(obj.element(tags::SPECIFIC_CHARACTER_SET).is_err());
+    }
+
+    #[test]
+    fn a_sequence_alone_is_universal_and_takes_no_value() {
+        let k: QueryKey = "ScheduledProcedureStepSequence".parse().unwrap();
+        let mut obj = InMemDicomObject::new_empty();
+        put_keys(&mut obj, &[k]).unwrap();
+        assert!(item_of(&obj, tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE).is_empty());
+        let k: QueryKey = "ScheduledProcedureStepSequence=CT".parse().unwrap();
+        assert!(matches!(put_keys(&mut obj, &[k]), Err(QueryError::BadValue { .. })));
+    }
+
+    #[test]
+    fn find_and_retrieve_identifiers_carry_sequence_keys() {
+        let keys: Vec<QueryKey> = [
+            "StudyInstanceUID=1.2.3",
+            "RequestAttributesSequence.RequestedProcedureID=RP1",
+            "RequestAttributesSequence.ScheduledProcedureStepID",
+        ]
+        .iter()
+        .map(|k| k.parse().unwrap())
+        .collect();
+        let q = FindQuery::new(QueryModel::StudyRoot, QueryLevel::Study, keys).unwrap();
+        let id = q.identifier().unwrap();
+        let items = item_of(&id, tags::REQUEST_ATTRIBUTES_SEQUENCE);
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0]
+                .element(tags::REQUESTED_PROCEDURE_ID)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "RP1"
+        );
+        assert!(items[0].element(tags::SCHEDULED_PROCEDURE_STEP_ID).is_ok());
+        assert_eq!(
+            id.element(tags::SPECIFIC_CHARACTER_SET).unwrap().to_str().unwrap(),
+            "ISO_IR 192"
+        );
+        // A retrieve sends only the keys with a value.
+        let id = q.retrieve_identifier().unwrap();
+        let items = item_of(&id, tags::REQUEST_ATTRIBUTES_SEQUENCE);
+        assert_eq!(items.len(), 1);
+        assert!(items[0].element(tags::REQUESTED_PROCEDURE_ID).is_ok());
+        assert!(items[0].element(tags::SCHEDULED_PROCEDURE_STEP_ID).is_err());
+    }
+
+    #[test]
+    fn non_ascii_values_declare_utf8() {
+        let k: QueryKey = "ScheduledProcedureStepSequence.ScheduledPerformingPhysicianName=山田*"
+            .parse()
+            .unwrap();
+        let mut obj = InMemDicomObject::new_empty();
+        put_keys(&mut obj, &[k]).unwrap();
+        assert_eq!(
+            obj.element(tags::SPECIFIC_CHARACTER_SET).unwrap().to_str().unwrap(),
+            "ISO_IR 192"
+        );
+    }
 
     #[test]
     fn keys_by_keyword_and_tag() {

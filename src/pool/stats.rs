@@ -70,31 +70,66 @@ pub struct PoolStats {
     pub unanswered_opens: usize,
 }
 
-/// Resources retired, by reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct DestroyedStats {
-    /// Idle longer than `max_idle_time`.
-    pub idle: u64,
-    /// Older than `max_lifetime` (jittered).
-    pub lifetime: u64,
-    /// Used `max_uses` times.
-    pub uses: u64,
-    /// Failed validation, not reusable after use, or invalidated by the caller.
-    pub invalid: u64,
-    /// `is_alive` said the peer was gone.
-    pub stale: u64,
-    /// The pool was closed or shrunk.
-    pub closed: u64,
-    /// Idle but not fitting a caller about to create: closed first, to make room.
-    pub evicted: u64,
+/// The reasons a resource is retired, written once: they make the [`Reason`]
+/// enum, its name (a metric label), and a counter field of [`DestroyedStats`].
+macro_rules! retirement_reasons {
+    ($($(#[doc = $doc:expr])* $variant:ident => $field:ident),* $(,)?) => {
+        /// Resources retired, by reason.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+        #[non_exhaustive]
+        pub struct DestroyedStats {
+            $($(#[doc = $doc])* pub $field: u64,)*
+        }
+
+        /// Why a resource was retired.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(super) enum Reason {
+            $($variant,)*
+        }
+
+        impl Reason {
+            pub(super) fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => stringify!($field),)*
+                }
+            }
+        }
+
+        impl DestroyedStats {
+            /// Every resource retired, whatever the reason.
+            pub fn total(&self) -> u64 {
+                0 $(+ self.$field)*
+            }
+
+            /// Each reason's name (as in the field names) and count, in one order.
+            pub fn by_reason(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($field), self.$field)),*]
+            }
+
+            fn slot(&mut self, reason: Reason) -> &mut u64 {
+                match reason {
+                    $(Reason::$variant => &mut self.$field,)*
+                }
+            }
+        }
+    };
 }
 
-impl DestroyedStats {
-    /// Every resource retired, whatever the reason.
-    pub fn total(&self) -> u64 {
-        self.idle + self.lifetime + self.uses + self.invalid + self.stale + self.closed + self.evicted
-    }
+retirement_reasons! {
+    /// Idle longer than `max_idle_time`.
+    Idle => idle,
+    /// Older than `max_lifetime` (jittered).
+    Lifetime => lifetime,
+    /// Used `max_uses` times.
+    Uses => uses,
+    /// Failed validation, not reusable after use, or invalidated by the caller.
+    Invalid => invalid,
+    /// `is_alive` said the peer was gone.
+    Stale => stale,
+    /// The pool was closed or shrunk.
+    Closed => closed,
+    /// Idle but not fitting a caller about to create: closed first, to make room.
+    Evicted => evicted,
 }
 
 /// Time callers waited for a resource or a slot (creation and validation excluded),
@@ -124,45 +159,7 @@ pub struct LeakSuspect {
     pub held_for: Duration,
 }
 
-/// Why a resource was retired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Reason {
-    Idle,
-    Lifetime,
-    Uses,
-    Invalid,
-    Stale,
-    Closed,
-    Evicted,
-}
-
-impl Reason {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Reason::Idle => "idle",
-            Reason::Lifetime => "lifetime",
-            Reason::Uses => "uses",
-            Reason::Invalid => "invalid",
-            Reason::Stale => "stale",
-            Reason::Closed => "closed",
-            Reason::Evicted => "evicted",
-        }
-    }
-}
-
 impl DestroyedStats {
-    fn slot(&mut self, reason: Reason) -> &mut u64 {
-        match reason {
-            Reason::Idle => &mut self.idle,
-            Reason::Lifetime => &mut self.lifetime,
-            Reason::Uses => &mut self.uses,
-            Reason::Invalid => &mut self.invalid,
-            Reason::Stale => &mut self.stale,
-            Reason::Closed => &mut self.closed,
-            Reason::Evicted => &mut self.evicted,
-        }
-    }
-
     pub(super) fn count(&mut self, reason: Reason) {
         *self.slot(reason) += 1;
     }

@@ -1,5 +1,7 @@
 //! How the embedded SCP behaves: normally, or misbehaving on purpose for fault tests
 //! (rejections, aborts, stalls, closing idle associations, scripted statuses).
+// Public for `crate::testing`; without that feature only this crate uses it.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -118,6 +118,9 @@ pub(crate) async fn serve(
         .with_abstract_syntax(uids::STUDY_ROOT_FIND)
         .with_abstract_syntax(uids::PATIENT_ROOT_FIND)
         .with_abstract_syntax(crate::dimse::commitment::STORAGE_COMMITMENT_PUSH);
+    if shared.config.worklist.is_some() {
+        options = options.with_abstract_syntax(uids::MODALITY_WORKLIST_FIND);
+    }
     if !b.no_get {
         options = options
             .with_abstract_syntax(uids::STUDY_ROOT_GET)
@@ -191,6 +194,7 @@ async fn run_established<S: ScpStream>(
         owned: shared.clone(),
         calling_ae: assoc.peer_ae_title().to_string(),
         peer,
+        incoming: None,
     };
     conn.run(&mut assoc, stop).await;
 }
@@ -230,15 +234,17 @@ async fn reject(socket: &mut TcpStream, result: AssociationRJResult, source: Ass
     let _ = socket.shutdown().await;
 }
 
-struct Conn<'a> {
-    shared: &'a Shared,
+pub(super) struct Conn<'a> {
+    pub(super) shared: &'a Shared,
     /// The same, for work moved to the blocking pool.
     owned: Arc<Shared>,
-    calling_ae: String,
+    pub(super) calling_ae: String,
     peer: SocketAddr,
+    /// A C-STORE whose data set is being streamed to disk (the listener).
+    pub(super) incoming: Option<super::incoming::Incoming>,
 }
 
-enum Next {
+pub(super) enum Next {
     Continue,
     Stop,
 }
@@ -249,7 +255,7 @@ impl Conn<'_> {
         let idle = self.shared.config.behavior.close_idle_after;
         let mut reader = MessageReader::new(self.shared.config.limits);
         loop {
-            let at_boundary = reader.is_idle();
+            let at_boundary = reader.is_idle() && self.incoming.is_none();
             let pdu = tokio::select! {
                 _ = stop.changed() => {
                     let _ = send_pdu(assoc, &Pdu::AbortRQ { source: AbortRQSource::ServiceUser }).await;
@@ -326,8 +332,20 @@ impl Conn<'_> {
             is_last: pdv.is_last,
             data: pdv.data,
         };
+        if self.incoming.is_some() {
+            return self.on_incoming(assoc, pdv).await;
+        }
         match reader.push(pdv) {
-            Ok(None) => Next::Continue,
+            Ok(None) => {
+                if let Some(dir) = self.shared.storage.streaming_dir().map(|d| d.to_path_buf()) {
+                    let store = |c: &Command| c.command_field() == Some(field::C_STORE_RQ);
+                    if let Some((ctx, command)) = reader.take_awaiting_data(store) {
+                        let ts = transfer_syntax_of(assoc, ctx).unwrap_or_default();
+                        self.begin_incoming(ctx, command, ts, dir);
+                    }
+                }
+                Next::Continue
+            }
             Ok(Some(msg)) => self.on_message(assoc, msg.context_id, msg.command, msg.data_set).await,
             Err(e) => {
                 tracing::debug!(error = %e, "aborting the association");
@@ -336,7 +354,7 @@ impl Conn<'_> {
         }
     }
 
-    async fn abort<S: ScpStream>(&self, assoc: &mut ServerAssoc<S>) -> Next {
+    pub(super) async fn abort<S: ScpStream>(&self, assoc: &mut ServerAssoc<S>) -> Next {
         self.shared.counters.aborted_by_us.fetch_add(1, Ordering::SeqCst);
         let _ = send_pdu(
             assoc,
@@ -373,12 +391,7 @@ impl Conn<'_> {
         let id = cmd.message_id().unwrap_or(0);
         let sop_class = cmd.text(tag::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
         // `on_pdv` only lets messages on accepted contexts through.
-        let Some(ts) = assoc
-            .presentation_contexts()
-            .iter()
-            .find(|pc| pc.id == ctx)
-            .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
-        else {
+        let Some(ts) = transfer_syntax_of(assoc, ctx) else {
             return self.abort(assoc).await;
         };
         match cmd.command_field() {
@@ -535,6 +548,7 @@ impl Conn<'_> {
             return self.send(assoc, ctx, &final_status(0xA900), None).await;
         };
         let patient_root = sop_class == uids::PATIENT_ROOT_FIND;
+        let worklist = super::worklist::is_worklist(sop_class);
         // Decoding the identifier and searching the index block: off the runtime.
         let shared = self.owned.clone();
         let ts_uid = ts_uid.to_string();
@@ -543,6 +557,9 @@ impl Conn<'_> {
                 tracing::debug!(error = %e, "C-FIND identifier refused");
                 0xA900u16
             })?;
+            if worklist {
+                return shared.config.worklist.as_ref().ok_or(0xC000u16)?.find(&query);
+            }
             shared.storage.find(&query, patient_root)
         })
         .await
@@ -584,13 +601,13 @@ impl Conn<'_> {
         self.send(assoc, ctx, &final_status(0x0000), None).await
     }
 
-    async fn delay(&self) {
+    pub(super) async fn delay(&self) {
         if let Some(d) = self.shared.config.behavior.response_delay {
             tokio::time::sleep(d).await;
         }
     }
 
-    async fn send<S: ScpStream>(
+    pub(super) async fn send<S: ScpStream>(
         &self,
         assoc: &mut ServerAssoc<S>,
         ctx: u8,
@@ -614,6 +631,15 @@ impl Conn<'_> {
 }
 
 /// Receive a PDU; `Ok(None)` when `idle` passed with nothing.
+/// The transfer syntax of presentation context `ctx`.
+fn transfer_syntax_of<S: ScpStream>(assoc: &ServerAssoc<S>, ctx: u8) -> Option<String> {
+    assoc
+        .presentation_contexts()
+        .iter()
+        .find(|pc| pc.id == ctx)
+        .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
+}
+
 async fn receive<S: ScpStream>(assoc: &mut ServerAssoc<S>, idle: Option<Duration>) -> Result<Option<Pdu>, ()> {
     quickack(assoc);
     match idle {

@@ -2,14 +2,16 @@
 //! Patient/Study Root C-FIND, C-GET and C-MOVE over what it holds, on dicom-ul's server side.
 //!
 //! It is the target of `pacs-net demo` and `pacs-net scp`, and the in-process test
-//! double; [`Behavior`] makes it misbehave on purpose for fault tests.
+//! double; `Behavior` (feature `testing`) makes it misbehave on purpose for fault tests.
 
 mod behavior;
 mod commitment;
 mod handler;
+mod incoming;
 mod listener;
 mod retrieve;
 mod storage;
+mod worklist;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,13 +22,18 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-// Fault injection: the test double's knobs, for this crate's tests and examples,
-// not part of the documented API.
-#[doc(hidden)]
+// Fault injection: the test double's knobs, for this crate's tests and examples
+// (feature `testing`), not part of the API.
+#[cfg(not(feature = "testing"))]
+pub(crate) use behavior::Behavior;
+#[cfg(not(feature = "testing"))]
+use behavior::RandomFaults;
+#[cfg(feature = "testing")]
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
 pub use commitment::{CommitReportMode, CommitmentListener};
 pub use listener::{belongs_to_move, StorageListener};
 pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
+pub use worklist::{WorklistFolder, WorklistFolderError};
 
 /// How to run the SCP.
 #[derive(Debug, Clone)]
@@ -35,7 +42,8 @@ pub struct ScpConfig {
     pub ae_title: String,
     /// Write received instances under this folder (else keep them in memory).
     pub storage_dir: Option<PathBuf>,
-    /// Faults to inject (rejections, aborts, delays).
+    /// Faults to inject (rejections, aborts, delays): nameable and settable only with
+    /// the `testing` feature; an application leaves it at its default.
     pub behavior: Behavior,
     /// What a requestor may make us hold: its command sets, and its data sets (a
     /// C-FIND identifier, and each C-STORE data set, is at most
@@ -56,6 +64,9 @@ pub struct ScpConfig {
     /// Where N-EVENT-REPORTs received go (a commitment listener); `None`: they
     /// are answered 0110.
     pub commit_router: Option<crate::dimse::CommitmentRouter>,
+    /// Answer Modality Worklist C-FINDs from this folder of worklist files
+    /// (`None`: worklist queries fail with C000).
+    pub worklist: Option<WorklistFolder>,
 }
 
 impl std::fmt::Debug for Scp {
@@ -82,6 +93,7 @@ impl Default for ScpConfig {
             move_destinations: std::collections::BTreeMap::new(),
             commit_report: CommitReportMode::default(),
             commit_router: None,
+            worklist: None,
         }
     }
 }

@@ -351,7 +351,7 @@ async fn send<S: ScpStream>(assoc: &mut ServerAssoc<S>, ctx: u8, cmd: &Command, 
 /// destination (looked up in [`super::ScpConfig::move_destinations`]; an unknown
 /// one is A801) on an association of their own, each C-STORE carrying the Move
 /// Originator AE Title and Message ID; a pending C-MOVE-RSP with the counts
-/// follows each. Only instances held in files (`--storage`) can be moved.
+/// follows each.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn serve_move<S: ScpStream>(
     assoc: &mut ServerAssoc<S>,
@@ -423,17 +423,23 @@ pub(super) async fn serve_move<S: ScpStream>(
         if let Some(d) = shared.config.behavior.response_delay {
             tokio::time::sleep(d).await;
         }
-        let stored = match &item.instance.path {
-            Some(path) => match crate::dimse::InstanceFile::open(path) {
-                Ok(file) => {
-                    crate::dimse::store_for_move(&mut sub, &file, DimsePriority::Medium, Some((originator_ae, id)))
-                        .await
-                        .map(|r| r.status.0)
-                        .map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e.to_string()),
-            },
-            None => Err("the instance is held in memory; C-MOVE needs --storage".to_string()),
+        let i = &item.instance;
+        let file = match (item.data, &i.path) {
+            (Some(data), _) => Ok(crate::dimse::InstanceFile::in_memory(
+                &i.sop_class_uid,
+                &i.sop_instance_uid,
+                &i.transfer_syntax,
+                data,
+            )),
+            (None, Some(path)) => crate::dimse::InstanceFile::open(path).map_err(|e| e.to_string()),
+            (None, None) => Err("the instance's data set is not held".to_string()),
+        };
+        let stored = match file {
+            Ok(file) => crate::dimse::store_for_move(&mut sub, &file, DimsePriority::Medium, Some((originator_ae, id)))
+                .await
+                .map(|r| r.status.0)
+                .map_err(|e| e.to_string()),
+            Err(reason) => Err(reason),
         };
         match stored {
             Ok(0x0000) => counts.completed = counts.completed.saturating_add(1),

@@ -110,6 +110,22 @@ impl Storage {
         self
     }
 
+    /// Where a C-STORE's data set is streamed to disk as its fragments arrive (the
+    /// listener's layout, which keeps no index): memory stays bounded by the PDU
+    /// size whatever the instance size. `None`: the data set is kept whole (memory
+    /// mode, or `--storage DIR`, whose index is built from it).
+    pub(crate) fn streaming_dir(&self) -> Option<&Path> {
+        self.dir.as_deref().filter(|_| self.by_study)
+    }
+
+    /// An instance streamed to disk under [`Storage::streaming_dir`]: tell whoever
+    /// follows them.
+    pub(crate) fn received(&self, instance: StoredInstance) {
+        if let Some(tx) = self.notify.lock().as_ref() {
+            let _ = tx.send(instance);
+        }
+    }
+
     /// Every instance stored from now on is also sent to `tx`.
     pub fn notify_to(&self, tx: tokio::sync::mpsc::UnboundedSender<StoredInstance>) {
         *self.notify.lock() = Some(tx);
@@ -433,7 +449,7 @@ fn modalities_in_study(records: &[Record], record: &Record) -> Vec<String> {
 /// PS3.4 C.2.2.2 matching: universal (empty), list of UIDs, range (DA/TM/DT),
 /// wildcard (`*`, `?`), else single value. PN matching is case-insensitive, as most
 /// PACS do.
-fn matches(vr: VR, query: &str, have: &str) -> bool {
+pub(crate) fn matches(vr: VR, query: &str, have: &str) -> bool {
     let query = query.trim();
     if query.is_empty() || query == "*" {
         return true;

@@ -15,8 +15,9 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::association::server::ServerAssociationOptions;
 use dicom_ul::pdu::PDataValueType;
 use dicom_ul::Pdu;
-use pacs_net::association::{encode_pdata, uids};
-use pacs_net::dimse::command::{field, response, Command};
+use pacs_net::association::uids;
+use pacs_net::testing::command::{field, response, Command};
+use pacs_net::testing::encode_pdata;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 

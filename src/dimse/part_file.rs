@@ -1,0 +1,214 @@
+//! A Part 10 file being received: a C-STORE's data set written to disk as its
+//! fragments arrive (behind a file meta group naming the transfer syntax it came
+//! in), so memory stays bounded by the PDU size whatever the instance size, then
+//! filed as `DIR/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`.
+//! Used by the C-GET SCU for its sub-operations and by the storage listener (the
+//! C-MOVE destination).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use dicom_dictionary_std::tags;
+
+use crate::association::uids::is_valid_uid;
+
+use super::Status;
+
+/// A Part 10 file being received: written under a temporary name in the output
+/// folder, then moved where it belongs once its study and series are known.
+pub(crate) struct PartFile {
+    tmp: Option<PathBuf>,
+    writer: Option<BufWriter<File>>,
+    pub(crate) bytes: u64,
+    /// Set once the instance cannot be kept: the status to answer and why. The
+    /// rest of its data set is still read (and dropped).
+    refusal: Option<(Status, String)>,
+}
+
+/// Out of resources (PS3.4 B.2.3): we could not write it.
+pub(crate) const STORE_OUT_OF_RESOURCES: Status = Status(0xA700);
+/// Cannot understand (PS3.4 B.2.3): the data set says nothing we can file it by.
+pub(crate) const STORE_CANNOT_UNDERSTAND: Status = Status(0xC000);
+
+impl PartFile {
+    pub(crate) fn refused(status: u16, reason: &str) -> Self {
+        PartFile {
+            tmp: None,
+            writer: None,
+            bytes: 0,
+            refusal: Some((Status(status), reason.to_string())),
+        }
+    }
+
+    pub(crate) fn create(out_dir: &Path, sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Self {
+        let tmp = out_dir.join(format!(".{sop_instance}.{}.part", std::process::id()));
+        let opened = std::fs::create_dir_all(out_dir)
+            .and_then(|_| File::create(&tmp))
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()));
+        let mut file = match opened {
+            Ok(f) => PartFile {
+                tmp: Some(tmp),
+                writer: Some(BufWriter::with_capacity(64 * 1024, f)),
+                bytes: 0,
+                refusal: None,
+            },
+            Err(reason) => return PartFile::refused(STORE_OUT_OF_RESOURCES.0, &reason),
+        };
+        match part10_header(sop_class, sop_instance, ts, source_ae) {
+            Ok(header) => {
+                file.write_raw(&header);
+                file.bytes = 0;
+            }
+            Err(reason) => file.fail(STORE_OUT_OF_RESOURCES, reason),
+        }
+        file
+    }
+
+    fn fail(&mut self, status: Status, reason: String) {
+        if self.refusal.is_none() {
+            self.refusal = Some((status, reason));
+        }
+        self.discard();
+    }
+
+    fn write_raw(&mut self, data: &[u8]) {
+        if let Some(w) = &mut self.writer {
+            if let Err(e) = w.write_all(data) {
+                self.fail(STORE_OUT_OF_RESOURCES, format!("cannot write: {e}"));
+            }
+        }
+    }
+
+    pub(crate) fn write(&mut self, data: &[u8]) {
+        self.bytes += data.len() as u64;
+        self.write_raw(data);
+    }
+
+    /// Drop the partial file.
+    pub(crate) fn discard(&mut self) {
+        self.writer = None;
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+
+    /// Flush, read its study and series, and move it into place.
+    pub(crate) fn finish(mut self, out_dir: &Path, sop_instance: &str) -> Result<PathBuf, (Status, String)> {
+        if let Some(refusal) = self.refusal.take() {
+            self.discard();
+            return Err(refusal);
+        }
+        let (Some(writer), Some(tmp)) = (self.writer.take(), self.tmp.clone()) else {
+            return Err((STORE_OUT_OF_RESOURCES, "nothing written".into()));
+        };
+        if let Err(e) = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            // Flushed, not fsynced (as DCMTK and Orthanc write): an fsync per
+            // instance would cost a disk round trip each.
+            .and_then(|mut f| f.flush())
+        {
+            self.discard();
+            return Err((STORE_OUT_OF_RESOURCES, format!("cannot write: {e}")));
+        }
+        let (study, series) = match study_and_series(&tmp) {
+            Ok(ids) => ids,
+            Err(reason) => {
+                self.discard();
+                return Err((STORE_CANNOT_UNDERSTAND, reason));
+            }
+        };
+        let dir = out_dir.join(&study).join(&series);
+        let path = dir.join(format!("{sop_instance}.dcm"));
+        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::rename(&tmp, &path)) {
+            self.discard();
+            return Err((STORE_OUT_OF_RESOURCES, format!("cannot write {}: {e}", path.display())));
+        }
+        self.tmp = None;
+        Ok(path)
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+/// The preamble, "DICM" and the file meta group of a received instance.
+fn part10_header(sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Result<Vec<u8>, String> {
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop_instance)
+        .transfer_syntax(ts)
+        .source_application_entity_title(source_ae)
+        .implementation_class_uid(crate::IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(crate::IMPLEMENTATION_VERSION_NAME)
+        .build()
+        .map_err(|e| format!("cannot build the file meta group: {e}"))?;
+    let mut out = vec![0u8; 128];
+    out.extend_from_slice(b"DICM");
+    meta.write(&mut out)
+        .map_err(|e| format!("cannot write the file meta group: {e}"))?;
+    Ok(out)
+}
+
+/// Study and Series Instance UIDs of a received file, refused unless they are
+/// UIDs (they become folder names).
+fn study_and_series(path: &Path) -> Result<(String, String), String> {
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .open_file(path)
+        .map_err(|e| format!("the received data set cannot be read: {e}"))?;
+    let uid = |tag, name: &str| -> Result<String, String> {
+        let value = obj
+            .element(tag)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_string())
+            .ok_or_else(|| format!("the data set has no {name}"))?;
+        if is_valid_uid(&value) {
+            Ok(value)
+        } else {
+            Err(format!("the data set's {name} is not a valid UID"))
+        }
+    };
+    Ok((
+        uid(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
+        uid(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_encoding::TransferSyntaxIndex;
+    use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+    #[test]
+    fn a_file_whose_uids_are_not_uids_is_refused_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ts = crate::association::uids::EXPLICIT_VR_LE;
+        let mut obj = dicom_object::InMemDicomObject::new_empty();
+        obj.put(dicom_core::DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            dicom_core::VR::UI,
+            dicom_core::value::PrimitiveValue::from("../../etc"),
+        ));
+        obj.put(dicom_core::DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            dicom_core::VR::UI,
+            dicom_core::value::PrimitiveValue::from("1.2.3"),
+        ));
+        let mut data = Vec::new();
+        obj.write_dataset_with_ts(&mut data, TransferSyntaxRegistry.get(ts).unwrap())
+            .unwrap();
+        let mut file = PartFile::create(dir.path(), "1.2.840.10008.5.1.4.1.1.7", "1.2.3.4", ts, "PEER");
+        file.write(&data);
+        let (status, reason) = file.finish(dir.path(), "1.2.3.4").unwrap_err();
+        assert_eq!(status, STORE_CANNOT_UNDERSTAND);
+        assert!(reason.contains("Study Instance UID is not a valid UID"), "{reason}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file left behind");
+    }
+}
