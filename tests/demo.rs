@@ -27,4 +27,10 @@ fn demo_runs_every_service_against_the_embedded_scp() {
         "C-MOVE: {stdout}"
     );
     assert!(stdout.contains("1 gets, 1 moves"), "the SCP saw both: {stdout}");
+    let commit = stdout.split("== Storage Commitment").nth(1).unwrap_or_default();
+    assert!(
+        commit.contains("storage commitment of 14 instances: 13 committed, 1 failed, 0 unknown")
+            && commit.contains("commitment failed: 0112 no such object instance"),
+        "storage commitment: {stdout}"
+    );
 }

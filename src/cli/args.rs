@@ -83,6 +83,14 @@ pub enum StatsFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CommitReportArg {
+    /// On the association that carried the request.
+    Same,
+    /// On a new association to the requester.
+    New,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FindFormat {
     /// Aligned columns, in the order of the -k keys.
     Table,
@@ -137,6 +145,18 @@ fn interval_seconds(s: &str) -> Result<f64, String> {
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(0.05..=86_400.0).contains(&x) {
         return Err("must be between 0.05 and 86400".to_string());
+    }
+    Ok(x)
+}
+
+/// `--timeout-seconds` of a storage commitment: 0.1 s to one day.
+fn commit_seconds(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.1..=86_400.0).contains(&x) {
+        return Err("must be between 0.1 and 86400".to_string());
     }
     Ok(x)
 }
@@ -205,6 +225,17 @@ pub enum Command {
         no_progress: bool,
         #[command(flatten)]
         run: RunOpts,
+        /// Then request storage commitment (N-ACTION) for the instances stored, and
+        /// report each one's commitment; exit 0 only when every one is committed.
+        #[arg(long)]
+        commit: bool,
+        /// With --commit: seconds to wait for the storage commitment report (default 60).
+        #[arg(long = "commit-timeout-seconds", value_name = "S", value_parser = commit_seconds, requires = "commit")]
+        commit_timeout_seconds: Option<f64>,
+        /// With --commit: port to listen on for a report the PACS sends on a new
+        /// association (default: the config's listener.port).
+        #[arg(long, value_name = "P", requires = "commit")]
+        port: Option<u16>,
     },
     /// C-FIND: query a node, print the matches.
     #[command(after_help = "Examples:\n  pacs-net find ORTHANC@127.0.0.1:4242 -k PatientID=PNT-0001 -k PatientName -k StudyDate\n  pacs-net find MAIN_PACS --model patient --level patient -k PatientName=DOE* -k PatientID\n  pacs-net find MAIN_PACS --level series -k StudyInstanceUID=1.2.3 -k Modality --format json\n\n".to_string() + NETWORK_HELP)]
@@ -291,6 +322,30 @@ pub enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
+    /// Storage Commitment (Push Model): ask the PACS to commit to keeping the instances
+    /// in the files (read for their UIDs, not sent); the report comes on the same
+    /// association or on a new one to our listener (--port).
+    #[command(after_help = "Examples:\n  pacs-net commit ORTHANC@127.0.0.1:4242 study/ --port 11113 --report commit.json\n  pacs-net -c hospital.json commit MAIN_PACS study/ --timeout-seconds 120\n\nA report on a new association needs the PACS to know our AE title's host and port (its\nmodality list). Exit codes: 0 every instance committed, 1 any failed or unknown (no\nreport before the timeout), 2 usage or configuration error.".to_string())]
+    Commit {
+        /// Node name from the config, or AET@HOST:PORT.
+        target: String,
+        /// Files or folders whose instances to commit (folders are walked recursively).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Seconds to wait for the storage commitment report of each request.
+        #[arg(long = "timeout-seconds", default_value = "60", value_name = "S", value_parser = commit_seconds)]
+        timeout_seconds: f64,
+        /// Port to listen on for a report the PACS sends on a new association
+        /// (default: the config's listener.port; without either, only reports on the
+        /// request's own association are taken).
+        #[arg(long, value_name = "P")]
+        port: Option<u16>,
+        /// Write a JSON report of every instance's commitment (checked before anything is sent).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunOpts,
+    },
     /// Modality Worklist C-FIND (1.2.840.10008.5.1.4.31): the scheduled procedure steps.
     #[command(after_help = "Examples:\n  pacs-net worklist RIS@10.0.0.5:104\n  pacs-net worklist RIS -k PatientName -k ScheduledProcedureStepSequence.Modality=CT -k ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate=20261201-20261202\n  pacs-net worklist RIS -k ScheduledProcedureStepSequence.ScheduledStationAETitle=CT01 --format json\n\n".to_string() + NETWORK_HELP)]
     Worklist {
@@ -338,6 +393,14 @@ pub enum Command {
         /// any other AE title is refused with A801 (move destination unknown).
         #[arg(long = "move-dest", value_name = "AET=HOST:PORT")]
         move_dest: Vec<String>,
+        /// Where to send the report of a storage commitment request: on the same
+        /// association, or on a new association to the requester (at its --move-dest
+        /// address if listed, else its IP address and --commit-report-port).
+        #[arg(long = "commit-report", value_enum, default_value_t = CommitReportArg::Same, value_name = "WHERE")]
+        commit_report: CommitReportArg,
+        /// With --commit-report new: the requester's port, for a requester not in --move-dest.
+        #[arg(long = "commit-report-port", value_name = "P")]
+        commit_report_port: Option<u16>,
         /// Answer Modality Worklist C-FINDs from the worklist files (DICOM files,
         /// any name, `.wl` as DCMTK writes them) found under DIR.
         #[arg(long, value_name = "DIR")]

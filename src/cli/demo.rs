@@ -23,6 +23,7 @@ pub(super) async fn scp(
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     move_dest: &[String],
     worklist: Option<crate::scp::WorklistFolder>,
+    commit_report: crate::scp::CommitReportMode,
 ) -> u8 {
     let mut move_destinations = std::collections::BTreeMap::new();
     for d in move_dest {
@@ -58,6 +59,7 @@ pub(super) async fn scp(
         tls,
         move_destinations,
         worklist,
+        commit_report,
         ..ScpConfig::default()
     };
     let tls_words = if cfg.tls.is_some() { " (DICOM TLS)" } else { "" };
@@ -242,6 +244,9 @@ pub(super) async fn demo(calling_ae: Option<String>) -> u8 {
     );
     failed |= !demo_move(&node, &our_ae, &mut listener, &moved).await;
     listener.shutdown().await;
+
+    println!("== Storage Commitment (N-ACTION, report on the same association): the fixtures and one instance the SCP never got");
+    failed |= !super::commit::demo_commit(&node, &files).await;
 
     println!("== pool and breaker statistics");
     print!(

@@ -2,6 +2,7 @@
 //! library's public API. Results go to stdout; failures and logs to stderr.
 
 mod args;
+mod commit;
 mod demo;
 mod echo;
 mod failure;
@@ -148,6 +149,8 @@ async fn run(cli: Cli) -> u8 {
             response_delay_ms,
             ref tls,
             ref move_dest,
+            commit_report,
+            commit_report_port,
             ref worklist,
         } => {
             let delay = response_delay_ms.map(Duration::from_millis);
@@ -158,6 +161,12 @@ async fn run(cli: Cli) -> u8 {
                     return exit::USAGE;
                 }
             };
+            let commit_report = match commit_report {
+                args::CommitReportArg::Same => crate::scp::CommitReportMode::SameAssociation,
+                args::CommitReportArg::New => crate::scp::CommitReportMode::NewAssociation {
+                    port: commit_report_port,
+                },
+            };
             let worklist = match worklist.as_deref().map(crate::scp::WorklistFolder::open).transpose() {
                 Ok(w) => w,
                 Err(e) => {
@@ -165,7 +174,18 @@ async fn run(cli: Cli) -> u8 {
                     return exit::USAGE;
                 }
             };
-            demo::scp(port, ae_title, storage.clone(), bind, delay, tls, move_dest, worklist).await
+            demo::scp(
+                port,
+                ae_title,
+                storage.clone(),
+                bind,
+                delay,
+                tls,
+                move_dest,
+                worklist,
+                commit_report,
+            )
+            .await
         }
         Command::Demo => demo::demo(cli.calling_ae.clone()).await,
         #[cfg(feature = "monitor")]
@@ -191,6 +211,9 @@ async fn run(cli: Cli) -> u8 {
             ref report,
             no_progress,
             ref run,
+            commit,
+            commit_timeout_seconds,
+            port,
         } => {
             // A report that cannot be written is found before anything is sent.
             if let Some(path) = report {
@@ -205,11 +228,41 @@ async fn run(cli: Cli) -> u8 {
                 concurrency: concurrency as usize,
                 report: report.clone(),
                 progress: !no_progress,
+                commit: commit.then(|| commit::CommitArgs {
+                    timeout: commit_timeout_seconds
+                        .map_or(crate::client::DEFAULT_COMMIT_TIMEOUT, Duration::from_secs_f64),
+                    port,
+                }),
             };
             with_client(&cli, run, true, |client, interrupt| {
                 store::store(client, opts, interrupt)
             })
             .await
+        }
+        Command::Commit {
+            ref target,
+            ref paths,
+            timeout_seconds,
+            port,
+            ref report,
+            ref run,
+        } => {
+            if let Some(path) = report {
+                if let Err(e) = store::check_report_path(path) {
+                    error_line!("--report {}: {e}", path.display());
+                    return exit::USAGE;
+                }
+            }
+            let opts = commit::CommitOpts {
+                target: target.clone(),
+                paths: paths.clone(),
+                commit: commit::CommitArgs {
+                    timeout: Duration::from_secs_f64(timeout_seconds),
+                    port,
+                },
+                report: report.clone(),
+            };
+            with_client(&cli, run, false, |client, _| commit::commit(client, opts)).await
         }
         Command::Find {
             ref target,

@@ -25,6 +25,8 @@ pub(super) struct StoreOpts {
     pub concurrency: usize,
     pub report: Option<PathBuf>,
     pub progress: bool,
+    /// `--commit`: storage commitment of what was stored.
+    pub commit: Option<super::commit::CommitArgs>,
 }
 
 /// `--report` JSON (spec: "store --report FILE").
@@ -65,6 +67,12 @@ struct FileResult {
     /// stderr (the summary names the cause once).
     #[serde(skip)]
     quiet: bool,
+    /// `--commit`: `committed`, `failed` or `unknown` (files stored only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitment: Option<&'static str>,
+    /// `--commit`: the Failure Reason (PS3.4 J.3.3.1) where failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitment_failure_reason: Option<String>,
 }
 
 /// Whether the report can be written there: checked before anything is sent, by
@@ -87,7 +95,7 @@ pub(super) fn check_report_path(path: &Path) -> Result<(), String> {
 
 /// Input paths expanded: files as given, directories walked (sorted), and paths
 /// that cannot be read kept as failures.
-fn collect(paths: &[PathBuf]) -> Vec<(PathBuf, Option<String>)> {
+pub(super) fn collect(paths: &[PathBuf]) -> Vec<(PathBuf, Option<String>)> {
     let mut out = Vec::new();
     for p in paths {
         match std::fs::metadata(p) {
@@ -145,6 +153,14 @@ pub(super) async fn store(client: Arc<Client>, opts: StoreOpts, interrupt: Inter
         return exit::FAILED;
     }
     let found = files.len();
+    // `--commit`: the listener is up (or its port found taken) before anything is sent.
+    let committer = match &opts.commit {
+        Some(args) => match super::commit::Committer::start(&client, args).await {
+            Ok(c) => Some(c),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     let bar = if opts.progress && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(found as u64);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -195,6 +211,8 @@ pub(super) async fn store(client: Arc<Client>, opts: StoreOpts, interrupt: Inter
                             error: Some(reason),
                             note: None,
                             quiet: false,
+                            commitment: None,
+                            commitment_failure_reason: None,
                         },
                         0,
                     ),
@@ -238,6 +256,36 @@ pub(super) async fn store(client: Arc<Client>, opts: StoreOpts, interrupt: Inter
             Done::Skipped(p) => skipped.push(p),
         }
     }
+    let commitment = match committer {
+        Some(c) if !interrupted => {
+            let stored = results
+                .iter()
+                .map(|r| match (r.outcome, &r.sop_class_uid, &r.sop_instance_uid) {
+                    ("stored" | "warning", Some(class), Some(instance)) => Some((
+                        crate::dimse::SopRef {
+                            sop_class_uid: class.clone(),
+                            sop_instance_uid: instance.clone(),
+                        },
+                        r.path.clone(),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let (line, all, said) = super::commit::commit_stored(c, &node, stored).await;
+            for (r, c) in results.iter_mut().zip(said) {
+                if let Some(c) = c {
+                    r.commitment = Some(c.as_str());
+                    r.commitment_failure_reason = c.failure_reason();
+                }
+            }
+            Some((line, all))
+        }
+        Some(c) => {
+            c.shutdown().await;
+            None
+        }
+        None => None,
+    };
     let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
     let report = Report {
         target: opts.target.clone(),
@@ -286,9 +334,12 @@ pub(super) async fn store(client: Arc<Client>, opts: StoreOpts, interrupt: Inter
             .map(|n| format!("; interrupted, {} not started", plural(n, "file", "files")))
             .unwrap_or_default()
     );
+    if let Some((line, _)) = &commitment {
+        println!("{line}");
+    }
     let mut code = if interrupted {
         exit::INTERRUPTED
-    } else if report.failed > 0 {
+    } else if report.failed > 0 || commitment.as_ref().is_some_and(|(_, all)| !all) {
         exit::FAILED
     } else {
         exit::OK
@@ -344,6 +395,8 @@ fn to_result(out: StoreOutcome, elapsed: std::time::Duration, causes: &Mutex<Cau
         error,
         note: out.file.as_ref().and_then(|f| f.meta_mismatch.clone()),
         quiet,
+        commitment: None,
+        commitment_failure_reason: None,
     }
 }
 

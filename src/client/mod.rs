@@ -2,6 +2,7 @@
 //! first use), each a pool of associations with its own circuit breaker and retry
 //! policy, and runs C-ECHO, C-STORE and C-FIND through them.
 
+mod commitment;
 mod driver;
 mod error;
 mod find;
@@ -20,6 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::dimse::open_instance;
+pub use commitment::{
+    BatchOutcome, CommitAttempt, CommitOptions, CommitReport, Commitment, InstanceCommitment, ReportVia,
+    COMMIT_BATCH_SIZE, DEFAULT_COMMIT_CONCURRENCY, DEFAULT_COMMIT_TIMEOUT,
+};
 pub use error::{is_unknown_host, OpError};
 pub use find::FIND_STREAM_BUFFER;
 pub use health::{HealthStatus, LeakReport, NodeHealth};

@@ -24,6 +24,10 @@ pub mod field {
     pub const C_ECHO_RQ: u16 = 0x0030;
     pub const C_ECHO_RSP: u16 = 0x8030;
     pub const C_CANCEL_RQ: u16 = 0x0FFF;
+    pub const N_EVENT_REPORT_RQ: u16 = 0x0100;
+    pub const N_EVENT_REPORT_RSP: u16 = 0x8100;
+    pub const N_ACTION_RQ: u16 = 0x0130;
+    pub const N_ACTION_RSP: u16 = 0x8130;
 }
 
 /// Command Data Set Type (0000,0800): "no data set" value.
@@ -49,6 +53,9 @@ pub mod tag {
     pub const ERROR_COMMENT: u16 = 0x0902;
     pub const ERROR_ID: u16 = 0x0903;
     pub const AFFECTED_SOP_INSTANCE_UID: u16 = 0x1000;
+    pub const REQUESTED_SOP_INSTANCE_UID: u16 = 0x1001;
+    pub const EVENT_TYPE_ID: u16 = 0x1002;
+    pub const ACTION_TYPE_ID: u16 = 0x1008;
     pub const REMAINING_SUB_OPERATIONS: u16 = 0x1020;
     pub const COMPLETED_SUB_OPERATIONS: u16 = 0x1021;
     pub const FAILED_SUB_OPERATIONS: u16 = 0x1022;

@@ -8,6 +8,7 @@ pub mod charset;
 // Raw command sets: crate-private (the fuzzers and protocol tests reach them
 // through `crate::testing`).
 pub(crate) mod command;
+pub mod commitment;
 pub mod dataset_check;
 mod echo;
 mod find;
@@ -22,6 +23,7 @@ pub mod transcode;
 pub mod worklist;
 
 pub use command::DimsePriority;
+pub use commitment::{CommitmentReport, CommitmentRequest, CommitmentRouter, SopRef};
 pub use dataset_check::DataSetError;
 pub use echo::echo;
 pub use find::{find, find_into, FindOutcome, FnSink, MatchSink};

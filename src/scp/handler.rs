@@ -116,7 +116,8 @@ pub(crate) async fn serve(
         .max_pdu_length(max_pdu)
         .with_abstract_syntax(uids::VERIFICATION)
         .with_abstract_syntax(uids::STUDY_ROOT_FIND)
-        .with_abstract_syntax(uids::PATIENT_ROOT_FIND);
+        .with_abstract_syntax(uids::PATIENT_ROOT_FIND)
+        .with_abstract_syntax(crate::dimse::commitment::STORAGE_COMMITMENT_PUSH);
     if shared.config.worklist.is_some() {
         options = options.with_abstract_syntax(uids::MODALITY_WORKLIST_FIND);
     }
@@ -192,6 +193,7 @@ async fn run_established<S: ScpStream>(
         shared,
         owned: shared.clone(),
         calling_ae: assoc.peer_ae_title().to_string(),
+        peer,
         incoming: None,
         spare: None,
     };
@@ -238,6 +240,7 @@ pub(super) struct Conn<'a> {
     /// The same, for work moved to the blocking pool.
     owned: Arc<Shared>,
     pub(super) calling_ae: String,
+    peer: SocketAddr,
     /// A C-STORE whose data set is being streamed to disk (the listener).
     pub(super) incoming: Option<super::incoming::Incoming>,
     /// The file the next streamed C-STORE goes to, made ready in advance.
@@ -487,6 +490,21 @@ impl Conn<'_> {
                     super::retrieve::After::Stop => Next::Stop,
                 }
             }
+            Some(field::N_ACTION_RQ) => {
+                let (calling, peer) = (self.calling_ae.clone(), self.peer);
+                match super::commitment::serve_action(assoc, &self.owned, ctx, &cmd, data, &ts, &calling, peer).await {
+                    super::commitment::After::Continue => Next::Continue,
+                    super::commitment::After::Stop => Next::Stop,
+                }
+            }
+            Some(field::N_EVENT_REPORT_RQ) => {
+                match super::commitment::serve_event_report(assoc, &self.owned, ctx, &cmd, data, &ts).await {
+                    super::commitment::After::Continue => Next::Continue,
+                    super::commitment::After::Stop => Next::Stop,
+                }
+            }
+            // The answer to a commitment report we sent on this association.
+            Some(field::N_EVENT_REPORT_RSP) => Next::Continue,
             Some(field::C_CANCEL_RQ) => {
                 // A cancel for a find that already finished: nothing to do (PS3.7 9.3.2.3).
                 c.cancels.fetch_add(1, Ordering::SeqCst);

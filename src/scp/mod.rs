@@ -5,6 +5,7 @@
 //! double; `Behavior` (feature `testing`) makes it misbehave on purpose for fault tests.
 
 mod behavior;
+mod commitment;
 mod handler;
 mod incoming;
 mod listener;
@@ -29,6 +30,7 @@ pub(crate) use behavior::Behavior;
 use behavior::RandomFaults;
 #[cfg(feature = "testing")]
 pub use behavior::{Behavior, RandomFaults, StoreStatusHook};
+pub use commitment::{CommitReportMode, CommitmentListener};
 pub use listener::{belongs_to_move, StorageListener};
 pub use storage::{is_valid_uid, RetrieveItem, Storage, StoreRefusal, StoredInstance, DEFAULT_MAX_MEMORY_BYTES};
 pub use worklist::{WorklistFolder, WorklistFolderError};
@@ -57,6 +59,11 @@ pub struct ScpConfig {
     pub storage_by_study: bool,
     /// Where the SCP's C-MOVE sends instances: destination AE title -> host:port.
     pub move_destinations: std::collections::BTreeMap<String, (String, u16)>,
+    /// Where the SCP reports on the storage commitment requests it answers.
+    pub commit_report: CommitReportMode,
+    /// Where N-EVENT-REPORTs received go (a commitment listener); `None`: they
+    /// are answered 0110.
+    pub commit_router: Option<crate::dimse::CommitmentRouter>,
     /// Answer Modality Worklist C-FINDs from this folder of worklist files
     /// (`None`: worklist queries fail with C000).
     pub worklist: Option<WorklistFolder>,
@@ -84,6 +91,8 @@ impl Default for ScpConfig {
             tls: None,
             storage_by_study: false,
             move_destinations: std::collections::BTreeMap::new(),
+            commit_report: CommitReportMode::default(),
+            commit_router: None,
             worklist: None,
         }
     }
