@@ -41,23 +41,19 @@ impl PartFile {
         }
     }
 
-    /// A new file in the temporary file `spare` made ready beforehand (see
-    /// [`SpareFile`]).
-    pub(crate) fn start(
-        spare: std::io::Result<(PathBuf, File)>,
-        sop_class: &str,
-        sop_instance: &str,
-        ts: &str,
-        source_ae: &str,
-    ) -> Self {
-        let mut file = match spare {
-            Ok((tmp, f)) => PartFile {
+    pub(crate) fn create(out_dir: &Path, sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Self {
+        let tmp = out_dir.join(format!(".{sop_instance}.{}.part", std::process::id()));
+        let opened = std::fs::create_dir_all(out_dir)
+            .and_then(|_| File::create(&tmp))
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()));
+        let mut file = match opened {
+            Ok(f) => PartFile {
                 tmp: Some(tmp),
                 writer: Some(BufWriter::with_capacity(64 * 1024, f)),
                 bytes: 0,
                 refusal: None,
             },
-            Err(e) => return PartFile::refused(STORE_OUT_OF_RESOURCES.0, &format!("cannot create a file: {e}")),
+            Err(reason) => return PartFile::refused(STORE_OUT_OF_RESOURCES.0, &reason),
         };
         match part10_header(sop_class, sop_instance, ts, source_ae) {
             Ok(header) => {
@@ -140,80 +136,6 @@ impl Drop for PartFile {
     }
 }
 
-/// A fresh temporary file under `dir` (blocking), named by this process and a
-/// counter: what arrives is known only once it has arrived.
-fn create_tmp(dir: &Path) -> std::io::Result<(PathBuf, File)> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{n}.part", std::process::id()));
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    Ok((tmp, file))
-}
-
-/// The temporary file the next instance will be written to, created on a
-/// blocking thread while the current one is received: creating a file costs
-/// about a millisecond on a busy ext4, and a PACS sends its next sub-operation
-/// only after our response, so creating it inline would add that to every
-/// instance's round trip.
-#[derive(Debug)]
-pub(crate) struct SpareFile {
-    dir: PathBuf,
-    next: Option<tokio::sync::oneshot::Receiver<std::io::Result<(PathBuf, File)>>>,
-}
-
-impl SpareFile {
-    /// Spares under `dir`; the first is started now.
-    pub(crate) fn new(dir: &Path) -> Self {
-        let mut spare = SpareFile {
-            dir: dir.to_path_buf(),
-            next: None,
-        };
-        spare.prepare();
-        spare
-    }
-
-    fn prepare(&mut self) {
-        let dir = self.dir.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.next = Some(rx);
-        tokio::task::spawn_blocking(move || {
-            // Nobody wants it any more (the receiver was closed): remove it.
-            if let Err(Ok((tmp, file))) = tx.send(create_tmp(&dir)) {
-                drop(file);
-                let _ = std::fs::remove_file(tmp);
-            }
-        });
-    }
-
-    /// The spare file (waiting for it if it is still being created), and the
-    /// next one started.
-    pub(crate) async fn take(&mut self) -> std::io::Result<(PathBuf, File)> {
-        let taken = match self.next.take() {
-            Some(rx) => rx
-                .await
-                .unwrap_or_else(|_| Err(std::io::Error::other("the file-creating task ended"))),
-            None => create_tmp(&self.dir),
-        };
-        self.prepare();
-        taken
-    }
-}
-
-impl Drop for SpareFile {
-    /// The spare nobody took is removed, here if it is ready, else by the task
-    /// creating it (it cannot hand it over once the receiver is closed).
-    fn drop(&mut self) {
-        if let Some(mut rx) = self.next.take() {
-            rx.close();
-            if let Ok(Ok((tmp, file))) = rx.try_recv() {
-                drop(file);
-                let _ = std::fs::remove_file(tmp);
-            }
-        }
-    }
-}
-
 /// The preamble, "DICM" and the file meta group of a received instance.
 fn part10_header(sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Result<Vec<u8>, String> {
     let meta = dicom_object::FileMetaTableBuilder::new()
@@ -282,45 +204,11 @@ mod tests {
         let mut data = Vec::new();
         obj.write_dataset_with_ts(&mut data, TransferSyntaxRegistry.get(ts).unwrap())
             .unwrap();
-        let mut file = PartFile::start(
-            create_tmp(dir.path()),
-            "1.2.840.10008.5.1.4.1.1.7",
-            "1.2.3.4",
-            ts,
-            "PEER",
-        );
+        let mut file = PartFile::create(dir.path(), "1.2.840.10008.5.1.4.1.1.7", "1.2.3.4", ts, "PEER");
         file.write(&data);
         let (status, reason) = file.finish(dir.path(), "1.2.3.4").unwrap_err();
         assert_eq!(status, STORE_CANNOT_UNDERSTAND);
         assert!(reason.contains("Study Instance UID is not a valid UID"), "{reason}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file left behind");
-    }
-
-    #[tokio::test]
-    async fn spare_files_are_ready_in_turn_and_an_untaken_one_is_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut spare = SpareFile::new(dir.path());
-        let (a, _) = spare.take().await.unwrap();
-        let (b, _) = spare.take().await.unwrap();
-        assert_ne!(a, b, "each take is a new file");
-        // Let the third one be created, then drop it untaken.
-        for _ in 0..200 {
-            if std::fs::read_dir(dir.path()).unwrap().count() == 3 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        drop(spare);
-        // Dropped before or after its creation finished, it does not stay.
-        let mut left = usize::MAX;
-        for _ in 0..200 {
-            left = std::fs::read_dir(dir.path()).unwrap().count();
-            if left == 2 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        assert_eq!(left, 2, "only the two taken files remain");
-        assert!(a.exists() && b.exists());
     }
 }

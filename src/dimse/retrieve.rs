@@ -32,7 +32,7 @@ use crate::config::Limits;
 use super::command::{cancel_rq, field, get_rq, move_rq, response, tag, Command, DimsePriority};
 use super::dataset_check::decode_checked;
 use super::message::send_command;
-use super::part_file::{PartFile, SpareFile};
+use super::part_file::PartFile;
 use super::query::FindQuery;
 use super::{DimseError, Status};
 
@@ -268,7 +268,6 @@ pub async fn retrieve<S: RetrieveSink>(
         wait,
         dimse: assoc.timeouts().dimse,
         limits: *limits,
-        spare: None,
     };
     loop {
         if outcome.cancelled {
@@ -402,8 +401,6 @@ struct Receiver {
     wait: Duration,
     dimse: Duration,
     limits: Limits,
-    /// The file the next C-STORE sub-operation goes to, made ready in advance.
-    spare: Option<SpareFile>,
 }
 
 impl Receiver {
@@ -502,7 +499,7 @@ impl Receiver {
     /// A C-STORE sub-operation: stream its data set to a file, file it under its
     /// study and series, answer the C-STORE-RSP.
     async fn store(
-        &mut self,
+        &self,
         assoc: &mut Association,
         ctx: u8,
         command: &Command,
@@ -526,14 +523,7 @@ impl Receiver {
         let mut file = if !is_valid_uid(&sop_instance) || !is_valid_uid(&sop_class) {
             PartFile::refused(0xC000, "the C-STORE names no valid SOP Class and Instance UID")
         } else {
-            let spare = self.spare.get_or_insert_with(|| SpareFile::new(out_dir));
-            PartFile::start(
-                spare.take().await,
-                &sop_class,
-                &sop_instance,
-                &transfer_syntax,
-                assoc.called_ae(),
-            )
+            PartFile::create(out_dir, &sop_class, &sop_instance, &transfer_syntax, assoc.called_ae())
         };
         loop {
             let pdv = self.pdv(assoc, false).await?;

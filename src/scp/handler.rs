@@ -195,7 +195,6 @@ async fn run_established<S: ScpStream>(
         calling_ae: assoc.peer_ae_title().to_string(),
         peer,
         incoming: None,
-        spare: None,
     };
     conn.run(&mut assoc, stop).await;
 }
@@ -243,8 +242,6 @@ pub(super) struct Conn<'a> {
     peer: SocketAddr,
     /// A C-STORE whose data set is being streamed to disk (the listener).
     pub(super) incoming: Option<super::incoming::Incoming>,
-    /// The file the next streamed C-STORE goes to, made ready in advance.
-    pub(super) spare: Option<crate::dimse::part_file::SpareFile>,
 }
 
 pub(super) enum Next {
@@ -344,7 +341,7 @@ impl Conn<'_> {
                     let store = |c: &Command| c.command_field() == Some(field::C_STORE_RQ);
                     if let Some((ctx, command)) = reader.take_awaiting_data(store) {
                         let ts = transfer_syntax_of(assoc, ctx).unwrap_or_default();
-                        self.begin_incoming(ctx, command, ts, dir).await;
+                        self.begin_incoming(ctx, command, ts, dir);
                     }
                 }
                 Next::Continue

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::association::Pdv;
 use crate::dimse::command::{field, response, tag, Command};
-use crate::dimse::part_file::{PartFile, SpareFile};
+use crate::dimse::part_file::PartFile;
 
 use super::handler::{Conn, Next, ScpStream, ServerAssoc};
 use super::storage::{is_valid_uid, StoredInstance};
@@ -25,7 +25,7 @@ pub(super) struct Incoming {
 impl Conn<'_> {
     /// The command of a C-STORE-RQ is whole: open its file (or decide to drop its
     /// data set) and take its data set fragments from now on.
-    pub(super) async fn begin_incoming(&mut self, ctx: u8, command: Command, transfer_syntax: String, dir: PathBuf) {
+    pub(super) fn begin_incoming(&mut self, ctx: u8, command: Command, transfer_syntax: String, dir: PathBuf) {
         self.shared.counters.store_requests.fetch_add(1, Ordering::SeqCst);
         let sop_class = command.text(tag::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
         let sop_instance = command.text(tag::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
@@ -35,9 +35,7 @@ impl Conn<'_> {
         } else if !is_valid_uid(&sop_class) {
             PartFile::refused(0x0122, "invalid SOP Class UID")
         } else {
-            let spare = self.spare.get_or_insert_with(|| SpareFile::new(&dir));
-            let ready = spare.take().await;
-            PartFile::start(ready, &sop_class, &sop_instance, &transfer_syntax, &self.calling_ae)
+            PartFile::create(&dir, &sop_class, &sop_instance, &transfer_syntax, &self.calling_ae)
         };
         self.incoming = Some(Incoming {
             ctx,
