@@ -168,6 +168,9 @@ pub struct Association<S: Transport = Stream> {
     pending: VecDeque<Pdv>,
     created_at: Instant,
     write_buf: Vec<u8>,
+    /// What lives exactly as long as the association (a fleet-wide lease of the
+    /// client's shared limits): dropped with it, however it ends.
+    companion: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
 }
 
 impl Association<Stream> {
@@ -215,6 +218,7 @@ impl<S: Transport> Association<S> {
             pending: VecDeque::new(),
             created_at: Instant::now(),
             write_buf: Vec::new(),
+            companion: None,
         };
         let identity_item = match &params.security.user_identity {
             Some(settings) => Some(identity::request_item(settings)?),
@@ -337,6 +341,17 @@ impl<S: Transport> Association<S> {
                 "  refused context"
             );
         }
+    }
+
+    /// Keeps `companion` until the association is dropped (released, aborted or
+    /// simply dropped): how a fleet-wide lease is tied to the association it counts.
+    pub fn attach(&mut self, companion: Box<dyn std::fmt::Debug + Send + Sync>) {
+        self.companion = Some(companion);
+    }
+
+    /// Whether something is [attached](Self::attach).
+    pub fn has_companion(&self) -> bool {
+        self.companion.is_some()
     }
 
     /// Process-unique id, for logs and stats.

@@ -84,6 +84,10 @@ impl NegotiationMemory {
 pub struct AssociationManager {
     params: AssociationParams,
     memory: Arc<NegotiationMemory>,
+    /// The node's fleet-wide cap (`max_shared_associations`): a lease is taken
+    /// before each association is opened and lives as long as it.
+    #[cfg(feature = "redis")]
+    limiter: Option<super::shared::NodeLimiter>,
 }
 
 impl AssociationManager {
@@ -97,7 +101,22 @@ impl AssociationManager {
         AssociationManager {
             params,
             memory: Arc::new(NegotiationMemory::new(refusal_ttl)),
+            #[cfg(feature = "redis")]
+            limiter: None,
         }
+    }
+
+    /// Take a lease of `limiter` for every association opened from now on.
+    #[cfg(feature = "redis")]
+    pub fn with_limiter(mut self, limiter: Option<super::shared::NodeLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The node's fleet-wide cap, if it has one.
+    #[cfg(feature = "redis")]
+    pub fn limiter(&self) -> Option<&super::shared::NodeLimiter> {
+        self.limiter.as_ref()
     }
 
     /// Who we are and whom we talk to.
@@ -117,7 +136,19 @@ impl Manager for AssociationManager {
     type Error = AssociationError;
 
     async fn create(&self, req: &ContextRequest) -> Result<Association, AssociationError> {
-        let assoc = Association::establish(&self.params, &req.profile).await?;
+        // The lease first: nothing is sent to the node beyond the fleet's cap. If
+        // the association cannot be opened, the lease is given back as it drops.
+        #[cfg(feature = "redis")]
+        let lease = match &self.limiter {
+            Some(limiter) => Some(limiter.acquire().await?),
+            None => None,
+        };
+        #[allow(unused_mut)]
+        let mut assoc = Association::establish(&self.params, &req.profile).await?;
+        #[cfg(feature = "redis")]
+        if let Some(lease) = lease {
+            assoc.attach(Box::new(lease));
+        }
         self.memory.record(assoc.accepted_contexts(), assoc.refused_contexts());
         Ok(assoc)
     }
