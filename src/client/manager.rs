@@ -223,6 +223,10 @@ impl Manager for AssociationManager {
                 ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
             ),
             AssociationError::Rejected { .. } => err.is_transient(),
+            // The fleet's cap is full while this process holds some of it: queue on
+            // the open associations (an idle one that does not fit is closed to
+            // make room, which frees its lease).
+            AssociationError::SharedLimit { transient, .. } => *transient,
             AssociationError::ConnectTimeout { .. }
             | AssociationError::AcseTimeout { .. }
             | AssociationError::Aborted(_)

@@ -35,6 +35,8 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// The renewer's period at most (shorter with a short lease): also how soon a
 /// Redis that came back is noticed.
 const MAX_TICK: Duration = Duration::from_secs(1);
+/// How long a process that holds leases for a node waits for one more.
+const HOLDER_PATIENCE: Duration = Duration::from_millis(250);
 /// Poll interval bounds while waiting for a lease.
 const POLL_MIN: Duration = Duration::from_millis(5);
 const POLL_MAX: Duration = Duration::from_millis(50);
@@ -208,7 +210,17 @@ impl NodeLimiter {
             return self.unavailable(id, None);
         }
         let started = Instant::now();
-        let deadline = started + self.acquire_timeout;
+        // A process that already holds leases for the node gives up soon: its pool
+        // then queues the caller on its open associations and, at its (lowered)
+        // cap, closes an idle one that does not fit, which frees a lease. Waiting
+        // long here would let idle associations of every process hold the fleet's
+        // slots while each waits for one more. A process with none waits its turn.
+        let patience = if c.held.load(Ordering::Relaxed) > 0 {
+            self.acquire_timeout.min(HOLDER_PATIENCE)
+        } else {
+            self.acquire_timeout
+        };
+        let deadline = started + patience;
         let mut queued = QueueGuard {
             inner: self.inner.clone(),
             keys: c.keys.clone(),
