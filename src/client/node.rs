@@ -106,6 +106,7 @@ impl Node {
         Node::build(config, calling_ae, telemetry, parts)
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     fn build(config: NodeConfig, calling_ae: &str, telemetry: Telemetry, shared: Shared) -> Node {
         let params = AssociationParams {
             calling_ae: calling_ae.to_string(),

@@ -164,6 +164,15 @@ pub(crate) fn resolve_node_shared(
 mod tests {
     use super::*;
 
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn without_the_feature_the_config_says_how_to_get_it() {
+        let e = crate::config::Config::from_json_str(r#"{"shared_limits": {}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shared_limits") && e.contains("--features redis"), "{e}");
+    }
+
     #[test]
     fn credentials_never_shown() {
         assert_eq!(redact_url("redis://:s3cret@10.0.0.1:6379/0"), "redis://10.0.0.1:6379/0");
