@@ -156,14 +156,19 @@ fn limited_scp() -> Behavior {
     }
 }
 
-async fn four_stores(shared: Option<serde_json::Value>, node_extra: serde_json::Value) -> (Scp, Vec<(i32, String)>) {
+/// The SCP, (exit code, stderr) of each process, and the Prometheus text the first wrote.
+async fn four_stores(
+    shared: Option<serde_json::Value>,
+    node_extra: serde_json::Value,
+) -> (Scp, Vec<(i32, String)>, String) {
     let dir = tempfile::tempdir().unwrap();
     let scp = scp_on(free_port(), limited_scp()).await;
     let config = write_config(dir.path(), scp.port(), shared, node_extra);
     let input = input_files(dir.path(), 2);
+    let metrics = dir.path().join("metrics.txt");
     let cmds = (0..4)
-        .map(|_| {
-            pacs_net_cmd(
+        .map(|i| {
+            let mut cmd = pacs_net_cmd(
                 &config,
                 &[
                     "store",
@@ -173,21 +178,49 @@ async fn four_stores(shared: Option<serde_json::Value>, node_extra: serde_json::
                     "8",
                     "--no-progress",
                 ],
-            )
+            );
+            if i == 0 {
+                cmd.arg("--stats").arg("--metrics").arg(&metrics);
+            }
+            cmd
         })
         .collect();
     let results = run_all(cmds).await;
-    (scp, results)
+    (scp, results, std::fs::read_to_string(&metrics).unwrap_or_default())
+}
+
+/// The value of a Prometheus sample whose line starts with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_stay_under_the_fleet_cap_and_store_everything() {
     let Some(redis) = start_redis() else { return };
     let shared = serde_json::json!({"redis_url": format!("redis://127.0.0.1:{}/0", redis.port), "lease_seconds": 5});
-    let (scp, results) = four_stores(Some(shared), serde_json::json!({"max_shared_associations": 6})).await;
+    let (scp, results, metrics) = four_stores(Some(shared), serde_json::json!({"max_shared_associations": 6})).await;
     for (code, stderr) in &results {
         assert_eq!(*code, 0, "every file stored: {stderr}");
     }
+    // --stats (stderr) and --metrics show the shared figures.
+    assert!(
+        results[0].1.contains("shared: leases held / fleet seen / cap"),
+        "{}",
+        results[0].1
+    );
+    assert!(
+        sample(&metrics, "pacs_net_shared_leases_acquired_total{").unwrap_or(0.0) >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "pacs_net_shared_max_associations{"),
+        Some(6.0),
+        "{metrics}"
+    );
+    assert_eq!(sample(&metrics, "pacs_net_shared_redis_up{"), Some(1.0), "{metrics}");
     let stats = scp.stats();
     assert_eq!(stats.rejected, 0, "no association rejected: {stats:?}");
     assert!(stats.peak_active <= 6, "peak concurrent associations <= 6: {stats:?}");
@@ -197,7 +230,7 @@ async fn four_processes_stay_under_the_fleet_cap_and_store_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_shared_limit_the_pacs_rejects() {
-    let (scp, _results) = four_stores(None, serde_json::json!({})).await;
+    let (scp, _results, _) = four_stores(None, serde_json::json!({})).await;
     let stats = scp.stats();
     assert!(
         stats.rejected > 0,

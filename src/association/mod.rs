@@ -170,7 +170,16 @@ pub struct Association<S: Transport = Stream> {
     write_buf: Vec<u8>,
     /// What lives exactly as long as the association (a fleet-wide lease of the
     /// client's shared limits): dropped with it, however it ends.
-    companion: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
+    companion: Option<Companion>,
+}
+
+/// Something kept exactly as long as an association (see [`Association::attach`]).
+pub struct Companion(Box<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Companion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Companion")
+    }
 }
 
 impl Association<Stream> {
@@ -345,13 +354,14 @@ impl<S: Transport> Association<S> {
 
     /// Keeps `companion` until the association is dropped (released, aborted or
     /// simply dropped): how a fleet-wide lease is tied to the association it counts.
-    pub fn attach(&mut self, companion: Box<dyn std::fmt::Debug + Send + Sync>) {
-        self.companion = Some(companion);
+    pub fn attach(&mut self, companion: Box<dyn std::any::Any + Send + Sync>) {
+        self.companion = Some(Companion(companion));
     }
 
-    /// Whether something is [attached](Self::attach).
-    pub fn has_companion(&self) -> bool {
-        self.companion.is_some()
+    /// Takes back what was [attached](Self::attach), to end it after the association
+    /// (a lease given back once the transport is closed).
+    pub fn detach(&mut self) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        self.companion.take().map(|c| c.0)
     }
 
     /// Process-unique id, for logs and stats.

@@ -200,12 +200,24 @@ impl Manager for AssociationManager {
         res.is_reusable()
     }
 
-    async fn close(&self, res: Association) {
-        res.release().await
+    async fn close(&self, mut res: Association) {
+        #[cfg(feature = "redis")]
+        let lease = take_lease(&mut res);
+        res.release().await;
+        #[cfg(feature = "redis")]
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
     }
 
-    async fn abort(&self, res: Association) {
-        res.abort().await
+    async fn abort(&self, mut res: Association) {
+        #[cfg(feature = "redis")]
+        let lease = take_lease(&mut res);
+        res.abort().await;
+        #[cfg(feature = "redis")]
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
     }
 
     fn is_capacity_error(&self, err: &AssociationError) -> bool {
@@ -233,6 +245,20 @@ impl Manager for AssociationManager {
             | AssociationError::PeerClosed
             | AssociationError::Io(_) => true,
             _ => false,
+        }
+    }
+}
+
+/// The association's fleet-wide lease, to give back once the association has
+/// ended (awaited, so a closing pool returns its leases before the process exits).
+#[cfg(feature = "redis")]
+fn take_lease(res: &mut Association) -> Option<super::shared::Lease> {
+    let companion = res.detach()?;
+    match companion.downcast::<super::shared::Lease>() {
+        Ok(lease) => Some(*lease),
+        Err(other) => {
+            res.attach(other);
+            None
         }
     }
 }

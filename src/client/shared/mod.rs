@@ -35,6 +35,11 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// The renewer's period at most (shorter with a short lease): also how soon a
 /// Redis that came back is noticed.
 const MAX_TICK: Duration = Duration::from_secs(1);
+/// How long after an association ended its lease is given back: a PACS counts an
+/// association until it has seen the transport close, a moment after our
+/// A-RELEASE completes; giving the slot to another process at once could make
+/// the PACS see one association too many.
+pub const RELEASE_GRACE: Duration = Duration::from_millis(50);
 /// How long a process that holds leases for a node waits for one more.
 const HOLDER_PATIENCE: Duration = Duration::from_millis(250);
 /// Poll interval bounds while waiting for a lease.
@@ -382,15 +387,46 @@ impl std::fmt::Debug for Lease {
     }
 }
 
+impl Lease {
+    /// Gives the lease back, after [`RELEASE_GRACE`]: for an association that
+    /// has just ended, so that the PACS has seen its transport close.
+    pub async fn release(mut self) {
+        tokio::time::sleep(RELEASE_GRACE).await;
+        self.forget();
+        let id = std::mem::take(&mut self.id);
+        if let Some(fleet) = self.inner.release(&self.counters.keys, &[id]).await {
+            self.counters.fleet_seen.store(fleet, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the lease back now (no grace): an acquire + release round, as the
+    /// benchmark measures it.
+    pub async fn release_now(mut self) {
+        self.forget();
+        let id = std::mem::take(&mut self.id);
+        self.inner.release(&self.counters.keys, &[id]).await;
+    }
+
+    /// No longer held by this process (nor renewed).
+    fn forget(&mut self) {
+        if self.inner.held.lock().remove(&self.id).is_some() {
+            self.counters.held.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.counters.held.fetch_sub(1, Ordering::Relaxed);
-        self.inner.held.lock().remove(&self.id);
+        if self.id.is_empty() {
+            return; // given back by `release`
+        }
+        self.forget();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let inner = self.inner.clone();
             let counters = self.counters.clone();
             let id = std::mem::take(&mut self.id);
             drop(handle.spawn(async move {
+                tokio::time::sleep(RELEASE_GRACE).await;
                 if let Some(fleet) = inner.release(&counters.keys, &[id]).await {
                     counters.fleet_seen.store(fleet, Ordering::Relaxed);
                 }
