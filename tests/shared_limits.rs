@@ -454,3 +454,63 @@ fn config_checks_name_the_field() {
     assert_eq!(ok.nodes["N"].max_shared_associations, Some(3));
     assert!(ok.nodes["N"].shared_breaker);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_shared_open_period_a_probe_closes_the_circuit_for_everyone() {
+    let Some(redis) = start_redis() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let pacs_port = free_port();
+    let shared = serde_json::json!({"redis_url": format!("redis://127.0.0.1:{}/0", redis.port)});
+    let config = write_config(
+        dir.path(),
+        pacs_port,
+        Some(shared),
+        serde_json::json!({"shared_breaker": true, "retry": {"max_attempts": 1},
+                           "circuit_breaker": {"failure_threshold": 1, "open_duration_seconds": 1}}),
+    );
+    let first = run_all(vec![pacs_net_cmd(&config, &["echo", "PACS"])]).await;
+    assert_eq!(first[0].0, 1, "{}", first[0].1);
+    let scp = scp_on(pacs_port, Behavior::default()).await;
+    // Within the open period: fail fast.
+    let refused = run_all(vec![pacs_net_cmd(&config, &["echo", "PACS"])]).await;
+    assert!(refused[0].1.contains("across the fleet"), "{}", refused[0].1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Half-open: the fleet's probe goes through and closes the circuit; after it,
+    // everyone passes.
+    let probe = run_all(vec![pacs_net_cmd(&config, &["echo", "PACS"])]).await;
+    assert_eq!(probe[0].0, 0, "{}", probe[0].1);
+    let after = run_all(vec![
+        pacs_net_cmd(&config, &["echo", "PACS", "--count", "3"]),
+        pacs_net_cmd(&config, &["echo", "PACS", "--count", "3"]),
+    ])
+    .await;
+    for (code, stderr) in &after {
+        assert_eq!(*code, 0, "{stderr}");
+    }
+    assert_eq!(scp.stats().echoes, 7);
+}
+
+#[test]
+fn config_check_shows_the_shared_limits_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        104,
+        Some(
+            serde_json::json!({"redis_url": "redis://:s3cret@10.1.1.1:6379/2", "lease_seconds": 12, "on_unavailable": "fail"}),
+        ),
+        serde_json::json!({"max_shared_associations": 10, "shared_breaker": true}),
+    );
+    let (code, stdout, stderr) = common::pacs_net(&["config", "check", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    for expected in [
+        "redis://10.1.1.1:6379/2",
+        "on_unavailable",
+        "fail",
+        "max_shared_associations",
+        "10",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+    assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
+}
