@@ -49,8 +49,8 @@ impl Node {
                 super::shared::Admission::Refused(left) => {
                     let err = OpError::Association(AssociationError::SharedLimit {
                         message: format!(
-                            "circuit open for node {} across the fleet (shared_breaker: another pacs-net \
-                             instance's breaker opened it); next probe in {:.1}s",
+                            "circuit open for node {} across the fleet (shared_breaker: a pacs-net instance \
+                             sharing its Redis found it failing); next probe in {:.1}s",
                             self.config().name,
                             left.as_secs_f64()
                         ),

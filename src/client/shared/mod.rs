@@ -117,6 +117,8 @@ struct NodeCounters {
     acquired: AtomicU64,
     renew_failures: AtomicU64,
     fallbacks: AtomicU64,
+    /// The fallback warning was logged in this outage (once per node per outage).
+    warned: AtomicBool,
 }
 
 impl SharedLimits {
@@ -161,6 +163,7 @@ impl SharedLimits {
             acquired: AtomicU64::new(0),
             renew_failures: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
         });
         self.inner.nodes.lock().push(counters.clone());
         Some(NodeLimiter {
@@ -314,6 +317,10 @@ impl NodeLimiter {
             }),
             OnUnavailable::Local => {
                 c.fallbacks.fetch_add(1, Ordering::Relaxed);
+                if c.warned.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(node = %c.node, "shared limits: Redis unavailable: association counted locally only");
+                    return Ok(self.lease(id, false));
+                }
                 tracing::warn!(
                     node = %c.node,
                     redis = %redis,
@@ -348,6 +355,9 @@ impl Inner {
         let before = self.available.swap(now, Ordering::Relaxed);
         if before != now {
             if now {
+                for node in self.nodes.lock().iter() {
+                    node.warned.store(false, Ordering::Relaxed);
+                }
                 tracing::info!(redis = %self.config.redis_display(), "shared limits: Redis is back: fleet-wide limits apply again");
             } else {
                 tracing::warn!(redis = %self.config.redis_display(), on_unavailable = self.config.on_unavailable.as_str(), "shared limits: Redis unavailable");
