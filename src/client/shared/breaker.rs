@@ -14,7 +14,7 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use tokio::time::Instant;
 
-use crate::config::{NodeConfig, SharedLimitsConfig};
+use crate::config::NodeConfig;
 
 /// How often the fleet's state is read (how soon others see a breaker open).
 pub(super) const POLL: Duration = Duration::from_millis(200);
@@ -69,7 +69,7 @@ impl Drop for SharedBreaker {
 }
 
 impl SharedBreaker {
-    pub(super) fn start(conn: ConnectionManager, _config: SharedLimitsConfig, node: &NodeConfig) -> Arc<SharedBreaker> {
+    pub(super) fn start(conn: ConnectionManager, node: &NodeConfig) -> Arc<SharedBreaker> {
         let tag = format!("pacs-net:{{{}@{}:{}}}", node.ae_title, node.host, node.port);
         let breaker = Arc::new(SharedBreaker {
             conn,
