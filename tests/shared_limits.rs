@@ -514,3 +514,66 @@ fn config_check_shows_the_shared_limits_without_the_password() {
     }
     assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_a_lease_respects_the_acquire_timeout() {
+    let Some(redis) = start_redis() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let scp = scp_on(
+        free_port(),
+        Behavior {
+            response_delay: Some(Duration::from_millis(300)),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let shared = serde_json::json!({"redis_url": format!("redis://127.0.0.1:{}/0", redis.port), "lease_seconds": 5});
+    let config_path = write_config(
+        dir.path(),
+        scp.port(),
+        Some(shared),
+        serde_json::json!({"max_shared_associations": 1, "pool": "short"}),
+    );
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["network"] = serde_json::json!({"connection_pools": {"short": {"acquire_timeout_ms": 500}}});
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let input = input_files(dir.path(), 1);
+    let mut holder = pacs_net_cmd(
+        &config_path,
+        &[
+            "store",
+            "PACS",
+            input.to_str().unwrap(),
+            "--concurrency",
+            "1",
+            "--no-progress",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let start = Instant::now();
+    while live_leases(redis.port, scp.port()) < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the holder took the only lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let waiter = run_all(vec![pacs_net_cmd(&config_path, &["echo", "PACS", "--attempts", "1"])]).await;
+    let waited = started.elapsed();
+    let (code, stderr) = &waiter[0];
+    assert_eq!(*code, 1, "{stderr}");
+    assert!(
+        stderr.contains("no lease of node PACS's fleet-wide cap within 0.5s"),
+        "{stderr}"
+    );
+    assert!(
+        waited < Duration::from_secs(4),
+        "gave up after the acquire timeout: {waited:?}"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
