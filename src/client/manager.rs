@@ -200,6 +200,7 @@ impl Manager for AssociationManager {
         res.is_reusable()
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
     async fn close(&self, mut res: Association) {
         #[cfg(feature = "redis")]
         let lease = take_lease(&mut res);
@@ -210,6 +211,7 @@ impl Manager for AssociationManager {
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
     async fn abort(&self, mut res: Association) {
         #[cfg(feature = "redis")]
         let lease = take_lease(&mut res);
