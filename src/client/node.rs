@@ -214,10 +214,14 @@ impl Node {
     pub fn shared_stats(&self) -> Option<super::shared::SharedStats> {
         let mut stats = match self.pool.manager().limiter() {
             Some(l) => l.stats(),
-            None => self
-                .shared_breaker
-                .as_ref()
-                .map(|_| super::shared::SharedStats::default())?,
+            None => {
+                let (redis, available) = self.shared_breaker.as_ref()?.redis();
+                super::shared::SharedStats {
+                    redis: redis.to_string(),
+                    redis_available: available,
+                    ..Default::default()
+                }
+            }
         };
         stats.shared_breaker_open = self.shared_breaker.as_ref().is_some_and(|b| b.is_open());
         Some(stats)

@@ -5,7 +5,7 @@
 //! probe that succeeds closes the circuit for everyone (a failed one reopens it).
 //! Each process's own breaker keeps its own statistics.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +39,10 @@ pub enum Admission {
 /// One node's share of the fleet's breaker.
 pub struct SharedBreaker {
     conn: ConnectionManager,
+    /// The Redis, without credentials.
+    redis: String,
+    /// Whether the last read of the fleet's state worked.
+    reachable: AtomicBool,
     node: String,
     open_key: String,
     half_key: String,
@@ -69,10 +73,12 @@ impl Drop for SharedBreaker {
 }
 
 impl SharedBreaker {
-    pub(super) fn start(conn: ConnectionManager, node: &NodeConfig) -> Arc<SharedBreaker> {
+    pub(super) fn start(conn: ConnectionManager, redis: String, node: &NodeConfig) -> Arc<SharedBreaker> {
         let tag = format!("pacs-net:{{{}@{}:{}}}", node.ae_title, node.host, node.port);
         let breaker = Arc::new(SharedBreaker {
             conn,
+            redis,
+            reachable: AtomicBool::new(true),
             node: node.name.clone(),
             open_key: format!("{tag}:breaker-open"),
             half_key: format!("{tag}:breaker-half-open"),
@@ -100,6 +106,11 @@ return {2, 0}
         let poller = tokio::spawn(poll_loop(Arc::downgrade(&breaker)));
         *breaker.poller.lock() = Some(poller);
         breaker
+    }
+
+    /// The Redis (without credentials) and whether its last read worked.
+    pub fn redis(&self) -> (&str, bool) {
+        (&self.redis, self.reachable.load(Ordering::Relaxed))
     }
 
     /// Whether the fleet's circuit is open now, as last read.
@@ -233,6 +244,7 @@ async fn poll_loop(breaker: std::sync::Weak<SharedBreaker>) {
             .arg(&b.half_key)
             .query_async(&mut conn)
             .await;
+        b.reachable.store(answer.is_ok(), Ordering::Relaxed);
         match answer {
             Ok((open, _)) if open > 0 => {
                 if b.state.load(Ordering::Relaxed) != OPEN {

@@ -176,7 +176,7 @@ impl SharedLimits {
     /// The shared breaker of `node`, if it sets `shared_breaker`.
     pub fn breaker(&self, node: &NodeConfig) -> Option<Arc<SharedBreaker>> {
         node.shared_breaker
-            .then(|| SharedBreaker::start(self.inner.conn.clone(), node))
+            .then(|| SharedBreaker::start(self.inner.conn.clone(), self.inner.config.redis_display(), node))
     }
 
     /// Whether the last Redis round trip worked.
