@@ -118,6 +118,8 @@ pub fn render_parts(telemetry: &crate::client::Telemetry, stats: &[NodeStats]) -
         "breaker_failures",
         "Failures counted by the circuit breaker",
     );
+    #[cfg(feature = "redis")]
+    register_shared(&mut registry, stats);
 
     for s in stats {
         let l: Labels = vec![("node".into(), s.node.clone()), ("ae_title".into(), s.ae_title.clone())];
@@ -171,4 +173,63 @@ pub fn render_parts(telemetry: &crate::client::Telemetry, stats: &[NodeStats]) -
         out.clear();
     }
     out
+}
+
+/// The fleet-wide limits of the nodes that use them (`shared_limits`).
+#[cfg(feature = "redis")]
+fn register_shared(registry: &mut Registry, stats: &[NodeStats]) {
+    let mut gauge = |name: &str, help: &str| {
+        let f = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(name, help, f.clone());
+        f
+    };
+    let held = gauge(
+        "shared_leases_held",
+        "Fleet-wide leases this process holds (one per open association)",
+    );
+    let fleet = gauge(
+        "shared_fleet_leases",
+        "Leases held across the fleet, as last seen in Redis",
+    );
+    let cap = gauge(
+        "shared_max_associations",
+        "The node's fleet-wide cap (max_shared_associations)",
+    );
+    let up = gauge(
+        "shared_redis_up",
+        "Whether the last Redis round trip worked (1) or not (0)",
+    );
+    let open = gauge(
+        "shared_breaker_open",
+        "Whether the fleet's circuit is open (1) or not (0)",
+    );
+    let mut counter = |name: &str, help: &str| {
+        let f = Family::<Labels, Counter<u64>>::default();
+        registry.register(name, help, f.clone());
+        f
+    };
+    let renew_failures = counter(
+        "shared_lease_renew_failures",
+        "Lease renewals that failed (Redis unreachable)",
+    );
+    let fallbacks = counter(
+        "shared_fallbacks",
+        "Associations opened under the node's own limits because Redis was unreachable",
+    );
+    let acquired = counter("shared_leases_acquired", "Leases granted to this process");
+    for s in stats {
+        let Some(sh) = &s.shared else { continue };
+        let l: Labels = vec![("node".into(), s.node.clone()), ("ae_title".into(), s.ae_title.clone())];
+        held.get_or_create(&l).set(sh.leases_held as f64);
+        fleet.get_or_create(&l).set(sh.fleet_leases_seen as f64);
+        cap.get_or_create(&l).set(sh.max_shared_associations as f64);
+        if sh.max_shared_associations > 0 {
+            up.get_or_create(&l).set(if sh.redis_available { 1.0 } else { 0.0 });
+        }
+        open.get_or_create(&l)
+            .set(if sh.shared_breaker_open { 1.0 } else { 0.0 });
+        renew_failures.get_or_create(&l).inc_by(sh.renew_failures);
+        fallbacks.get_or_create(&l).inc_by(sh.fallbacks);
+        acquired.get_or_create(&l).inc_by(sh.leases_acquired);
+    }
 }

@@ -111,6 +111,16 @@ pub enum AssociationError {
         /// The identity type sent.
         kind: &'static str,
     },
+    /// No association was opened: the node's fleet-wide cap
+    /// (`max_shared_associations`, kept in Redis) gave no lease in time
+    /// (`transient`), or Redis could not be reached and `on_unavailable` is `fail`.
+    #[error("{message}")]
+    SharedLimit {
+        /// What happened, naming the node, the cap and Redis (without credentials).
+        message: String,
+        /// Worth another try (a lease may free up).
+        transient: bool,
+    },
 }
 
 /// Which TLS check failed.
@@ -159,6 +169,7 @@ impl AssociationError {
             AssociationError::TlsSetup(_)
             | AssociationError::IdentitySetup(_)
             | AssociationError::IdentityNotConfirmed { .. } => false,
+            AssociationError::SharedLimit { transient, .. } => *transient,
             _ => true,
         }
     }

@@ -168,6 +168,18 @@ pub struct Association<S: Transport = Stream> {
     pending: VecDeque<Pdv>,
     created_at: Instant,
     write_buf: Vec<u8>,
+    /// What lives exactly as long as the association (a fleet-wide lease of the
+    /// client's shared limits): dropped with it, however it ends.
+    companion: Option<Companion>,
+}
+
+/// Something kept exactly as long as an association (see [`Association::attach`]).
+pub struct Companion(Box<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Companion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Companion")
+    }
 }
 
 impl Association<Stream> {
@@ -215,6 +227,7 @@ impl<S: Transport> Association<S> {
             pending: VecDeque::new(),
             created_at: Instant::now(),
             write_buf: Vec::new(),
+            companion: None,
         };
         let identity_item = match &params.security.user_identity {
             Some(settings) => Some(identity::request_item(settings)?),
@@ -337,6 +350,18 @@ impl<S: Transport> Association<S> {
                 "  refused context"
             );
         }
+    }
+
+    /// Keeps `companion` until the association is dropped (released, aborted or
+    /// simply dropped): how a fleet-wide lease is tied to the association it counts.
+    pub fn attach(&mut self, companion: Box<dyn std::any::Any + Send + Sync>) {
+        self.companion = Some(Companion(companion));
+    }
+
+    /// Takes back what was [attached](Self::attach), to end it after the association
+    /// (a lease given back once the transport is closed).
+    pub fn detach(&mut self) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        self.companion.take().map(|c| c.0)
     }
 
     /// Process-unique id, for logs and stats.

@@ -58,6 +58,10 @@ fn stats_csv(stats: &[NodeStats]) -> String {
         "retries",
         "retry_budget_exhausted",
         "leak_suspects",
+        "shared_leases_held",
+        "shared_fleet_leases_seen",
+        "shared_renew_failures",
+        "shared_fallbacks",
     ];
     let mut out = HEADER.join(",");
     out.push('\n');
@@ -101,6 +105,8 @@ fn stats_csv(stats: &[NodeStats]) -> String {
             b.budget_exhausted.to_string(),
             p.leak_suspects.to_string(),
         ];
+        let mut row = row;
+        row.extend(shared_columns(s));
         out.push_str(
             &row.iter()
                 .map(|f| super::find::csv_field(f))
@@ -183,6 +189,7 @@ fn stats_table(s: &NodeStats) -> String {
         ),
         ("pool: leak suspects", p.leak_suspects.to_string()),
     ];
+    rows.extend(shared_rows(s));
     for reason in &h.reasons {
         rows.push(("health: reason", reason.clone()));
     }
@@ -202,4 +209,48 @@ fn stats_table(s: &NodeStats) -> String {
         out.push_str(&format!("  {k:<w$}  {v}\n"));
     }
     out
+}
+
+/// The fleet-wide columns of `--stats-format csv` (empty without `shared_limits`).
+fn shared_columns(_s: &NodeStats) -> Vec<String> {
+    #[cfg(feature = "redis")]
+    if let Some(sh) = &_s.shared {
+        return vec![
+            sh.leases_held.to_string(),
+            sh.fleet_leases_seen.to_string(),
+            sh.renew_failures.to_string(),
+            sh.fallbacks.to_string(),
+        ];
+    }
+    vec![String::new(); 4]
+}
+
+/// The fleet-wide rows of the `--stats` table (none without `shared_limits`).
+fn shared_rows(_s: &NodeStats) -> Vec<(&'static str, String)> {
+    #[cfg(feature = "redis")]
+    if let Some(sh) = &_s.shared {
+        return vec![
+            (
+                "shared: redis",
+                format!(
+                    "{} ({})",
+                    sh.redis,
+                    if sh.redis_available { "available" } else { "unavailable" }
+                ),
+            ),
+            (
+                "shared: leases held / fleet seen / cap",
+                format!(
+                    "{} / {} / {}",
+                    sh.leases_held, sh.fleet_leases_seen, sh.max_shared_associations
+                ),
+            ),
+            (
+                "shared: acquired / renew failures / fallbacks",
+                format!("{} / {} / {}", sh.leases_acquired, sh.renew_failures, sh.fallbacks),
+            ),
+            ("shared: breaker open", sh.shared_breaker_open.to_string()),
+        ];
+    }
+    Vec::new()
 }

@@ -43,6 +43,26 @@ impl Node {
             )));
             return self.finish(op.name(), &span, started, Err(ExecError::Operation(err)), 0, None);
         }
+        #[cfg(feature = "redis")]
+        let probe = match self.fleet_admission() {
+            Some(fleet) => match fleet.admit().await {
+                super::shared::Admission::Refused(left) => {
+                    let err = OpError::Association(AssociationError::SharedLimit {
+                        message: format!(
+                            "circuit open for node {} across the fleet (shared_breaker: a pacs-net instance \
+                             sharing its Redis found it failing); next probe in {:.1}s",
+                            self.config().name,
+                            left.as_secs_f64()
+                        ),
+                        transient: false,
+                    });
+                    return self.finish(op.name(), &span, started, Err(ExecError::Operation(err)), 0, None);
+                }
+                super::shared::Admission::Probe => Some(fleet),
+                super::shared::Admission::Pass => None,
+            },
+            None => None,
+        };
         let last_status = Mutex::new(None);
         let deadline = opts.deadline.and_then(|d| Instant::now().checked_add(d));
         let out = self
@@ -63,7 +83,25 @@ impl Node {
             .instrument(span.clone())
             .await;
         let last = last_status.into_inner();
+        // The fleet learns before this operation returns (a one-shot command may exit
+        // right after): this process's breaker opened, or the fleet's probe's outcome.
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = self.fleet_admission() {
+            use crate::resilience::{BreakerState, Classify};
+            let local_open = self.executor().breaker().state() == BreakerState::Open;
+            match &out.result {
+                _ if local_open && !fleet.is_open() => fleet.publish_open().await,
+                Ok(_) if probe.is_some() => fleet.publish_closed().await,
+                Err(ExecError::Operation(e)) if probe.is_some() && e.counts_for_breaker() => fleet.publish_open().await,
+                _ => {}
+            }
+        }
         self.finish(op.name(), &span, started, out.result, out.attempts, last)
+    }
+
+    #[cfg(feature = "redis")]
+    fn fleet_admission(&self) -> Option<Arc<super::shared::SharedBreaker>> {
+        self.shared_breaker().cloned()
     }
 
     /// Borrow an association fitting `op` and run it there, inside a span of the

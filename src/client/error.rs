@@ -117,6 +117,8 @@ impl Classify for OpError {
     fn counts_for_breaker(&self) -> bool {
         match self {
             OpError::Association(AssociationError::NoAcceptedContexts { .. }) => false,
+            // Our own fleet's cap or Redis: nothing was asked of the node.
+            OpError::Association(AssociationError::SharedLimit { .. }) => false,
             OpError::Association(_) => true,
             OpError::Pool(_) => false,
             OpError::Dimse(e) => e.is_transient() || e.is_protocol_violation(),

@@ -84,6 +84,10 @@ impl NegotiationMemory {
 pub struct AssociationManager {
     params: AssociationParams,
     memory: Arc<NegotiationMemory>,
+    /// The node's fleet-wide cap (`max_shared_associations`): a lease is taken
+    /// before each association is opened and lives as long as it.
+    #[cfg(feature = "redis")]
+    limiter: Option<super::shared::NodeLimiter>,
 }
 
 impl AssociationManager {
@@ -97,7 +101,22 @@ impl AssociationManager {
         AssociationManager {
             params,
             memory: Arc::new(NegotiationMemory::new(refusal_ttl)),
+            #[cfg(feature = "redis")]
+            limiter: None,
         }
+    }
+
+    /// Take a lease of `limiter` for every association opened from now on.
+    #[cfg(feature = "redis")]
+    pub fn with_limiter(mut self, limiter: Option<super::shared::NodeLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The node's fleet-wide cap, if it has one.
+    #[cfg(feature = "redis")]
+    pub fn limiter(&self) -> Option<&super::shared::NodeLimiter> {
+        self.limiter.as_ref()
     }
 
     /// Who we are and whom we talk to.
@@ -117,7 +136,19 @@ impl Manager for AssociationManager {
     type Error = AssociationError;
 
     async fn create(&self, req: &ContextRequest) -> Result<Association, AssociationError> {
-        let assoc = Association::establish(&self.params, &req.profile).await?;
+        // The lease first: nothing is sent to the node beyond the fleet's cap. If
+        // the association cannot be opened, the lease is given back as it drops.
+        #[cfg(feature = "redis")]
+        let lease = match &self.limiter {
+            Some(limiter) => Some(limiter.acquire().await?),
+            None => None,
+        };
+        #[allow(unused_mut)]
+        let mut assoc = Association::establish(&self.params, &req.profile).await?;
+        #[cfg(feature = "redis")]
+        if let Some(lease) = lease {
+            assoc.attach(Box::new(lease));
+        }
         self.memory.record(assoc.accepted_contexts(), assoc.refused_contexts());
         Ok(assoc)
     }
@@ -169,12 +200,26 @@ impl Manager for AssociationManager {
         res.is_reusable()
     }
 
-    async fn close(&self, res: Association) {
-        res.release().await
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+    async fn close(&self, mut res: Association) {
+        #[cfg(feature = "redis")]
+        let lease = take_lease(&mut res);
+        res.release().await;
+        #[cfg(feature = "redis")]
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
     }
 
-    async fn abort(&self, res: Association) {
-        res.abort().await
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+    async fn abort(&self, mut res: Association) {
+        #[cfg(feature = "redis")]
+        let lease = take_lease(&mut res);
+        res.abort().await;
+        #[cfg(feature = "redis")]
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
     }
 
     fn is_capacity_error(&self, err: &AssociationError) -> bool {
@@ -192,12 +237,30 @@ impl Manager for AssociationManager {
                 ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
             ),
             AssociationError::Rejected { .. } => err.is_transient(),
+            // The fleet's cap is full while this process holds some of it: queue on
+            // the open associations (an idle one that does not fit is closed to
+            // make room, which frees its lease).
+            AssociationError::SharedLimit { transient, .. } => *transient,
             AssociationError::ConnectTimeout { .. }
             | AssociationError::AcseTimeout { .. }
             | AssociationError::Aborted(_)
             | AssociationError::PeerClosed
             | AssociationError::Io(_) => true,
             _ => false,
+        }
+    }
+}
+
+/// The association's fleet-wide lease, to give back once the association has
+/// ended (awaited, so a closing pool returns its leases before the process exits).
+#[cfg(feature = "redis")]
+fn take_lease(res: &mut Association) -> Option<super::shared::Lease> {
+    let companion = res.detach()?;
+    match companion.downcast::<super::shared::Lease>() {
+        Ok(lease) => Some(*lease),
+        Err(other) => {
+            res.attach(other);
+            None
         }
     }
 }

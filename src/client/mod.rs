@@ -12,6 +12,8 @@ mod node;
 mod operation;
 mod outcome;
 mod retrieve;
+#[cfg(feature = "redis")]
+pub mod shared;
 mod telemetry;
 mod worklist;
 
@@ -65,6 +67,9 @@ pub struct Client {
     nodes: Mutex<BTreeMap<String, Arc<Node>>>,
     telemetry: Telemetry,
     overrides: RunOverrides,
+    /// The link to `shared_limits`' Redis, made with the first node.
+    #[cfg(feature = "redis")]
+    shared: Mutex<Option<Arc<shared::SharedLimits>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -123,6 +128,8 @@ impl Client {
             nodes: Mutex::new(BTreeMap::new()),
             telemetry: Telemetry::default(),
             overrides: RunOverrides::default(),
+            #[cfg(feature = "redis")]
+            shared: Mutex::new(None),
         }
     }
 
@@ -162,6 +169,14 @@ impl Client {
             );
         }
         self.overrides.apply(&mut config);
+        #[cfg(feature = "redis")]
+        let node = Arc::new(Node::with_shared(
+            config,
+            &self.calling_ae,
+            self.telemetry.clone(),
+            self.shared_limits()?,
+        ));
+        #[cfg(not(feature = "redis"))]
         let node = Arc::new(Node::with_telemetry(config, &self.calling_ae, self.telemetry.clone()));
         node.executor().set_quick_unreachable(self.overrides.quick_unreachable);
         nodes.insert(target.to_string(), node.clone());
@@ -174,6 +189,22 @@ impl Client {
     pub fn start_all(&self) -> Vec<Arc<Node>> {
         let names: Vec<String> = self.config.node_names().into_iter().map(String::from).collect();
         names.iter().filter_map(|n| self.node(n).ok()).collect()
+    }
+
+    /// The process's link to `shared_limits` (started on first use), if configured.
+    #[cfg(feature = "redis")]
+    fn shared_limits(&self) -> Result<Option<Arc<shared::SharedLimits>>, ConfigError> {
+        let Some(config) = &self.config.shared_limits else {
+            return Ok(None);
+        };
+        let mut slot = self.shared.lock();
+        if let Some(s) = &*slot {
+            return Ok(Some(s.clone()));
+        }
+        let started = shared::SharedLimits::start(config.clone())
+            .map_err(|message| ConfigError::invalid("shared_limits.redis_url", message))?;
+        *slot = Some(started.clone());
+        Ok(Some(started))
     }
 
     /// The nodes used so far.

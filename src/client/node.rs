@@ -62,6 +62,9 @@ pub struct Node {
     borrows: Borrows,
     /// C-ECHO has no arguments: one operation serves every call.
     echo: Echo,
+    /// The fleet's breaker for this node (`shared_breaker`).
+    #[cfg(feature = "redis")]
+    shared_breaker: Option<Arc<super::shared::SharedBreaker>>,
     /// Dropped with the node: stops the watchdog.
     _watchdog: Option<tokio::sync::watch::Sender<()>>,
 }
@@ -81,6 +84,30 @@ impl Node {
 
     /// Like [`Node::new`], recording into a client's shared telemetry.
     pub fn with_telemetry(config: NodeConfig, calling_ae: &str, telemetry: Telemetry) -> Node {
+        #[cfg(feature = "redis")]
+        return Node::with_shared(config, calling_ae, telemetry, None);
+        #[cfg(not(feature = "redis"))]
+        Node::build(config, calling_ae, telemetry, Shared::default())
+    }
+
+    /// Like [`Node::with_telemetry`], under the fleet-wide limits of `shared`
+    /// (the node's `max_shared_associations` and `shared_breaker`).
+    #[cfg(feature = "redis")]
+    pub fn with_shared(
+        config: NodeConfig,
+        calling_ae: &str,
+        telemetry: Telemetry,
+        shared: Option<Arc<super::shared::SharedLimits>>,
+    ) -> Node {
+        let parts = Shared {
+            limiter: shared.as_ref().and_then(|s| s.limiter(&config)),
+            breaker: shared.as_ref().and_then(|s| s.breaker(&config)),
+        };
+        Node::build(config, calling_ae, telemetry, parts)
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    fn build(config: NodeConfig, calling_ae: &str, telemetry: Telemetry, shared: Shared) -> Node {
         let params = AssociationParams {
             calling_ae: calling_ae.to_string(),
             called_ae: config.ae_title.clone(),
@@ -92,6 +119,8 @@ impl Node {
             security: crate::association::Security::for_node(&config),
         };
         let manager = AssociationManager::with_refusal_ttl(params, config.refused_context_ttl);
+        #[cfg(feature = "redis")]
+        let manager = manager.with_limiter(shared.limiter);
         let pool = Pool::new(
             config.name.clone(),
             manager,
@@ -144,6 +173,8 @@ impl Node {
             metrics,
             borrows,
             echo: Echo::new(),
+            #[cfg(feature = "redis")]
+            shared_breaker: shared.breaker,
             _watchdog: watchdog,
         }
     }
@@ -172,6 +203,30 @@ impl Node {
         &self.metrics
     }
 
+    /// The fleet's breaker for this node, if `shared_breaker` is on.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_breaker(&self) -> Option<&Arc<super::shared::SharedBreaker>> {
+        self.shared_breaker.as_ref()
+    }
+
+    /// The node's fleet-wide figures (`shared_limits`), if it uses them.
+    #[cfg(feature = "redis")]
+    pub fn shared_stats(&self) -> Option<super::shared::SharedStats> {
+        let mut stats = match self.pool.manager().limiter() {
+            Some(l) => l.stats(),
+            None => {
+                let (redis, available) = self.shared_breaker.as_ref()?.redis();
+                super::shared::SharedStats {
+                    redis: redis.to_string(),
+                    redis_available: available,
+                    ..Default::default()
+                }
+            }
+        };
+        stats.shared_breaker_open = self.shared_breaker.as_ref().is_some_and(|b| b.is_open());
+        Some(stats)
+    }
+
     pub(crate) fn borrows(&self) -> &Borrows {
         &self.borrows
     }
@@ -192,6 +247,8 @@ impl Node {
             pool,
             resilience,
             health,
+            #[cfg(feature = "redis")]
+            shared: self.shared_stats(),
         }
     }
 
@@ -264,6 +321,15 @@ impl Node {
     pub async fn store_with(&self, file: &InstanceFile, opts: &OpOptions) -> Outcome<StoreResponse> {
         self.run(&Store::new(file), opts).await
     }
+}
+
+/// What a node takes from the shared limits (nothing without the `redis` feature).
+#[derive(Default)]
+struct Shared {
+    #[cfg(feature = "redis")]
+    limiter: Option<super::shared::NodeLimiter>,
+    #[cfg(feature = "redis")]
+    breaker: Option<Arc<super::shared::SharedBreaker>>,
 }
 
 fn not_sent(path: &Path, err: OpError) -> StoreOutcome {

@@ -61,4 +61,8 @@ pub struct NodeStats {
     pub resilience: ExecutorStats,
     /// The node's health.
     pub health: NodeHealth,
+    /// Fleet-wide limits (`shared_limits`): leases, what Redis shows, fallbacks.
+    #[cfg(feature = "redis")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<super::shared::SharedStats>,
 }

@@ -25,6 +25,13 @@ impl Config {
             out.blank();
             describe_node(&mut out, node);
         }
+        if let Some(shared) = &self.shared_limits {
+            out.blank();
+            out.heading(0, "shared_limits");
+            out.line(1, "redis_url", shared.redis_display());
+            out.line(1, "lease_seconds", secs(shared.lease));
+            out.line(1, "on_unavailable", shared.on_unavailable.as_str());
+        }
         out.blank();
         describe_alerts(&mut out, &self.alerts);
         out.0
@@ -85,6 +92,16 @@ fn describe_node(out: &mut Text, node: &NodeConfig) {
     out.line(2, "max_data_set_bytes", format!("{} bytes", l.max_data_set_bytes));
 
     describe_security(out, node);
+
+    if node.max_shared_associations.is_some() || node.shared_breaker {
+        out.line(
+            1,
+            "max_shared_associations",
+            node.max_shared_associations
+                .map_or("none (no fleet-wide cap)".to_string(), |n| n.to_string()),
+        );
+        out.line(1, "shared_breaker", node.shared_breaker);
+    }
 }
 
 /// `tls` and `user_identity`: file paths and where secrets come from, never a secret.

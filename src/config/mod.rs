@@ -19,6 +19,7 @@ mod raw;
 mod resolve;
 mod security;
 mod settings;
+mod shared;
 mod target;
 
 #[cfg(test)]
@@ -31,6 +32,9 @@ pub use ae::{normalize_ae_title, validate_ae_title, AE_TITLE_MAX_LEN};
 pub use error::ConfigError;
 pub use security::{IdentityKind, SecretSource, TlsSettings, TlsVersion, UserIdentitySettings};
 pub use settings::*;
+pub use shared::{
+    redact_url, OnUnavailable, SharedLimitsConfig, DEFAULT_LEASE_SECONDS, DEFAULT_REDIS_URL, MAX_LEASE_SECONDS,
+};
 pub use target::{host_port, AdHocTarget};
 
 /// Our AE title when neither `--calling-ae` nor `local_ae_title` gives one.
@@ -59,6 +63,8 @@ pub struct Config {
     pub alerts: AlertSettings,
     /// `listener`: where a PACS opens associations to us (C-MOVE destination).
     pub listener: Option<ListenerConfig>,
+    /// `shared_limits`: the Redis that keeps fleet-wide limits (feature `redis`).
+    pub shared_limits: Option<SharedLimitsConfig>,
 }
 
 /// `listener` (AE title: `local_ae_title`).
@@ -80,6 +86,7 @@ impl Default for Config {
             nodes: BTreeMap::new(),
             alerts: AlertSettings::default(),
             listener: None,
+            shared_limits: None,
         }
     }
 }
@@ -119,6 +126,11 @@ pub struct NodeConfig {
     pub tls: Option<TlsSettings>,
     /// User identity negotiation (`user_identity`).
     pub user_identity: Option<UserIdentitySettings>,
+    /// `max_shared_associations`: the fleet-wide cap of associations to this node
+    /// (needs `shared_limits`); `None`: only the pool's own `max_size`.
+    pub max_shared_associations: Option<usize>,
+    /// `shared_breaker`: the breaker's open state is shared through `shared_limits`.
+    pub shared_breaker: bool,
 }
 
 impl NodeConfig {
@@ -141,6 +153,8 @@ impl NodeConfig {
             limits: Limits::default(),
             tls: None,
             user_identity: None,
+            max_shared_associations: None,
+            shared_breaker: false,
         }
     }
 }

@@ -23,6 +23,7 @@ pub(crate) struct RawConfig {
     pub nodes: Option<BTreeMap<String, RawNode>>,
     pub network: Option<RawNetwork>,
     pub listener: Option<RawListener>,
+    pub shared_limits: Option<super::shared::RawSharedLimits>,
 }
 
 /// `listener`: where pacs-net accepts associations a PACS opens to it.
@@ -53,6 +54,10 @@ pub(crate) struct RawNode {
     pub limits: Option<RawLimits>,
     pub tls: Option<super::security::RawTls>,
     pub user_identity: Option<super::security::RawUserIdentity>,
+    /// Associations open to this node across every process sharing `shared_limits`.
+    pub max_shared_associations: Option<usize>,
+    /// Share the breaker's open state across those processes.
+    pub shared_breaker: Option<bool>,
 }
 
 /// `network`: defaults shared by every node, and the named pools.

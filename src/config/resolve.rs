@@ -55,6 +55,10 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let alerts = resolve_alerts(network.alerts.as_ref())?;
+    let shared_limits = match &raw.shared_limits {
+        Some(s) => Some(super::shared::resolve_shared_limits(s)?),
+        None => None,
+    };
 
     let network = NetworkLayers {
         timeouts: net_timeouts.as_ref().map(|(p, t)| (*p, t)),
@@ -62,6 +66,7 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
         breaker: net_breaker.as_ref().map(|(p, b)| (*p, b)),
         limits: net_limits.as_ref().map(|(p, l)| (*p, l)),
         pools: &pools,
+        shared_limits: shared_limits.as_ref(),
     };
     let mut nodes = BTreeMap::new();
     for (name, node) in raw.nodes.iter().flatten() {
@@ -88,6 +93,7 @@ pub(crate) fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
         nodes,
         alerts,
         listener,
+        shared_limits,
     })
 }
 
@@ -98,6 +104,7 @@ struct NetworkLayers<'a> {
     breaker: Option<(&'a str, &'a RawBreaker)>,
     limits: Option<(&'a str, &'a RawLimits)>,
     pools: &'a BTreeMap<String, PoolSettings>,
+    shared_limits: Option<&'a super::SharedLimitsConfig>,
 }
 
 fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeConfig, ConfigError> {
@@ -189,7 +196,16 @@ fn resolve_node(name: &str, raw: &RawNode, net: &NetworkLayers) -> Result<NodeCo
         None => None,
     };
 
+    let (max_shared_associations, shared_breaker) = super::shared::resolve_node_shared(
+        &base,
+        raw.max_shared_associations,
+        raw.shared_breaker,
+        net.shared_limits,
+    )?;
+
     Ok(NodeConfig {
+        max_shared_associations,
+        shared_breaker,
         tls,
         user_identity,
         name: name.to_string(),
