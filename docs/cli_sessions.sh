@@ -26,7 +26,10 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 DEAD=$(free_port)
-"$PACS_NET" scp --port "$PORT" --ae-title PACS --worklist fixtures/worklist >/dev/null 2>&1 &
+LISTEN=$(free_port)
+# Our own AE (PACSNET, the default calling AE) is a C-MOVE destination the SCP knows.
+"$PACS_NET" scp --port "$PORT" --ae-title PACS --worklist fixtures/worklist \
+  --move-dest "PACSNET=127.0.0.1:$LISTEN" >/dev/null 2>&1 &
 SCP_PID=$!
 for _ in $(seq 100); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
@@ -55,7 +58,7 @@ export NO_COLOR=1
 normalise() {
   sed -e "s#$WORK#/tmp/session#g" -e "s/127\.0\.0\.1:$PORT\b/127.0.0.1:11112/g" \
     -e "s/127\.0\.0\.1:$DEAD\b/127.0.0.1:4243/g" -e "s/\"port\": $PORT/\"port\": 11112/g" \
-    -e "s/\"port\": $DEAD/\"port\": 4243/g"
+    -e "s/\"port\": $DEAD/\"port\": 4243/g" -e "s/\b$LISTEN\b/11113/g"
 }
 OUT=$WORK/CLI.md
 # session TITLE COMMAND...: one console block, the command, what it printed
@@ -120,6 +123,19 @@ session "The DICOM JSON model: person name groups, the sequence as SQ with its i
 session "A non-ASCII query value (sent as ISO_IR 192)" "pacs-net worklist PACS@127.0.0.1:$PORT -k 'PatientName=*山田*' -k PatientID"
 session "A date that is not a date" "pacs-net worklist PACS@127.0.0.1:$PORT -k ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate=tomorrow"
 
+STUDY=1.2.826.0.1.3680043.10.1234.1.1
+printf '\n## get and move\n\nThe SCP holds what the store sessions above sent it; it knows our AE title (PACSNET) as a C-MOVE destination at 127.0.0.1:11113.\n' >>"$OUT"
+session "C-GET of a study: files under DIR/<study>/<series>/" "pacs-net get PACS@127.0.0.1:$PORT -k StudyInstanceUID=$STUDY --out $WORK/got --no-progress --report $WORK/get.json && (cd $WORK/got && find . -name '*.dcm' | sort)"
+session "The report" "head -c 500 $WORK/get.json; echo"
+session "C-MOVE to ourselves: a listener on --port takes the PACS's C-STOREs" "pacs-net move PACS@127.0.0.1:$PORT -k StudyInstanceUID=$STUDY --level study --out $WORK/moved --port $LISTEN --no-progress"
+session "A C-MOVE destination the PACS does not know (A801)" "pacs-net move PACS@127.0.0.1:$PORT --dest NOBODY -k StudyInstanceUID=$STUDY --no-progress"
+session "A key a retrieve needs is missing" "pacs-net get PACS@127.0.0.1:$PORT --out $WORK/got2"
+
+printf '\n## commit\n\nStorage Commitment: the SCP here reports on the same association (`scp --commit-report new` reports on a new one, to our listener on `--port`).\n' >>"$OUT"
+session "Ask the PACS to commit instances it holds" "pacs-net commit PACS@127.0.0.1:$PORT fixtures/dicom/patient2 --report $WORK/commit.json"
+session "The report" "head -c 400 $WORK/commit.json; echo"
+session "store --commit: stored, then committed" "pacs-net store PACS@127.0.0.1:$PORT fixtures/dicom/patient3 --commit --no-progress"
+
 printf '\n## config\n' >>"$OUT"
 session "Check a config (-c, or PACS_NET_CONFIG, or a FILE)" "pacs-net -c $WORK/hospital.json config check"
 session "An unknown node" "pacs-net -c $WORK/hospital.json echo BACKUP_PACS"
@@ -129,7 +145,7 @@ printf '\n## Shell completions\n' >>"$OUT"
 session "bash, zsh, fish, elvish, powershell" "pacs-net completions bash > $WORK/pacs-net.bash && wc -l < $WORK/pacs-net.bash"
 
 printf '\n## demo\n' >>"$OUT"
-session "The tour: embedded SCP, echo, store, find, statistics" "pacs-net demo"
+session "The tour: embedded SCP, echo, store, find, worklist, get, move, commit, statistics" "pacs-net demo"
 
 cp "$OUT" "$ROOT/docs/CLI.md"
 echo "wrote docs/CLI.md" >&2
