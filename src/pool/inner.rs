@@ -573,7 +573,7 @@ impl<M: Manager> Inner<M> {
                     // Another one is open and works: the remote would not take one more.
                     let cap = st.total().clamp(1, st.max_size);
                     if cap < st.effective_max {
-                        warn!(pool = %self.name, effective_max = cap, error = %err, "the remote took no more associations while {cap} were open: lowering the pool's effective max");
+                        warn!(pool = %self.name, effective_max = cap, error = %err, "no more could be opened while {cap} were open (the remote's limit, or a limit shared with other processes; see the error): lowering the pool's effective max");
                     }
                     st.effective_max = cap.min(st.effective_max);
                     st.capacity_mark = now;
