@@ -18,10 +18,10 @@ use tracing::debug;
 
 use super::error::PoolError;
 use super::guard::Pooled;
-use super::inner::{deadline, spawn, Doomed, Grant, Inner, Phase, Reservation, State, Waiter};
+use super::inner::{deadline, spawn, Doomed, Grant, Inner, Reservation, State, Waiter};
 use super::manager::Manager;
 use super::progress::{AcquirePhase, AcquireProgress};
-use super::slots::{timeout_error, WaitTicket, Waited};
+use super::slots::{WaitTicket, Waited};
 use super::stats::{AtomicCounters, Reason};
 use super::waiters::Priority;
 
@@ -118,7 +118,7 @@ fn spawn_creation<M: Manager>(
                     let mut st = pool.lock();
                     race.finished.store(true, Ordering::SeqCst);
                     if race.overtaken.load(Ordering::SeqCst) {
-                        st.unanswered_opens = st.unanswered_opens.saturating_sub(1);
+                        st.open_answered();
                     }
                 }
                 // The reservation's guard frees the slot.
@@ -150,7 +150,7 @@ fn spawn_creation<M: Manager>(
             };
             race.finished.store(true, Ordering::SeqCst);
             if race.overtaken.load(Ordering::SeqCst) {
-                st.unanswered_opens = st.unanswered_opens.saturating_sub(1);
+                st.open_answered();
             }
             finished
         });
@@ -258,14 +258,14 @@ impl<M: Manager> Inner<M> {
     pub(super) fn try_acquire(self: &Arc<Self>, req: &M::Request) -> Result<Pooled<M>, PoolError<M::Error>> {
         let now = Instant::now();
         let taken = self.take(|st, doomed| {
-            if st.phase != Phase::Open {
+            if !st.is_open() {
                 Err(self.closed())
             } else if let Some(mut entry) = self.take_idle(st, req, now, false, doomed) {
                 st.borrow_started(&mut entry, now);
-                st.waits.record(Duration::ZERO);
+                st.record_wait(Duration::ZERO);
                 Ok(entry)
             } else {
-                Err(timeout_error(&self.name, st.max_size, st.waiters.len(), Duration::ZERO))
+                Err(st.unavailable(&self.name))
             }
         });
         let entry = taken?;
@@ -295,19 +295,19 @@ impl<M: Manager> Inner<M> {
         now: Instant,
         doomed: &mut Doomed<M::Resource>,
     ) -> Result<Begin<M>, PoolError<M::Error>> {
-        if st.phase != Phase::Open {
+        if !st.is_open() {
             return Err(self.closed());
         }
         // Waiters never outnumber what could serve them: they only queue when nothing
         // is idle-and-fitting and there is no room, so a newcomer served here jumps
         // no queue.
         if let Some(grant) = self.grant_for(st, req, fresh, now, doomed) {
-            st.waits.record(now.saturating_duration_since(start));
+            st.record_wait(now.saturating_duration_since(start));
             return Ok(Begin::Ready(grant));
         }
         if let Some(max_waiters) = self.settings.max_waiters {
-            if st.waiters.count(|w| !w.handoff_only) >= max_waiters {
-                st.counts.rejected_waiters += 1;
+            if st.waiting() >= max_waiters {
+                st.reject_waiter();
                 debug!(pool = %self.name, max_waiters, "too many waiters: rejecting");
                 return Err(PoolError::TooManyWaiters {
                     pool: self.name.clone(),
@@ -322,7 +322,7 @@ impl<M: Manager> Inner<M> {
             handoff_only: false,
             tx,
         };
-        let id = st.waiters.push(priority, start, waiter);
+        let id = st.enqueue(priority, start, waiter);
         Ok(Begin::Wait(WaitTicket::new(self.clone(), id, priority, start, rx)))
     }
 
@@ -431,7 +431,7 @@ impl<M: Manager> Inner<M> {
             handoff_only: true,
             tx,
         };
-        let id = self.lock().waiters.push(priority, start, waiter);
+        let id = self.lock().enqueue(priority, start, waiter);
         WaitTicket::new(self.clone(), id, priority, start, rx)
     }
 
@@ -443,7 +443,7 @@ impl<M: Manager> Inner<M> {
             let mut st = self.lock();
             if !race.finished.load(Ordering::SeqCst) {
                 race.overtaken.store(true, Ordering::SeqCst);
-                st.unanswered_opens += 1;
+                st.open_overtaken();
             }
         }
         if let Ok(Finished::Created(entry)) = rx.rx.try_recv() {
@@ -453,10 +453,7 @@ impl<M: Manager> Inner<M> {
 
     fn timed_out(&self, start: Instant) -> PoolError<M::Error> {
         let waited = Instant::now().saturating_duration_since(start);
-        let mut st = self.lock();
-        st.counts.acquire_timeouts += 1;
-        st.waits.record(waited);
-        timeout_error(&self.name, st.max_size, st.waiters.len(), waited)
+        self.lock().record_timeout(&self.name, waited)
     }
 
     pub(super) fn closed(&self) -> PoolError<M::Error> {

@@ -19,10 +19,11 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::error::PoolError;
 use super::manager::Manager;
 use super::settings::PoolSettings;
 use super::stats::{AtomicCounters, LeakSuspect, LockedCounters, Reason, WaitWindow};
-use super::waiters::{WaiterQueue, AGING_STEP};
+use super::waiters::{Priority, WaiterQueue, AGING_STEP};
 
 /// A resource with the pool's bookkeeping.
 pub(super) struct Entry<R> {
@@ -67,7 +68,7 @@ impl<M: Manager> Waiter<M> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
+enum Phase {
     Open,
     /// `close` was called: nothing is handed out; returned resources are closed
     /// gracefully.
@@ -91,32 +92,36 @@ pub(super) struct Borrow {
     pub reported: bool,
 }
 
+/// What the pool's lock guards. Its fields are private to this module: the other
+/// parts of the pool change it through the transitions below (grant and give back
+/// live in [`Inner`] here; waiting, timing out, maintenance, resizing and closing
+/// through the methods of `State`), so its rules are kept in one place.
 pub(super) struct State<M: Manager> {
-    pub phase: Phase,
+    phase: Phase,
     /// Least recently used first, so the fast path pops from the back.
-    pub idle: Vec<Entry<M::Resource>>,
-    pub active: usize,
-    pub opening: usize,
-    pub closing: usize,
-    pub max_size: usize,
-    pub effective_max: usize,
+    idle: Vec<Entry<M::Resource>>,
+    active: usize,
+    opening: usize,
+    closing: usize,
+    max_size: usize,
+    effective_max: usize,
     /// Last capacity error, or last step back up after one.
-    pub capacity_mark: Instant,
+    capacity_mark: Instant,
     /// No background creation before this (set after a failed one).
-    pub replenish_after: Instant,
+    replenish_after: Instant,
     /// Background creation has failed since it last succeeded (warned once).
-    pub replenish_failing: bool,
-    pub waiters: WaiterQueue<Waiter<M>>,
+    replenish_failing: bool,
+    waiters: WaiterQueue<Waiter<M>>,
     next_id: u64,
     /// Borrow start per resource id; only kept when `leak_threshold` is set.
-    pub borrows: Option<HashMap<u64, Borrow>>,
-    pub counts: LockedCounters,
-    pub waits: WaitWindow,
+    borrows: Option<HashMap<u64, Borrow>>,
+    counts: LockedCounters,
+    waits: WaitWindow,
     /// Creations that failed in a way that says the remote would not take one more
     /// while others were open (the cap was lowered).
-    pub remote_limited: u64,
+    remote_limited: u64,
     /// Creations still under way whose caller was served an open resource first.
-    pub unanswered_opens: usize,
+    unanswered_opens: usize,
 }
 
 impl<M: Manager> State<M> {
@@ -159,6 +164,241 @@ impl<M: Manager> State<M> {
     pub(super) fn unreserve(&mut self) {
         self.opening = self.opening.saturating_sub(1);
     }
+
+    /// Handing out (not draining or closed).
+    pub(super) fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Callers queued for a resource (those only waiting for a hand-off while their
+    /// own creation is under way are not counted).
+    pub(super) fn waiting(&self) -> usize {
+        self.waiters.count(|w| !w.handoff_only)
+    }
+
+    /// A caller was served after waiting `waited` (zero: at once).
+    pub(super) fn record_wait(&mut self, waited: Duration) {
+        self.waits.record(waited);
+    }
+
+    /// The error of a caller that finds nothing at once and will not wait.
+    pub(super) fn unavailable<E>(&self, pool: &str) -> PoolError<E> {
+        timeout_error(pool, self.max_size, self.waiters.len(), Duration::ZERO)
+    }
+
+    /// A caller waited `waited` in vain: counted, and the error it gets.
+    pub(super) fn record_timeout<E>(&mut self, pool: &str, waited: Duration) -> PoolError<E> {
+        let waiters = self.waiters.len();
+        self.timed_out(pool, waiters, waited)
+    }
+
+    fn timed_out<E>(&mut self, pool: &str, waiters: usize, waited: Duration) -> PoolError<E> {
+        self.counts.acquire_timeouts += 1;
+        self.waits.record(waited);
+        timeout_error(pool, self.max_size, waiters, waited)
+    }
+
+    /// A caller turned away because `max_waiters` are already queued.
+    pub(super) fn reject_waiter(&mut self) {
+        self.counts.rejected_waiters += 1;
+    }
+
+    /// Queues a caller; its place in the queue.
+    pub(super) fn enqueue(&mut self, priority: Priority, since: Instant, waiter: Waiter<M>) -> u64 {
+        self.waiters.push(priority, since, waiter)
+    }
+
+    /// Takes a caller out of the queue (it stopped waiting); `None` if a grant was
+    /// already sent to it.
+    pub(super) fn withdraw(&mut self, priority: Priority, id: u64) -> Option<Waiter<M>> {
+        self.waiters.remove(priority, id)
+    }
+
+    /// A caller leaves the queue at its deadline: its timeout error, or `None` if
+    /// a grant was already sent to it (the waiter is returned to be dropped after
+    /// unlocking).
+    pub(super) fn withdraw_timed_out<E>(
+        &mut self,
+        pool: &str,
+        priority: Priority,
+        id: u64,
+        waited: Duration,
+    ) -> (Option<Waiter<M>>, Option<PoolError<E>>) {
+        let waiters = self.waiters.len();
+        let removed = self.waiters.remove(priority, id);
+        let err = removed.is_some().then(|| self.timed_out(pool, waiters, waited));
+        (removed, err)
+    }
+
+    /// A caller was served by an open resource while its own creation goes on.
+    pub(super) fn open_overtaken(&mut self) {
+        self.unanswered_opens += 1;
+    }
+
+    /// A creation whose caller had been served first has ended.
+    pub(super) fn open_answered(&mut self) {
+        self.unanswered_opens = self.unanswered_opens.saturating_sub(1);
+    }
+
+    /// Slots reserved for `n` creations in the background.
+    pub(super) fn reserve_opens(&mut self, n: usize) {
+        self.opening += n;
+    }
+
+    /// Takes out the idle resources `verdict` retires (oldest first; it is told how
+    /// many resources the pool holds at that point).
+    pub(super) fn take_idle_where(
+        &mut self,
+        mut verdict: impl FnMut(&mut Entry<M::Resource>, usize) -> Option<(Reason, Teardown)>,
+    ) -> Vec<(Entry<M::Resource>, Reason, Teardown)> {
+        let mut total = self.total();
+        let mut taken = Vec::new();
+        let mut i = 0;
+        while i < self.idle.len() {
+            match verdict(&mut self.idle[i], total) {
+                Some((reason, how)) => {
+                    taken.push((self.idle.remove(i), reason, how));
+                    total -= 1;
+                }
+                None => i += 1,
+            }
+        }
+        taken
+    }
+
+    /// One step back up towards `max_size` after a capacity error, at most every
+    /// `step`; the new effective max if it rose.
+    pub(super) fn recover_capacity(&mut self, now: Instant, step: Duration) -> Option<usize> {
+        if self.effective_max < self.max_size && now.saturating_duration_since(self.capacity_mark) >= step {
+            self.effective_max += 1;
+            self.capacity_mark = now;
+            return Some(self.effective_max);
+        }
+        None
+    }
+
+    /// Borrows held longer than `threshold` not reported yet (now marked reported).
+    pub(super) fn newly_leaked(&mut self, now: Instant, threshold: Duration) -> Vec<(u64, Duration)> {
+        let mut leaked = Vec::new();
+        for (id, borrow) in self.borrows.iter_mut().flatten() {
+            let held_for = now.saturating_duration_since(borrow.since);
+            if !borrow.reported && held_for > threshold {
+                borrow.reported = true;
+                leaked.push((*id, held_for));
+            }
+        }
+        leaked
+    }
+
+    /// Resources to open in the background to reach `min_size` (none while a failed
+    /// background creation is backing off).
+    pub(super) fn shortfall(&self, min_size: usize, now: Instant) -> usize {
+        if now < self.replenish_after {
+            return 0;
+        }
+        let wanted = min_size.min(self.effective_max);
+        let room = self.effective_max.saturating_sub(self.occupied());
+        wanted.saturating_sub(self.total() + self.opening).min(room)
+    }
+
+    /// A background creation worked; whether it had been failing.
+    pub(super) fn background_open_worked(&mut self) -> bool {
+        std::mem::take(&mut self.replenish_failing)
+    }
+
+    /// A background creation failed: none again before `retry_at`; whether it was
+    /// already failing.
+    pub(super) fn background_open_failed(&mut self, retry_at: Instant) -> bool {
+        self.replenish_after = retry_at;
+        std::mem::replace(&mut self.replenish_failing, true)
+    }
+
+    /// A new cap: the old one, and the idle resources beyond the new effective max
+    /// (oldest first), taken out to be closed.
+    pub(super) fn resize(&mut self, new_max: usize) -> (usize, Vec<Entry<M::Resource>>) {
+        let old_max = self.max_size;
+        self.max_size = new_max;
+        self.effective_max = if self.effective_max >= old_max {
+            new_max
+        } else {
+            self.effective_max.min(new_max)
+        };
+        let mut beyond = Vec::new();
+        while self.total() > self.effective_max && !self.idle.is_empty() {
+            beyond.push(self.idle.remove(0));
+        }
+        (old_max, beyond)
+    }
+
+    /// Stops handing out: the idle resources (to be closed) and the waiters (to be
+    /// told the pool is closed).
+    pub(super) fn begin_drain(&mut self) -> Drain<M> {
+        let was_open = self.phase == Phase::Open;
+        if was_open {
+            self.phase = Phase::Draining;
+        }
+        Drain {
+            was_open,
+            idle: std::mem::take(&mut self.idle),
+            waiters: self.waiters.drain(),
+        }
+    }
+
+    /// Nothing borrowed, being created or being torn down.
+    pub(super) fn is_drained(&self) -> bool {
+        self.active + self.opening + self.closing == 0
+    }
+
+    /// Closed for good: whatever is still borrowed is aborted when it comes back;
+    /// how many are.
+    pub(super) fn mark_closed(&mut self) -> usize {
+        self.phase = Phase::Closed;
+        self.active
+    }
+
+    /// The counts of the pool, read for its statistics.
+    pub(super) fn view(&self) -> StateView<'_> {
+        StateView {
+            total: self.total(),
+            active: self.active,
+            idle: self.idle.len(),
+            waiting: self.waiting(),
+            opening: self.opening,
+            closing: self.closing,
+            effective_max: self.effective_max,
+            max_size: self.max_size,
+            remote_limited: self.remote_limited,
+            unanswered_opens: self.unanswered_opens,
+            counts: &self.counts,
+            wait_samples: self.waits.samples(),
+        }
+    }
+}
+
+/// What a pool that starts draining lets go of.
+pub(super) struct Drain<M: Manager> {
+    /// It was open until now (not already draining or closed).
+    pub was_open: bool,
+    /// Its idle resources, to be closed.
+    pub idle: Vec<Entry<M::Resource>>,
+    /// Its waiters, to be told it is closed.
+    pub waiters: Vec<Waiter<M>>,
+}
+
+/// The pool's state as its statistics read it.
+pub(super) struct StateView<'a> {
+    pub total: usize,
+    pub active: usize,
+    pub idle: usize,
+    pub waiting: usize,
+    pub opening: usize,
+    pub closing: usize,
+    pub effective_max: usize,
+    pub max_size: usize,
+    pub remote_limited: u64,
+    pub unanswered_opens: usize,
+    pub counts: &'a LockedCounters,
+    pub wait_samples: &'a [f64],
 }
 
 pub(super) struct Inner<M: Manager> {
@@ -676,5 +916,14 @@ impl<M: Manager> ClosingSlot<M> {
 impl<M: Manager> Drop for ClosingSlot<M> {
     fn drop(&mut self) {
         self.pool.closing_done();
+    }
+}
+
+fn timeout_error<E>(pool: &str, max_size: usize, waiters: usize, waited: Duration) -> PoolError<E> {
+    PoolError::Timeout {
+        pool: pool.to_owned(),
+        max_size,
+        waiters,
+        waited,
     }
 }

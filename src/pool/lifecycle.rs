@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
-use super::inner::{deadline, Inner, Phase, Teardown};
+use super::inner::{deadline, Inner, Teardown};
 use super::manager::Manager;
 use super::stats::Reason;
 
@@ -17,16 +17,10 @@ impl<M: Manager> Inner<M> {
     pub(super) fn resize(self: &Arc<Self>, new_max: usize) {
         let new_max = new_max.max(1);
         self.transition(Instant::now(), |st, doomed| {
-            let old_max = st.max_size;
-            st.max_size = new_max;
-            st.effective_max = if st.effective_max >= old_max {
-                new_max
-            } else {
-                st.effective_max.min(new_max)
-            };
-            debug!(pool = %self.name, old_max, new_max, effective_max = st.effective_max, "resized");
-            while st.total() > st.effective_max && !st.idle.is_empty() {
-                let entry = st.idle.remove(0);
+            let (old_max, beyond) = st.resize(new_max);
+            let effective_max = st.view().effective_max;
+            debug!(pool = %self.name, old_max, new_max, effective_max, "resized");
+            for entry in beyond {
                 self.retire(st, entry, Reason::Closed, Teardown::Close, doomed);
             }
             // Settling after growing lets waiters create.
@@ -42,14 +36,15 @@ impl<M: Manager> Inner<M> {
         // Creations racing a hand-off are abandoned, not waited for.
         self.closing.send_replace(true);
         let waiters = self.take(|st, doomed| {
-            if st.phase == Phase::Open {
-                st.phase = Phase::Draining;
-                info!(pool = %self.name, idle = st.idle.len(), active = st.active, waiting = st.waiters.len(), "closing pool");
+            let drain = st.begin_drain();
+            if drain.was_open {
+                let active = st.view().active;
+                info!(pool = %self.name, idle = drain.idle.len(), active, waiting = drain.waiters.len(), "closing pool");
             }
-            for entry in std::mem::take(&mut st.idle) {
+            for entry in drain.idle {
                 self.retire(st, entry, Reason::Closed, Teardown::Close, doomed);
             }
-            st.waiters.drain()
+            drain.waiters
         });
         // Dropping their senders wakes the waiters with `Closed`.
         drop(waiters);
@@ -60,8 +55,7 @@ impl<M: Manager> Inner<M> {
             // await is not lost.
             drained.as_mut().enable();
             {
-                let st = self.lock();
-                if st.active + st.opening + st.closing == 0 {
+                if self.lock().is_drained() {
                     break;
                 }
             }
@@ -69,10 +63,9 @@ impl<M: Manager> Inner<M> {
                 break;
             }
         }
-        let mut st = self.lock();
-        if st.active > 0 {
-            info!(pool = %self.name, active = st.active, "pool closed with resources still borrowed: they will be aborted when returned");
+        let active = self.lock().mark_closed();
+        if active > 0 {
+            info!(pool = %self.name, active, "pool closed with resources still borrowed: they will be aborted when returned");
         }
-        st.phase = Phase::Closed;
     }
 }

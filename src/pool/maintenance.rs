@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
-use super::inner::{deadline, spawn, Doomed, Inner, Phase, Reservation, State, Teardown};
+use super::inner::{deadline, spawn, Doomed, Inner, Reservation, State, Teardown};
 use super::manager::Manager;
 use super::stats::Reason;
 
@@ -64,14 +64,16 @@ impl<M: Manager> Inner<M> {
     fn maintain(self: &Arc<Self>) -> bool {
         let now = Instant::now();
         let to_open = self.transition(now, |st, doomed| {
-            if st.phase != Phase::Open {
+            if !st.is_open() {
                 return None;
             }
             self.retire_idle(st, now, doomed);
-            self.recover_capacity(st, now);
+            if let Some(effective_max) = st.recover_capacity(now, CAPACITY_RECOVERY_STEP) {
+                debug!(pool = %self.name, effective_max, "raising the effective max");
+            }
             self.report_leaks(st, now);
             let to_open = self.shortfall(st, now);
-            st.opening += to_open;
+            st.reserve_opens(to_open);
             Some(to_open)
         });
         let Some(to_open) = to_open else {
@@ -86,12 +88,9 @@ impl<M: Manager> Inner<M> {
 
     fn retire_idle(&self, st: &mut State<M>, now: Instant, doomed: &mut Doomed<M::Resource>) {
         let min_size = self.settings.min_size;
-        let mut total = st.total();
-        let mut i = 0;
         // Oldest first, so the ones kept for `min_size` are the most recently used.
-        while i < st.idle.len() {
-            let entry = &mut st.idle[i];
-            let verdict = if entry.expires_at.is_some_and(|at| now >= at) {
+        let retired = st.take_idle_where(|entry, total| {
+            if entry.expires_at.is_some_and(|at| now >= at) {
                 Some((Reason::Lifetime, Teardown::Close))
             } else if !self.manager.is_alive(&mut entry.res) {
                 Some((Reason::Stale, Teardown::Abort))
@@ -100,23 +99,10 @@ impl<M: Manager> Inner<M> {
                 Some((Reason::Idle, Teardown::Close))
             } else {
                 None
-            };
-            match verdict {
-                Some((reason, how)) => {
-                    let entry = st.idle.remove(i);
-                    total -= 1;
-                    self.retire(st, entry, reason, how, doomed);
-                }
-                None => i += 1,
             }
-        }
-    }
-
-    fn recover_capacity(&self, st: &mut State<M>, now: Instant) {
-        if st.effective_max < st.max_size && now.saturating_duration_since(st.capacity_mark) >= CAPACITY_RECOVERY_STEP {
-            st.effective_max += 1;
-            st.capacity_mark = now;
-            debug!(pool = %self.name, effective_max = st.effective_max, "raising the effective max");
+        });
+        for (entry, reason, how) in retired {
+            self.retire(st, entry, reason, how, doomed);
         }
     }
 
@@ -124,23 +110,17 @@ impl<M: Manager> Inner<M> {
         let Some(threshold) = self.settings.leak_threshold else {
             return;
         };
-        for (id, borrow) in st.borrows.iter_mut().flatten() {
-            let held_for = now.saturating_duration_since(borrow.since);
-            if !borrow.reported && held_for > threshold {
-                borrow.reported = true;
-                warn!(pool = %self.name, id, ?held_for, "resource borrowed longer than leak_threshold");
-            }
+        for (id, held_for) in st.newly_leaked(now, threshold) {
+            warn!(pool = %self.name, id, ?held_for, "resource borrowed longer than leak_threshold");
         }
     }
 
     /// Resources to open in the background to reach `min_size`.
     fn shortfall(&self, st: &State<M>, now: Instant) -> usize {
-        if self.default_request.is_none() || now < st.replenish_after || !self.may_replenish() {
+        if self.default_request.is_none() || !self.may_replenish() {
             return 0;
         }
-        let wanted = self.settings.min_size.min(st.effective_max);
-        let room = st.effective_max.saturating_sub(st.occupied());
-        wanted.saturating_sub(st.total() + st.opening).min(room)
+        st.shortfall(self.settings.min_size, now)
     }
 
     fn may_replenish(&self) -> bool {
@@ -163,7 +143,7 @@ impl<M: Manager> Inner<M> {
         self.transition(now, |st, doomed| {
             match self.adopt(st, slot, created, now, doomed) {
                 Ok(Some(entry)) => {
-                    if std::mem::take(&mut st.replenish_failing) {
+                    if st.background_open_worked() {
                         info!(pool = %self.name, "background opening works again");
                     }
                     self.put_back(st, entry, now)
@@ -171,12 +151,11 @@ impl<M: Manager> Inner<M> {
                 Ok(None) => {}
                 Err(err) => {
                     // Warned once per outage; the breaker and the stats say the rest.
-                    if std::mem::replace(&mut st.replenish_failing, true) {
+                    if st.background_open_failed(deadline(now, REPLENISH_BACKOFF)) {
                         debug!(pool = %self.name, error = %err, "could not open a resource in the background");
                     } else {
                         warn!(pool = %self.name, error = %err, "could not open a resource in the background (retried every {REPLENISH_BACKOFF:?}, not logged again until it works)");
                     }
-                    st.replenish_after = deadline(now, REPLENISH_BACKOFF);
                 }
             }
         });

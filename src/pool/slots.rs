@@ -5,7 +5,6 @@
 //! [`ClosingSlot`](super::inner::ClosingSlot)) live with the state they free.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::{timeout_at, Instant};
@@ -72,18 +71,11 @@ impl<M: Manager> WaitTicket<M> {
     /// Leaves the queue after the deadline; None if a grant had already been sent.
     fn give_up(&self) -> Option<PoolError<M::Error>> {
         let now = Instant::now();
-        let (removed, err) = {
-            let mut st = self.pool.lock();
-            let waiters = st.waiters.len();
-            let removed = st.waiters.remove(self.priority, self.id);
-            let err = removed.is_some().then(|| {
-                let waited = now.saturating_duration_since(self.since);
-                st.counts.acquire_timeouts += 1;
-                st.waits.record(waited);
-                timeout_error(&self.pool.name, st.max_size, waiters, waited)
-            });
-            (removed, err)
-        };
+        let waited = now.saturating_duration_since(self.since);
+        let (removed, err) = self
+            .pool
+            .lock()
+            .withdraw_timed_out(&self.pool.name, self.priority, self.id, waited);
         // The waiter (its request clone and sender) is dropped after unlocking.
         drop(removed);
         err
@@ -95,7 +87,7 @@ impl<M: Manager> Drop for WaitTicket<M> {
         if self.settled {
             return;
         }
-        let removed = self.pool.lock().waiters.remove(self.priority, self.id);
+        let removed = self.pool.lock().withdraw(self.priority, self.id);
         if removed.is_none() {
             // Not queued any more, so whoever took it out sent a grant under the same
             // lock; it is in the channel now.
@@ -103,14 +95,5 @@ impl<M: Manager> Drop for WaitTicket<M> {
                 self.pool.abandon(grant);
             }
         }
-    }
-}
-
-pub(super) fn timeout_error<E>(pool: &str, max_size: usize, waiters: usize, waited: Duration) -> PoolError<E> {
-    PoolError::Timeout {
-        pool: pool.to_owned(),
-        max_size,
-        waiters,
-        waited,
     }
 }

@@ -12,18 +12,19 @@ impl<M: Manager> Inner<M> {
         let now = Instant::now();
         let (mut stats, samples) = {
             let st = self.lock();
-            let c = &st.counts;
+            let v = st.view();
+            let c = v.counts;
             let stats = PoolStats {
                 pool: self.name.clone(),
-                total: st.total(),
-                active: st.active,
-                idle: st.idle.len(),
+                total: v.total,
+                active: v.active,
+                idle: v.idle,
                 // Callers whose own creation is under way are not counted as waiting.
-                waiting: st.waiters.count(|w| !w.handoff_only),
-                opening: st.opening,
-                closing: st.closing,
-                effective_max: st.effective_max,
-                max_size: st.max_size,
+                waiting: v.waiting,
+                opening: v.opening,
+                closing: v.closing,
+                effective_max: v.effective_max,
+                max_size: v.max_size,
                 acquisitions: AtomicCounters::get(&self.counters.acquisitions),
                 releases: c.releases,
                 acquire_timeouts: c.acquire_timeouts,
@@ -37,10 +38,10 @@ impl<M: Manager> Inner<M> {
                 peak_active: c.peak_active,
                 wait: WaitStats::default(),
                 leak_suspects: self.suspects(&st, now).count(),
-                remote_limited: st.remote_limited,
-                unanswered_opens: st.unanswered_opens,
+                remote_limited: v.remote_limited,
+                unanswered_opens: v.unanswered_opens,
             };
-            (stats, st.waits.samples().to_vec())
+            (stats, v.wait_samples.to_vec())
         };
         // Sorting happens after unlocking: it is the only non-trivial work here.
         stats.wait = WaitStats::from_samples(samples);
