@@ -2,21 +2,18 @@
 //! the public C-ECHO / C-STORE / C-FIND, each an [`Operation`] run by the one
 //! driver ([`Node::run`]).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::association::{AssociationParams, ContextRequest};
 use crate::config::NodeConfig;
-use crate::dimse::{self, InstanceFile, Status, StoreResponse};
 use crate::pool::Pool;
-use crate::resilience::{BreakerState, ExecError, Executor};
+use crate::resilience::{BreakerState, Executor};
 
-use super::error::OpError;
 use super::health::{self, Borrows, NodeHealth};
 use super::manager::AssociationManager;
-use super::operation::{Echo, Store};
-use super::outcome::{NodeStats, OpOptions, Outcome, StoreOutcome};
+use super::operation::Echo;
+use super::outcome::NodeStats;
 use super::telemetry::{Labels, NodeMetrics, Telemetry};
 
 /// A remote AE: one pool + breaker + retry policy.
@@ -61,10 +58,10 @@ pub struct Node {
     metrics: Arc<NodeMetrics>,
     borrows: Borrows,
     /// C-ECHO has no arguments: one operation serves every call.
-    echo: Echo,
+    pub(super) echo: Echo,
     /// The fleet's breaker for this node (`shared_breaker`).
     #[cfg(feature = "redis")]
-    shared_breaker: Option<Arc<super::shared::SharedBreaker>>,
+    pub(super) shared_breaker: Option<Arc<super::shared::SharedBreaker>>,
     /// Dropped with the node: stops the watchdog.
     _watchdog: Option<tokio::sync::watch::Sender<()>>,
 }
@@ -203,30 +200,6 @@ impl Node {
         &self.metrics
     }
 
-    /// The fleet's breaker for this node, if `shared_breaker` is on.
-    #[cfg(feature = "redis")]
-    pub(crate) fn shared_breaker(&self) -> Option<&Arc<super::shared::SharedBreaker>> {
-        self.shared_breaker.as_ref()
-    }
-
-    /// The node's fleet-wide figures (`shared_limits`), if it uses them.
-    #[cfg(feature = "redis")]
-    pub fn shared_stats(&self) -> Option<super::shared::SharedStats> {
-        let mut stats = match self.pool.manager().limiter() {
-            Some(l) => l.stats(),
-            None => {
-                let (redis, available) = self.shared_breaker.as_ref()?.redis();
-                super::shared::SharedStats {
-                    redis: redis.to_string(),
-                    redis_available: available,
-                    ..Default::default()
-                }
-            }
-        };
-        stats.shared_breaker_open = self.shared_breaker.as_ref().is_some_and(|b| b.is_open());
-        Some(stats)
-    }
-
     pub(crate) fn borrows(&self) -> &Borrows {
         &self.borrows
     }
@@ -269,58 +242,6 @@ impl Node {
         v.sort_unstable();
         v
     }
-
-    /// C-ECHO.
-    pub async fn echo(&self) -> Outcome<Status> {
-        self.echo_with(&OpOptions::default()).await
-    }
-
-    /// C-ECHO with a deadline and priority.
-    pub async fn echo_with(&self, opts: &OpOptions) -> Outcome<Status> {
-        self.run(&self.echo, opts).await
-    }
-
-    /// C-STORE of one file (read, checked, sent with the retry policy).
-    pub async fn store_file(&self, path: &Path) -> StoreOutcome {
-        self.store_file_with(path, &OpOptions::default()).await
-    }
-
-    /// C-STORE of one file with a deadline and priority.
-    pub async fn store_file_with(&self, path: &Path, opts: &OpOptions) -> StoreOutcome {
-        let opened = dimse::open_instance(path).await;
-        self.store_opened(path, opened, opts).await
-    }
-
-    /// C-STORE of a file already opened with [`dimse::open_instance`] (which a batch can do
-    /// ahead, while the previous file is on the wire); an open error is reported as
-    /// a file that was never sent.
-    pub async fn store_opened(
-        &self,
-        path: &Path,
-        opened: Result<InstanceFile, dimse::FileError>,
-        opts: &OpOptions,
-    ) -> StoreOutcome {
-        let file = match opened {
-            Ok(f) => f,
-            Err(e) => return not_sent(path, OpError::File(e)),
-        };
-        let outcome = self.store_with(&file, opts).await;
-        StoreOutcome {
-            path: path.to_path_buf(),
-            file: Some(file),
-            outcome,
-        }
-    }
-
-    /// C-STORE of an instance already opened.
-    pub async fn store(&self, file: &InstanceFile) -> Outcome<StoreResponse> {
-        self.store_with(file, &OpOptions::default()).await
-    }
-
-    /// C-STORE of an instance already opened, with a deadline and priority.
-    pub async fn store_with(&self, file: &InstanceFile, opts: &OpOptions) -> Outcome<StoreResponse> {
-        self.run(&Store::new(file), opts).await
-    }
 }
 
 /// What a node takes from the shared limits (nothing without the `redis` feature).
@@ -330,16 +251,4 @@ struct Shared {
     limiter: Option<super::shared::NodeLimiter>,
     #[cfg(feature = "redis")]
     breaker: Option<Arc<super::shared::SharedBreaker>>,
-}
-
-fn not_sent(path: &Path, err: OpError) -> StoreOutcome {
-    StoreOutcome {
-        path: path.to_path_buf(),
-        file: None,
-        outcome: Outcome {
-            result: Err(ExecError::Operation(err)),
-            attempts: 0,
-            last_status: None,
-        },
-    }
 }

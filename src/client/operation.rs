@@ -17,6 +17,10 @@ use crate::dimse::{
 };
 
 use super::error::OpError;
+use super::outcome::{OpOptions, Outcome, StoreOutcome};
+use super::Node;
+use crate::resilience::ExecError;
+use std::path::Path;
 
 /// One DIMSE operation, run by [`Node::run`](super::Node::run) on pooled
 /// associations, once per attempt.
@@ -274,5 +278,72 @@ impl<S: MatchSink> MatchSink for Counting<'_, S> {
 
     fn is_closed(&self) -> bool {
         self.inner.is_closed()
+    }
+}
+
+/// C-ECHO and C-STORE on a node: the two impls above through its driver.
+impl Node {
+    /// C-ECHO.
+    pub async fn echo(&self) -> Outcome<Status> {
+        self.echo_with(&OpOptions::default()).await
+    }
+
+    /// C-ECHO with a deadline and priority.
+    pub async fn echo_with(&self, opts: &OpOptions) -> Outcome<Status> {
+        self.run(&self.echo, opts).await
+    }
+
+    /// C-STORE of one file (read, checked, sent with the retry policy).
+    pub async fn store_file(&self, path: &Path) -> StoreOutcome {
+        self.store_file_with(path, &OpOptions::default()).await
+    }
+
+    /// C-STORE of one file with a deadline and priority.
+    pub async fn store_file_with(&self, path: &Path, opts: &OpOptions) -> StoreOutcome {
+        let opened = dimse::open_instance(path).await;
+        self.store_opened(path, opened, opts).await
+    }
+
+    /// C-STORE of a file already opened with [`dimse::open_instance`] (which a batch can do
+    /// ahead, while the previous file is on the wire); an open error is reported as
+    /// a file that was never sent.
+    pub async fn store_opened(
+        &self,
+        path: &Path,
+        opened: Result<InstanceFile, dimse::FileError>,
+        opts: &OpOptions,
+    ) -> StoreOutcome {
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) => return not_sent(path, OpError::File(e)),
+        };
+        let outcome = self.store_with(&file, opts).await;
+        StoreOutcome {
+            path: path.to_path_buf(),
+            file: Some(file),
+            outcome,
+        }
+    }
+
+    /// C-STORE of an instance already opened.
+    pub async fn store(&self, file: &InstanceFile) -> Outcome<StoreResponse> {
+        self.store_with(file, &OpOptions::default()).await
+    }
+
+    /// C-STORE of an instance already opened, with a deadline and priority.
+    pub async fn store_with(&self, file: &InstanceFile, opts: &OpOptions) -> Outcome<StoreResponse> {
+        self.run(&Store::new(file), opts).await
+    }
+}
+
+fn not_sent(path: &Path, err: OpError) -> StoreOutcome {
+    StoreOutcome {
+        path: path.to_path_buf(),
+        file: None,
+        outcome: Outcome {
+            result: Err(ExecError::Operation(err)),
+            attempts: 0,
+            last_status: None,
+        },
     }
 }

@@ -512,3 +512,30 @@ async fn renew_loop(inner: std::sync::Weak<Inner>) {
         }
     }
 }
+
+/// A node's view of the fleet-wide limits.
+impl super::Node {
+    /// The fleet's breaker for this node, if `shared_breaker` is on.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_breaker(&self) -> Option<&Arc<SharedBreaker>> {
+        self.shared_breaker.as_ref()
+    }
+
+    /// The node's fleet-wide figures (`shared_limits`), if it uses them.
+    #[cfg(feature = "redis")]
+    pub fn shared_stats(&self) -> Option<SharedStats> {
+        let mut stats = match self.pool().manager().limiter() {
+            Some(l) => l.stats(),
+            None => {
+                let (redis, available) = self.shared_breaker.as_ref()?.redis();
+                SharedStats {
+                    redis: redis.to_string(),
+                    redis_available: available,
+                    ..Default::default()
+                }
+            }
+        };
+        stats.shared_breaker_open = self.shared_breaker.as_ref().is_some_and(|b| b.is_open());
+        Some(stats)
+    }
+}
