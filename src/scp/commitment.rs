@@ -11,9 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
-use tokio::io::AsyncWriteExt;
-
-use crate::association::{encode_pdata, uids, Association, AssociationParams, Profile, ProposedContext};
+use crate::association::{uids, Association, AssociationParams, Profile, ProposedContext};
 use crate::dimse::command::{field, tag, Command};
 use crate::dimse::commitment::{
     decode_report, encode_data_set, n_action_rsp, n_event_report_rq, reason, CommitmentReport, CommitmentRequest,
@@ -23,7 +21,7 @@ use crate::dimse::commitment::{
 use crate::dimse::dataset_check::decode_checked;
 use crate::dimse::CommitmentRouter;
 
-use super::handler::{ScpStream, ServerAssoc};
+use super::handler::{send, Next, ScpStream, ServerAssoc};
 use super::{Scp, ScpConfig, Shared};
 
 /// Where the SCP sends the report of a commitment request (PS3.4 J.3.3 lets the
@@ -50,28 +48,6 @@ fn next_report_id() -> u16 {
     match NEXT_REPORT_ID.fetch_add(1, Ordering::Relaxed) {
         0 => NEXT_REPORT_ID.fetch_add(1, Ordering::Relaxed),
         n => n,
-    }
-}
-
-/// What went on after a message: keep serving, or the association is over.
-pub(super) enum After {
-    Continue,
-    Stop,
-}
-
-async fn send<S: ScpStream>(assoc: &mut ServerAssoc<S>, ctx: u8, cmd: &Command, data: Option<&[u8]>) -> After {
-    let max = match assoc.requestor_max_pdu_length() {
-        0 => 1 << 20,
-        n => n,
-    };
-    let mut buf = Vec::new();
-    encode_pdata(&mut buf, ctx, true, &cmd.encode(), true, max);
-    if let Some(d) = data {
-        encode_pdata(&mut buf, ctx, false, d, true, max);
-    }
-    match assoc.inner_stream().write_all(&buf).await {
-        Ok(()) => After::Continue,
-        Err(_) => After::Stop,
     }
 }
 
@@ -113,7 +89,7 @@ pub(super) async fn serve_action<S: ScpStream>(
     ts: &str,
     calling_ae: &str,
     peer: SocketAddr,
-) -> After {
+) -> Next {
     let id = cmd.message_id().unwrap_or(0);
     let action = cmd.u16(tag::ACTION_TYPE_ID);
     if cmd.text(tag::REQUESTED_SOP_CLASS_UID).as_deref() != Some(STORAGE_COMMITMENT_PUSH) {
@@ -141,8 +117,8 @@ pub(super) async fn serve_action<S: ScpStream>(
             return send(assoc, ctx, &n_action_rsp(id, 0x0110, action), None).await;
         }
     };
-    if let After::Stop = send(assoc, ctx, &n_action_rsp(id, 0x0000, action), None).await {
-        return After::Stop;
+    if let Next::Stop = send(assoc, ctx, &n_action_rsp(id, 0x0000, action), None).await {
+        return Next::Stop;
     }
     let report = judge(shared, &request);
     tracing::info!(
@@ -160,7 +136,7 @@ pub(super) async fn serve_action<S: ScpStream>(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "storage commitment report not sent");
-                After::Continue
+                Next::Continue
             }
         },
         CommitReportMode::NewAssociation { port } => {
@@ -184,7 +160,7 @@ pub(super) async fn serve_action<S: ScpStream>(
                     "storage commitment report not sent: no address for the requester (commit-report-port)"
                 ),
             }
-            After::Continue
+            Next::Continue
         }
     }
 }
@@ -251,7 +227,7 @@ pub(super) async fn serve_event_report<S: ScpStream>(
     cmd: &Command,
     data: Option<Vec<u8>>,
     ts: &str,
-) -> After {
+) -> Next {
     let id = cmd.message_id().unwrap_or(0);
     let event_type = cmd.u16(tag::EVENT_TYPE_ID);
     let (mut status, report) = decode_report(cmd, data.as_deref(), ts, &shared.config.limits);

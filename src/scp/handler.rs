@@ -462,15 +462,12 @@ impl Conn<'_> {
                 self.find(assoc, ctx, id, &sop_class, &ts, data).await
             }
             Some(field::C_GET_RQ) => {
-                match super::retrieve::serve_get(assoc, &self.owned, ctx, id, &sop_class, &ts, data).await {
-                    super::retrieve::After::Continue => Next::Continue,
-                    super::retrieve::After::Stop => Next::Stop,
-                }
+                super::retrieve::serve_get(assoc, &self.owned, ctx, id, &sop_class, &ts, data).await
             }
             Some(field::C_MOVE_RQ) => {
                 let destination = cmd.text(tag::MOVE_DESTINATION).unwrap_or_default();
                 let calling = self.calling_ae.clone();
-                match super::retrieve::serve_move(
+                super::retrieve::serve_move(
                     assoc,
                     &self.owned,
                     ctx,
@@ -482,23 +479,13 @@ impl Conn<'_> {
                     &calling,
                 )
                 .await
-                {
-                    super::retrieve::After::Continue => Next::Continue,
-                    super::retrieve::After::Stop => Next::Stop,
-                }
             }
             Some(field::N_ACTION_RQ) => {
                 let (calling, peer) = (self.calling_ae.clone(), self.peer);
-                match super::commitment::serve_action(assoc, &self.owned, ctx, &cmd, data, &ts, &calling, peer).await {
-                    super::commitment::After::Continue => Next::Continue,
-                    super::commitment::After::Stop => Next::Stop,
-                }
+                super::commitment::serve_action(assoc, &self.owned, ctx, &cmd, data, &ts, &calling, peer).await
             }
             Some(field::N_EVENT_REPORT_RQ) => {
-                match super::commitment::serve_event_report(assoc, &self.owned, ctx, &cmd, data, &ts).await {
-                    super::commitment::After::Continue => Next::Continue,
-                    super::commitment::After::Stop => Next::Stop,
-                }
+                super::commitment::serve_event_report(assoc, &self.owned, ctx, &cmd, data, &ts).await
             }
             // The answer to a commitment report we sent on this association.
             Some(field::N_EVENT_REPORT_RSP) => Next::Continue,
@@ -614,23 +601,34 @@ impl Conn<'_> {
         cmd: &Command,
         data: Option<&[u8]>,
     ) -> Next {
-        let max = match assoc.requestor_max_pdu_length() {
-            0 => 1 << 20,
-            n => n,
-        };
-        let mut buf = Vec::new();
-        encode_pdata(&mut buf, ctx, true, &cmd.encode(), true, max);
-        if let Some(d) = data {
-            encode_pdata(&mut buf, ctx, false, d, true, max);
-        }
-        match assoc.inner_stream().write_all(&buf).await {
-            Ok(()) => Next::Continue,
-            Err(_) => Next::Stop,
-        }
+        send(assoc, ctx, cmd, data).await
     }
 }
 
 /// Receive a PDU; `Ok(None)` when `idle` passed with nothing.
+/// One DIMSE message (a command, and its data set if any) to the requestor, in
+/// P-DATA PDUs within its maximum length; `Stop` when the association broke.
+pub(super) async fn send<S: ScpStream>(
+    assoc: &mut ServerAssoc<S>,
+    ctx: u8,
+    cmd: &Command,
+    data: Option<&[u8]>,
+) -> Next {
+    let max = match assoc.requestor_max_pdu_length() {
+        0 => 1 << 20,
+        n => n,
+    };
+    let mut buf = Vec::new();
+    encode_pdata(&mut buf, ctx, true, &cmd.encode(), true, max);
+    if let Some(d) = data {
+        encode_pdata(&mut buf, ctx, false, d, true, max);
+    }
+    match assoc.inner_stream().write_all(&buf).await {
+        Ok(()) => Next::Continue,
+        Err(_) => Next::Stop,
+    }
+}
+
 /// The transfer syntax of presentation context `ctx`.
 fn transfer_syntax_of<S: ScpStream>(assoc: &ServerAssoc<S>, ctx: u8) -> Option<String> {
     assoc

@@ -19,14 +19,13 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::association::AsyncServerAssociation;
 use dicom_ul::pdu::{PDataValueType, PresentationContextResultReason};
 use dicom_ul::Pdu;
-use tokio::io::AsyncWriteExt;
 
-use crate::association::{encode_pdata, uids, Pdv};
+use crate::association::{uids, Pdv};
 use crate::dimse::command::{field, response, store_rq, tag, Command, DimsePriority};
 use crate::dimse::dataset_check::decode_checked;
 use crate::dimse::MessageReader;
 
-use super::handler::ScpStream;
+use super::handler::{send, Next, ScpStream};
 use super::storage::RetrieveItem;
 use super::Shared;
 
@@ -34,12 +33,6 @@ type ServerAssoc<S> = AsyncServerAssociation<S>;
 
 /// How long the SCP waits for the requestor's C-STORE-RSP.
 const STORE_RSP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Whether the association goes on after the C-GET.
-pub(super) enum After {
-    Continue,
-    Stop,
-}
 
 #[derive(Default)]
 struct Counts {
@@ -78,7 +71,7 @@ pub(super) async fn serve_get<S: ScpStream>(
     sop_class: &str,
     ts_uid: &str,
     data: Option<Vec<u8>>,
-) -> After {
+) -> Next {
     shared.counters.get_requests.fetch_add(1, Ordering::SeqCst);
     let final_rsp = |status: u16| response(field::C_GET_RSP, Some(sop_class), id, status, false, None);
     let Some(data) = data else {
@@ -117,7 +110,7 @@ pub(super) async fn serve_get<S: ScpStream>(
                 tracing::debug!(sop_instance_uid = %uid, %reason, "C-GET sub-operation not sent");
                 counts.fail(&uid);
             }
-            SubOp::Lost => return After::Stop,
+            SubOp::Lost => return Next::Stop,
         }
         next_store_id = next_store_id.wrapping_add(1).max(1);
         if cancelled {
@@ -128,8 +121,8 @@ pub(super) async fn serve_get<S: ScpStream>(
                 response(field::C_GET_RSP, Some(sop_class), id, 0xFF00, false, None),
                 true,
             );
-            if let After::Stop = send(assoc, ctx, &pending, None).await {
-                return After::Stop;
+            if let Next::Stop = send(assoc, ctx, &pending, None).await {
+                return Next::Stop;
             }
         }
     }
@@ -200,7 +193,7 @@ async fn sub_operation<S: ScpStream>(
         Err(reason) => return SubOp::NotSent(reason),
     };
     let rq = store_rq(store_id, &sop_class, &sop_instance, DimsePriority::Medium);
-    if let After::Stop = send(assoc, ctx, &rq, Some(&bytes)).await {
+    if let Next::Stop = send(assoc, ctx, &rq, Some(&bytes)).await {
         return SubOp::Lost;
     }
     drop(bytes);
@@ -311,7 +304,7 @@ async fn final_response<S: ScpStream>(
     counts: &Counts,
     cancelled: bool,
     ts_uid: &str,
-) -> After {
+) -> Next {
     let status = if cancelled {
         0xFE00
     } else if counts.failed > 0 || counts.warning > 0 {
@@ -331,22 +324,6 @@ async fn final_response<S: ScpStream>(
     send(assoc, ctx, &rsp, failed_list.as_deref()).await
 }
 
-async fn send<S: ScpStream>(assoc: &mut ServerAssoc<S>, ctx: u8, cmd: &Command, data: Option<&[u8]>) -> After {
-    let max = match assoc.requestor_max_pdu_length() {
-        0 => 1 << 20,
-        n => n,
-    };
-    let mut buf = Vec::new();
-    encode_pdata(&mut buf, ctx, true, &cmd.encode(), true, max);
-    if let Some(d) = data {
-        encode_pdata(&mut buf, ctx, false, d, true, max);
-    }
-    match assoc.inner_stream().write_all(&buf).await {
-        Ok(()) => After::Continue,
-        Err(_) => After::Stop,
-    }
-}
-
 /// Serve one C-MOVE-RQ (PS3.4 C.4.2.2): the matching instances go to the move
 /// destination (looked up in [`super::ScpConfig::move_destinations`]; an unknown
 /// one is A801) on an association of their own, each C-STORE carrying the Move
@@ -363,7 +340,7 @@ pub(super) async fn serve_move<S: ScpStream>(
     data: Option<Vec<u8>>,
     destination: &str,
     originator_ae: &str,
-) -> After {
+) -> Next {
     shared.counters.move_requests.fetch_add(1, Ordering::SeqCst);
     let final_rsp = |status: u16| response(field::C_MOVE_RSP, Some(sop_class), id, status, false, None);
     let Some((host, port)) = shared.config.move_destinations.get(destination.trim()).cloned() else {
@@ -461,7 +438,7 @@ pub(super) async fn serve_move<S: ScpStream>(
                 }
                 _ => {
                     sub.abort().await;
-                    return After::Stop;
+                    return Next::Stop;
                 }
             }
         }
@@ -473,9 +450,9 @@ pub(super) async fn serve_move<S: ScpStream>(
                 response(field::C_MOVE_RSP, Some(sop_class), id, 0xFF00, false, None),
                 true,
             );
-            if let After::Stop = send(assoc, ctx, &pending, None).await {
+            if let Next::Stop = send(assoc, ctx, &pending, None).await {
                 sub.abort().await;
-                return After::Stop;
+                return Next::Stop;
             }
         }
     }
