@@ -328,15 +328,7 @@ async fn run(cli: Cli) -> u8 {
             no_progress,
             ref run,
         } => {
-            let find_opts = find::FindOpts {
-                target: target.clone(),
-                model: model.clone(),
-                level: level.clone(),
-                keys: keys.clone(),
-                format: args::FindFormat::Table,
-                limit: None,
-            };
-            let query = match retrieve_query(&find_opts, report.as_deref()) {
+            let query = match retrieve_query(target, model, level, keys, report.as_deref()) {
                 Ok(q) => q,
                 Err(code) => return code,
             };
@@ -369,15 +361,7 @@ async fn run(cli: Cli) -> u8 {
             no_progress,
             ref run,
         } => {
-            let find_opts = find::FindOpts {
-                target: target.clone(),
-                model: model.clone(),
-                level: level.clone(),
-                keys: keys.clone(),
-                format: args::FindFormat::Table,
-                limit: None,
-            };
-            let query = match retrieve_query(&find_opts, report.as_deref()) {
+            let query = match retrieve_query(target, model, level, keys, report.as_deref()) {
                 Ok(q) => q,
                 Err(code) => return code,
             };
@@ -469,8 +453,22 @@ fn config_check(file: Option<&std::path::Path>) -> u8 {
 
 /// The identifier of a `get` or `move`, and its `--report` path checked before
 /// anything is sent; a usage error (exit 2) otherwise, already printed.
-fn retrieve_query(opts: &find::FindOpts, report: Option<&std::path::Path>) -> Result<crate::dimse::FindQuery, u8> {
-    let query = find::build_query(opts)
+fn retrieve_query(
+    target: &str,
+    model: &str,
+    level: &str,
+    keys: &[String],
+    report: Option<&std::path::Path>,
+) -> Result<crate::dimse::FindQuery, u8> {
+    let opts = find::FindOpts {
+        target: target.to_string(),
+        model: model.to_string(),
+        level: level.to_string(),
+        keys: keys.to_vec(),
+        format: args::FindFormat::Table,
+        limit: None,
+    };
+    let query = find::build_query(&opts)
         .and_then(|q| retrieve::check_keys(&q).map(|_| q))
         .map_err(|e| {
             error_line!("{e}");
