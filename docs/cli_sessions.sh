@@ -127,6 +127,7 @@ STUDY=1.2.826.0.1.3680043.10.1234.1.1
 printf '\n## get and move\n\nThe SCP holds what the store sessions above sent it; it knows our AE title (PACSNET) as a C-MOVE destination at 127.0.0.1:11113.\n' >>"$OUT"
 session "C-GET of a study: files under DIR/<study>/<series>/" "pacs-net get PACS@127.0.0.1:$PORT -k StudyInstanceUID=$STUDY --out $WORK/got --no-progress --report $WORK/get.json && (cd $WORK/got && find . -name '*.dcm' | sort)"
 session "The report" "head -c 500 $WORK/get.json; echo"
+session "C-GET of the same study, one series per association (--concurrency)" "pacs-net get PACS@127.0.0.1:$PORT -k StudyInstanceUID=$STUDY --out $WORK/got-spread --concurrency 2 --no-progress && (cd $WORK/got-spread && find . -name '*.dcm' | sort)"
 session "C-MOVE to ourselves: a listener on --port takes the PACS's C-STOREs" "pacs-net move PACS@127.0.0.1:$PORT -k StudyInstanceUID=$STUDY --level study --out $WORK/moved --port $LISTEN --no-progress"
 session "A C-MOVE destination the PACS does not know (A801)" "pacs-net move PACS@127.0.0.1:$PORT --dest NOBODY -k StudyInstanceUID=$STUDY --no-progress"
 session "A key a retrieve needs is missing" "pacs-net get PACS@127.0.0.1:$PORT --out $WORK/got2"

@@ -15,7 +15,9 @@
 //!   frame whatever the size.
 //!
 //! With `BENCH_TS=implicit` in the environment, both are written in Implicit VR
-//! Little Endian instead.
+//! Little Endian instead. With `BENCH_SERIES=N`, the `series` instances are dealt
+//! round-robin into N series of the one study (Series Instance UIDs `...9.SET.2`,
+//! `...9.SET.2.2`, ..., Series Number 1 to N).
 //!
 //! UIDs are derived from the fixtures' private root (`ROOT.9.SET....`, SET defaults
 //! to 1), so two sets generated with different SETs never share a UID. Every file
@@ -42,6 +44,15 @@ const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 
 /// `BENCH_TS=implicit`: Implicit VR Little Endian files.
+/// Series the `series` instances are dealt into (`BENCH_SERIES`, default 1).
+fn series_count() -> u64 {
+    std::env::var("BENCH_SERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
+}
+
 fn implicit() -> bool {
     std::env::var("BENCH_TS").as_deref() == Ok("implicit")
 }
@@ -104,9 +115,16 @@ fn common(o: &mut InMemDicomObject, sop_class: &str, set: u64, instance: u64, ro
     put_str(o, tags::PATIENT_BIRTH_DATE, VR::DA, "");
     put_str(o, tags::PATIENT_SEX, VR::CS, "O");
     put_str(o, tags::STUDY_INSTANCE_UID, VR::UI, &format!("{ROOT}.9.{set}.1"));
-    put_str(o, tags::SERIES_INSTANCE_UID, VR::UI, &format!("{ROOT}.9.{set}.2"));
+    // Instance i goes to series (i - 1) % N; the first series keeps the UID it
+    // always had.
+    let series = (instance.max(1) - 1) % series_count() + 1;
+    let series_uid = match series {
+        1 => format!("{ROOT}.9.{set}.2"),
+        n => format!("{ROOT}.9.{set}.2.{n}"),
+    };
+    put_str(o, tags::SERIES_INSTANCE_UID, VR::UI, &series_uid);
     put_str(o, tags::STUDY_ID, VR::SH, "BENCH");
-    put_str(o, tags::SERIES_NUMBER, VR::IS, "1");
+    put_str(o, tags::SERIES_NUMBER, VR::IS, &series.to_string());
     put_str(o, tags::INSTANCE_NUMBER, VR::IS, &instance.to_string());
     put_str(o, tags::PATIENT_ORIENTATION, VR::CS, "");
     put_u16(o, tags::SAMPLES_PER_PIXEL, 1);

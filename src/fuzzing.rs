@@ -57,12 +57,21 @@ pub fn message_reader(data: &[u8]) {
 
 /// A C-FIND identifier (or response data set) as received: the structural check,
 /// then dicom-parser, in each uncompressed transfer syntax; the first byte picks
-/// the transfer syntax.
+/// the transfer syntax. The same bytes as the head of a retrieved instance: the
+/// walk that finds its Study and Series Instance UIDs.
 pub fn find_identifier(data: &[u8]) {
     let Some((first, rest)) = data.split_first() else {
         return;
     };
     let ts = TRANSFER_SYNTAXES[usize::from(*first) % TRANSFER_SYNTAXES.len()];
+    let _ = dataset_check::leading_values(
+        rest,
+        ts,
+        &[
+            dicom_dictionary_std::tags::STUDY_INSTANCE_UID,
+            dicom_dictionary_std::tags::SERIES_INSTANCE_UID,
+        ],
+    );
     if let Ok(obj) = dataset_check::decode_checked(rest, ts, FUZZ_LIMITS.max_data_set_bytes) {
         // What the CLI does with a match.
         #[cfg(feature = "cli")]

@@ -257,6 +257,170 @@ fn move_from_orthanc_to_us_to_a_third_ae_and_to_nobody() {
     assert!(stdout.is_empty(), "no result for a failed move: {stdout}");
 }
 
+/// The paths under `out`, relative to it, sorted.
+fn layout(out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = files_under(out)
+        .iter()
+        .map(|f| f.strip_prefix(out).unwrap().display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn get_and_move_spread_over_associations_one_series_each() {
+    if !peer_available("/usr/sbin/Orthanc") || !peer_available("/usr/bin/storescp") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let third = free_port();
+    let (_orthanc, target) = orthanc_with_modalities(
+        dir.path(),
+        serde_json::json!({
+            "us": ["PACSNET", "127.0.0.1", listen],
+            "third": ["THIRD", "127.0.0.1", third]
+        }),
+    );
+    let study = format!("StudyInstanceUID={STUDY1}");
+
+    // One C-GET, then the same study over up to 4 associations (it has 2 series):
+    // the same files, each data set as stored, one summary and report for the whole.
+    let one = dir.path().join("one");
+    let (code, stdout, stderr) = pacs_net(&["get", &target, "-k", &study, "--out", one.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let spread = dir.path().join("spread");
+    let report = dir.path().join("spread.json");
+    let (code, stdout, stderr) = pacs_net(&[
+        "-vv",
+        "get",
+        &target,
+        "-k",
+        &study,
+        "--out",
+        spread.to_str().unwrap(),
+        "--concurrency",
+        "4",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("one series each"),
+        "the retrieve was not spread: {stderr}"
+    );
+    assert!(
+        stdout.contains("5 completed, 0 warning, 0 failed, 0 remaining"),
+        "{stdout}"
+    );
+    assert_eq!(layout(&spread), layout(&one));
+    assert_eq!(layout(&spread).len(), 5);
+    for f in files_under(&spread) {
+        let (ts, bytes) = data_set(&f);
+        let got = InstanceFile::open(&f).unwrap();
+        let (orig_ts, orig) = data_set(&fixture_with_uid(&got.sop_instance_uid));
+        if ts == orig_ts {
+            assert_eq!(bytes, orig, "{} differs from what was stored", got.sop_instance_uid);
+        }
+    }
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["final_status"], "0000");
+    assert_eq!(r["completed"], 5);
+    assert_eq!(r["remaining"], 0);
+    assert_eq!(r["instances"].as_array().unwrap().len(), 5);
+
+    // Patient Root, PATIENT level: both studies of the patient, series by series.
+    let patient = dir.path().join("patient");
+    let (code, stdout, stderr) = pacs_net(&[
+        "get",
+        &target,
+        "--model",
+        "patient",
+        "--level",
+        "patient",
+        "-k",
+        "PatientID=PNT-0001",
+        "--out",
+        patient.to_str().unwrap(),
+        "--concurrency",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("8 completed, 0 warning, 0 failed"), "{stdout}");
+    assert_eq!(files_under(&patient).len(), 8);
+
+    // C-MOVE to ourselves over 2 associations: every instance is matched to one of
+    // our moves (each part has its own Message ID) and counted once.
+    let moved = dir.path().join("moved");
+    let report = dir.path().join("move.json");
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "-k",
+        &study,
+        "--out",
+        moved.to_str().unwrap(),
+        "--port",
+        &listen.to_string(),
+        "--concurrency",
+        "2",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("5 completed, 0 warning, 0 failed, 0 remaining"),
+        "{stdout}"
+    );
+    assert_eq!(layout(&moved), layout(&one));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["instances"].as_array().unwrap().len(), 5, "matched to the moves: {r}");
+
+    // To a third AE: the counts of both parts, summed.
+    let third_dir = dir.path().join("third");
+    std::fs::create_dir_all(&third_dir).unwrap();
+    let _storescp = start_peer(
+        "/usr/bin/storescp",
+        &[
+            "--aetitle",
+            "THIRD",
+            "+xa",
+            "--output-directory",
+            third_dir.to_str().unwrap(),
+            &third.to_string(),
+        ],
+        &[],
+        third,
+    );
+    let (code, stdout, stderr) = pacs_net(&["move", &target, "--dest", "THIRD", "-k", &study, "--concurrency", "2"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("5 completed, 0 warning, 0 failed"), "{stdout}");
+    assert_eq!(files_under(&third_dir).len(), 5);
+
+    // An IMAGE-level retrieve is never split: one C-GET with the keys as given.
+    let image = dir.path().join("image");
+    let (code, stdout, stderr) = pacs_net(&[
+        "-vv",
+        "get",
+        &target,
+        "--level",
+        "image",
+        "-k",
+        &study,
+        "-k",
+        &format!("SeriesInstanceUID={SERIES_1_1}"),
+        "-k",
+        &format!("SOPInstanceUID={SOP_1_1_2}"),
+        "--out",
+        image.to_str().unwrap(),
+        "--concurrency",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(!stderr.contains("one series each"), "{stderr}");
+    assert_eq!(files_under(&image).len(), 1);
+}
+
 #[test]
 fn our_scp_serves_get_and_move_and_answers_a801() {
     let dir = tempfile::tempdir().unwrap();
@@ -523,6 +687,17 @@ fn get_from_pynetdicom_partial_failure_and_levels() {
 
 #[test]
 fn ctrl_c_cancels_a_get_mid_retrieve() {
+    ctrl_c_mid_get(&[]);
+}
+
+/// Spread over associations: the parts under way are cancelled, the rest never
+/// start, and the one report says so.
+#[test]
+fn ctrl_c_cancels_every_part_of_a_spread_get() {
+    ctrl_c_mid_get(&["--concurrency", "2"]);
+}
+
+fn ctrl_c_mid_get(extra: &[&str]) {
     let Some(python) = python_with(&["pynetdicom"]) else {
         return;
     };
@@ -542,6 +717,7 @@ fn ctrl_c_cancels_a_get_mid_retrieve() {
             "patient",
         ])
         .args(["--out", out.to_str().unwrap(), "--report", report.to_str().unwrap()])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -279,6 +279,11 @@ pub enum Command {
         /// Where the instances are written (DIR/<Study>/<Series>/<SOP>.dcm).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Retrieve over C associations at once: the instances are listed first (C-FIND at
+        /// IMAGE level) and fetched in parts by SOP Instance UID lists. 1: one retrieve
+        /// with the keys as given.
+        #[arg(long, default_value_t = 1, value_name = "C", value_parser = concurrency)]
+        concurrency: u64,
         /// Write a JSON report of the retrieve (checked before anything is sent).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
@@ -313,6 +318,11 @@ pub enum Command {
         /// (default: the config's listener.port).
         #[arg(long, value_name = "P")]
         port: Option<u16>,
+        /// Retrieve over C associations at once: the instances are listed first (C-FIND at
+        /// IMAGE level) and fetched in parts by SOP Instance UID lists. 1: one retrieve
+        /// with the keys as given.
+        #[arg(long, default_value_t = 1, value_name = "C", value_parser = concurrency)]
+        concurrency: u64,
         /// Write a JSON report of the retrieve (checked before anything is sent).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,

@@ -325,7 +325,7 @@ async fn demo_move(
     // The SCP answers each sub-operation after our listener filed it.
     let mut received = 0;
     while let Some(i) = listener.try_next() {
-        if crate::scp::belongs_to_move(&i, our_ae, None) {
+        if crate::scp::belongs_to_move(&i, our_ae, &[]) {
             received += 1;
             let file = i
                 .path

@@ -324,6 +324,7 @@ async fn run(cli: Cli) -> u8 {
             ref level,
             ref keys,
             ref out,
+            concurrency,
             ref report,
             no_progress,
             ref run,
@@ -341,6 +342,7 @@ async fn run(cli: Cli) -> u8 {
                 kind: crate::dimse::RetrieveKind::Get,
                 out: Some(out.clone()),
                 listen: None,
+                concurrency: concurrency as usize,
                 report: report.clone(),
                 progress: !no_progress,
             };
@@ -357,6 +359,7 @@ async fn run(cli: Cli) -> u8 {
             ref keys,
             ref out,
             port,
+            concurrency,
             ref report,
             no_progress,
             ref run,
@@ -370,6 +373,7 @@ async fn run(cli: Cli) -> u8 {
                 dest: dest.clone(),
                 out: out.clone(),
                 port,
+                concurrency: concurrency as usize,
                 report: report.clone(),
                 progress: !no_progress,
             };

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::association::AssociationError;
-use crate::client::{Client, OpError, OpOptions, OperationError, RetrievalItem, RetrieveReport};
+use crate::client::{Client, OpError, OpOptions, OperationError, RetrievalItem, RetrieveReport, RetrieveRequest};
 use crate::dimse::{FindQuery, ReceivedInstance, RetrieveEvent, RetrieveKind, Status, SubOperations};
 use crate::resilience::ExecError;
 use crate::scp::{belongs_to_move, StorageListener};
@@ -34,6 +34,8 @@ pub(super) struct RetrieveOpts {
     pub out: Option<PathBuf>,
     /// C-MOVE to ourselves: where the storage listener listens.
     pub listen: Option<SocketAddr>,
+    /// Associations the retrieve is spread over.
+    pub concurrency: usize,
     pub report: Option<PathBuf>,
     pub progress: bool,
 }
@@ -77,6 +79,7 @@ pub(super) struct MoveArgs {
     pub dest: Option<String>,
     pub out: Option<PathBuf>,
     pub port: Option<u16>,
+    pub concurrency: usize,
     pub report: Option<PathBuf>,
     pub progress: bool,
 }
@@ -127,6 +130,7 @@ pub(super) async fn run_move(client: Arc<Client>, args: MoveArgs, query: FindQue
         kind: RetrieveKind::Move { destination },
         out,
         listen,
+        concurrency: args.concurrency,
         report: args.report,
         progress: args.progress,
     };
@@ -180,25 +184,28 @@ pub(super) async fn retrieve(client: Arc<Client>, opts: RetrieveOpts, query: Fin
     let retrieve_timeout = node.config().timeouts.retrieve;
     let bar = progress_bar(opts.progress);
     let started = Instant::now();
-    let mut stream = match &opts.kind {
-        RetrieveKind::Get => node.get(
-            query,
-            opts.out.as_deref().unwrap_or(Path::new(".")),
-            OpOptions::default(),
-        ),
-        RetrieveKind::Move { destination } => node.move_to(query, destination, OpOptions::default()),
+    let request = match &opts.kind {
+        RetrieveKind::Get => RetrieveRequest::get(query, opts.out.as_deref().unwrap_or(Path::new("."))),
+        RetrieveKind::Move { destination } => RetrieveRequest::move_to(query, destination),
     };
+    let mut stream = node.retrieval(request.with_concurrency(opts.concurrency), OpOptions::default());
     let mut instances: Vec<ReceivedInstance> = Vec::new();
     let mut bytes = 0u64;
     let mut last_progress = SubOperations::default();
     let mut cancel_sent = false;
-    let mut message_id = None;
+    let mut message_ids: Vec<u16> = Vec::new();
+    // Instances naming a Message ID not (yet) ours: a part's request event may reach
+    // us after its first instance. Judged again once every request is known, with
+    // what is still queued at the end.
+    let mut unmatched = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let report = loop {
         let item = tokio::select! {
             item = stream.next() => item,
             Some(stored) = next_stored(&mut listener) => {
-                take_stored(stored, client.calling_ae(), message_id, &mut instances, &mut bytes, bar.as_ref());
+                if let Some(other) = take_stored(stored, client.calling_ae(), &message_ids, &mut instances, &mut bytes, bar.as_ref()) {
+                    unmatched.push(other);
+                }
                 continue;
             }
             _ = tick.tick() => {
@@ -240,7 +247,7 @@ pub(super) async fn retrieve(client: Arc<Client>, opts: RetrieveOpts, query: Fin
                     }
                 }
             }
-            Some(RetrievalItem::Event(RetrieveEvent::Requested { message_id: id })) => message_id = Some(id),
+            Some(RetrievalItem::Event(RetrieveEvent::Requested { message_id: id })) => message_ids.push(id),
             Some(RetrievalItem::Finished(report)) => break *report,
             None => {
                 error_line!("{op} on {}: the retrieve ended without an outcome", opts.target);
@@ -252,16 +259,21 @@ pub(super) async fn retrieve(client: Arc<Client>, opts: RetrieveOpts, query: Fin
     // arrived; take what is still queued, then stop listening.
     if let Some(mut l) = listener.take() {
         while let Some(stored) = l.try_next() {
-            take_stored(
-                stored,
-                client.calling_ae(),
-                message_id,
-                &mut instances,
-                &mut bytes,
-                bar.as_ref(),
-            );
+            unmatched.push(stored);
         }
         l.shutdown().await;
+    }
+    for stored in unmatched {
+        if let Some(other) = take_stored(
+            stored,
+            client.calling_ae(),
+            &message_ids,
+            &mut instances,
+            &mut bytes,
+            bar.as_ref(),
+        ) {
+            tracing::info!(sop_instance_uid = %other.sop_instance_uid, "received an instance of another C-MOVE; written, not counted");
+        }
     }
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -369,18 +381,18 @@ async fn next_stored(listener: &mut Option<StorageListener>) -> Option<crate::sc
     }
 }
 
-/// An instance the listener received: counted when it belongs to our move.
+/// An instance the listener received: counted when it belongs to our move(s), else
+/// handed back.
 fn take_stored(
     stored: crate::scp::StoredInstance,
     our_ae: &str,
-    message_id: Option<u16>,
+    message_ids: &[u16],
     instances: &mut Vec<ReceivedInstance>,
     bytes: &mut u64,
     bar: Option<&indicatif::ProgressBar>,
-) {
-    if !belongs_to_move(&stored, our_ae, message_id) {
-        tracing::info!(sop_instance_uid = %stored.sop_instance_uid, "received an instance of another C-MOVE; written, not counted");
-        return;
+) -> Option<crate::scp::StoredInstance> {
+    if !belongs_to_move(&stored, our_ae, message_ids) {
+        return Some(stored);
     }
     *bytes += stored.size as u64;
     if let Some(b) = bar {
@@ -396,6 +408,7 @@ fn take_stored(
         status: Status::SUCCESS,
         error: None,
     });
+    None
 }
 
 /// The error for people: a retrieve timeout named as such, and instances rather

@@ -104,6 +104,60 @@ fn walk(bytes: &[u8], enc: Enc) -> Result<(), DataSetError> {
     Ok(())
 }
 
+/// The values of the top-level elements `wanted` (ascending tags) in `head`, the
+/// first bytes of a data set in transfer syntax `ts_uid`: the walk stops at the
+/// first element past the last wanted tag, so the rest of the data set (its pixel
+/// data) need not have arrived. A wanted element the walk passed without finding is
+/// `None` in its place. `None` overall when the head ends first, does not walk, or
+/// is deflated: then the caller reads the whole data set instead.
+pub(crate) fn leading_values<'a>(head: &'a [u8], ts_uid: &str, wanted: &[Tag]) -> Option<Vec<Option<&'a [u8]>>> {
+    let uid = ts_uid.trim_end_matches(['\0', ' ']);
+    let ts = TransferSyntaxRegistry.get(uid)?;
+    if matches!(ts.codec(), Codec::Dataset(_)) {
+        return None;
+    }
+    let enc = Enc {
+        explicit: uid != uids::IMPLICIT_VR_LE,
+        big_endian: ts.endianness() == Endianness::Big,
+    };
+    let last = *wanted.iter().max()?;
+    let w = Walker { b: head };
+    let end = head.len();
+    let mut found = vec![None; wanted.len()];
+    let mut pos = 0;
+    while pos < end {
+        let tag = w.tag(pos, end, enc).ok()?;
+        if tag > last {
+            return Some(found);
+        }
+        if tag.group() == 0xFFFE {
+            return None;
+        }
+        let (len, header) = if enc.explicit {
+            let vr = VR::from_binary(w.bytes::<2>(pos + 4, end).ok()?)?;
+            if long_length(vr) {
+                (w.u32(pos + 8, end, enc).ok()?, 12)
+            } else {
+                (u32::from(w.u16(pos + 6, end, enc).ok()?), 8)
+            }
+        } else {
+            (w.u32(pos + 4, end, enc).ok()?, 8)
+        };
+        let start = pos + header;
+        if len == UNDEFINED {
+            // A sequence (pixel data comes after any tag we look for).
+            pos = w.sequence(start, end, None, 1, enc).ok()?;
+            continue;
+        }
+        let value_end = start.checked_add(len as usize).filter(|e| *e <= end)?;
+        if let Some(i) = wanted.iter().position(|t| *t == tag) {
+            found[i] = Some(&head[start..value_end]);
+        }
+        pos = value_end;
+    }
+    None
+}
+
 fn bad(msg: String) -> DataSetError {
     DataSetError::Malformed(msg)
 }
@@ -352,6 +406,82 @@ mod tests {
 
     fn explicit_le() -> &'static str {
         uids::EXPLICIT_VR_LE
+    }
+
+    /// A data set written by dicom-object: a sequence of undefined length before the
+    /// study (as some modalities write them), then the UIDs and the pixel data.
+    fn encoded(ts_uid: &str) -> Vec<u8> {
+        use dicom_core::value::{DataSetSequence, PrimitiveValue};
+        use dicom_core::{DataElement, Length};
+        use dicom_dictionary_std::tags;
+        let mut item = InMemDicomObject::new_empty();
+        item.put(DataElement::new(
+            tags::CODE_VALUE,
+            VR::SH,
+            PrimitiveValue::from("T-D0050"),
+        ));
+        let mut obj = InMemDicomObject::new_empty();
+        obj.put(DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2"),
+        ));
+        obj.put(DataElement::new(
+            tags::ANATOMIC_REGION_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::new(vec![item], Length::UNDEFINED),
+        ));
+        obj.put(DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3"),
+        ));
+        obj.put(DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3.4"),
+        ));
+        obj.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::from(vec![0u8; 4096]),
+        ));
+        let ts = TransferSyntaxRegistry.get(ts_uid).unwrap();
+        let mut out = Vec::new();
+        obj.write_dataset_with_ts(&mut out, ts).unwrap();
+        out
+    }
+
+    #[test]
+    fn leading_values_are_found_in_the_head_alone() {
+        use dicom_dictionary_std::tags;
+        let wanted = [tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID];
+        for ts in [uids::EXPLICIT_VR_LE, uids::IMPLICIT_VR_LE, uids::EXPLICIT_VR_BE] {
+            let bytes = encoded(ts);
+            // Only the first bytes, past the series UID but short of the pixel data's end.
+            let head = &bytes[..bytes.len() - 1000];
+            let values = leading_values(head, ts, &wanted).unwrap_or_else(|| panic!("{ts}"));
+            let text: Vec<_> = values
+                .iter()
+                .map(|v| std::str::from_utf8(v.unwrap()).unwrap())
+                .collect();
+            assert_eq!(text[0].trim_end_matches('\0'), "1.2.3", "{ts}");
+            assert_eq!(text[1].trim_end_matches('\0'), "1.2.3.4", "{ts}");
+            // A head that ends before the series UID: read the file instead.
+            let cut = head.windows(7).position(|w| w == b"1.2.3.4").unwrap();
+            assert_eq!(leading_values(&bytes[..cut], ts, &wanted), None, "{ts}");
+        }
+        // A data set without a study: walked past it, so it is absent, not unknown.
+        let bytes = encoded(uids::EXPLICIT_VR_LE);
+        let values = leading_values(
+            &bytes,
+            uids::EXPLICIT_VR_LE,
+            &[Tag(0x0020, 0x000C), tags::SERIES_INSTANCE_UID],
+        )
+        .unwrap();
+        assert!(values[0].is_none() && values[1].is_some());
+        // Deflated data sets are not walked.
+        assert_eq!(leading_values(&bytes, uids::DEFLATED_EXPLICIT_VR_LE, &wanted), None);
     }
 
     #[test]

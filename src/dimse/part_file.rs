@@ -21,9 +21,25 @@ pub(crate) struct PartFile {
     tmp: Option<PathBuf>,
     writer: Option<BufWriter<File>>,
     pub(crate) bytes: u64,
+    /// The transfer syntax of the data set.
+    ts: String,
+    /// The data set's first [`HEAD_BYTES`], where its Study and Series Instance
+    /// UIDs are (so the file need not be read back to file it).
+    head: Vec<u8>,
     /// Set once the instance cannot be kept: the status to answer and why. The
     /// rest of its data set is still read (and dropped).
     refusal: Option<(Status, String)>,
+}
+
+/// Bytes of a data set's beginning kept in memory to find its study and series:
+/// room for the attributes before (0020,000E) in all but the most unusual instances
+/// (those are read back from the file).
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// Our process ID, for the temporary names (read once: it is a system call).
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
 }
 
 /// Out of resources (PS3.4 B.2.3): we could not write it.
@@ -37,20 +53,30 @@ impl PartFile {
             tmp: None,
             writer: None,
             bytes: 0,
+            ts: String::new(),
+            head: Vec::new(),
             refusal: Some((Status(status), reason.to_string())),
         }
     }
 
     pub(crate) fn create(out_dir: &Path, sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Self {
-        let tmp = out_dir.join(format!(".{sop_instance}.{}.part", std::process::id()));
-        let opened = std::fs::create_dir_all(out_dir)
-            .and_then(|_| File::create(&tmp))
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()));
+        let tmp = out_dir.join(format!(".{sop_instance}.{}.part", pid()));
+        // The folder is made only when missing: checking it for every instance
+        // costs two system calls each.
+        let opened = match File::create(&tmp) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(out_dir).and_then(|_| File::create(&tmp))
+            }
+            other => other,
+        }
+        .map_err(|e| format!("cannot create {}: {e}", tmp.display()));
         let mut file = match opened {
             Ok(f) => PartFile {
                 tmp: Some(tmp),
                 writer: Some(BufWriter::with_capacity(64 * 1024, f)),
                 bytes: 0,
+                ts: ts.to_string(),
+                head: Vec::new(),
                 refusal: None,
             },
             Err(reason) => return PartFile::refused(STORE_OUT_OF_RESOURCES.0, &reason),
@@ -82,6 +108,10 @@ impl PartFile {
 
     pub(crate) fn write(&mut self, data: &[u8]) {
         self.bytes += data.len() as u64;
+        if self.head.len() < HEAD_BYTES {
+            let room = HEAD_BYTES - self.head.len();
+            self.head.extend_from_slice(&data[..data.len().min(room)]);
+        }
         self.write_raw(data);
     }
 
@@ -112,7 +142,7 @@ impl PartFile {
             self.discard();
             return Err((STORE_OUT_OF_RESOURCES, format!("cannot write: {e}")));
         }
-        let (study, series) = match study_and_series(&tmp) {
+        let (study, series) = match study_and_series(&self.head, &self.ts, &tmp) {
             Ok(ids) => ids,
             Err(reason) => {
                 self.discard();
@@ -121,7 +151,13 @@ impl PartFile {
         };
         let dir = out_dir.join(&study).join(&series);
         let path = dir.join(format!("{sop_instance}.dcm"));
-        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::rename(&tmp, &path)) {
+        let moved = match std::fs::rename(&tmp, &path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&dir).and_then(|_| std::fs::rename(&tmp, &path))
+            }
+            other => other,
+        };
+        if let Err(e) = moved {
             self.discard();
             return Err((STORE_OUT_OF_RESOURCES, format!("cannot write {}: {e}", path.display())));
         }
@@ -154,18 +190,33 @@ fn part10_header(sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str)
     Ok(out)
 }
 
-/// Study and Series Instance UIDs of a received file, refused unless they are
-/// UIDs (they become folder names).
-fn study_and_series(path: &Path) -> Result<(String, String), String> {
-    let obj = dicom_object::OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| format!("the received data set cannot be read: {e}"))?;
-    let uid = |tag, name: &str| -> Result<String, String> {
-        let value = obj
-            .element(tag)
-            .ok()
-            .and_then(|e| e.to_str().ok())
+/// Study and Series Instance UIDs of a received instance, from the head of its
+/// data set, else read back from its file; refused unless they are UIDs (they
+/// become folder names).
+fn study_and_series(head: &[u8], ts: &str, path: &Path) -> Result<(String, String), String> {
+    let wanted = [tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID];
+    let texts: [Option<String>; 2] = match super::dataset_check::leading_values(head, ts, &wanted) {
+        Some(values) => {
+            let text = |v: Option<&[u8]>| v.map(|b| String::from_utf8_lossy(b).into_owned());
+            [text(values[0]), text(values[1])]
+        }
+        None => {
+            let obj = dicom_object::OpenFileOptions::new()
+                .read_until(tags::PIXEL_DATA)
+                .open_file(path)
+                .map_err(|e| format!("the received data set cannot be read: {e}"))?;
+            let text = |tag| {
+                obj.element(tag)
+                    .ok()
+                    .and_then(|e| e.to_str().ok())
+                    .map(|s| s.into_owned())
+            };
+            [text(tags::STUDY_INSTANCE_UID), text(tags::SERIES_INSTANCE_UID)]
+        }
+    };
+    let uid = |value: &Option<String>, name: &str| -> Result<String, String> {
+        let value = value
+            .as_deref()
             .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_string())
             .ok_or_else(|| format!("the data set has no {name}"))?;
         if is_valid_uid(&value) {
@@ -175,8 +226,8 @@ fn study_and_series(path: &Path) -> Result<(String, String), String> {
         }
     };
     Ok((
-        uid(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
-        uid(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
+        uid(&texts[0], "Study Instance UID")?,
+        uid(&texts[1], "Series Instance UID")?,
     ))
 }
 

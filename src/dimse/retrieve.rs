@@ -184,6 +184,23 @@ pub struct RetrieveOutcome {
     pub bytes: u64,
 }
 
+impl Default for RetrieveOutcome {
+    /// Success, nothing counted or received yet.
+    fn default() -> Self {
+        RetrieveOutcome {
+            status: Status::SUCCESS,
+            sub_operations: SubOperations::default(),
+            failed_sop_instance_uids: Vec::new(),
+            error_comment: None,
+            cancelled: false,
+            lost_after_cancel: false,
+            received: 0,
+            written: 0,
+            bytes: 0,
+        }
+    }
+}
+
 /// After our C-CANCEL, at most this many messages are taken before the
 /// association is given up on (a peer that ignores the cancel would keep us here).
 const MAX_MESSAGES_AFTER_CANCEL: usize = 4096;
@@ -245,17 +262,7 @@ pub async fn retrieve<S: RetrieveSink>(
     };
     send_command(assoc, ctx.id, &rq, Some(&encoded)).await?;
 
-    let mut outcome = RetrieveOutcome {
-        status: Status::SUCCESS,
-        sub_operations: SubOperations::default(),
-        failed_sop_instance_uids: Vec::new(),
-        error_comment: None,
-        cancelled: false,
-        lost_after_cancel: false,
-        received: 0,
-        written: 0,
-        bytes: 0,
-    };
+    let mut outcome = RetrieveOutcome::default();
     if sink
         .deliver(RetrieveEvent::Requested { message_id: id })
         .await

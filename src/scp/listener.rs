@@ -62,13 +62,12 @@ impl StorageListener {
     }
 }
 
-/// Whether `instance` belongs to the C-MOVE `message_id` that `our_ae` sent: its
-/// Move Originator says so, or it names no originator (some PACS leave it out)
-/// while exactly one move is running.
-pub fn belongs_to_move(instance: &StoredInstance, our_ae: &str, message_id: Option<u16>) -> bool {
-    match (&instance.move_originator, message_id) {
-        (None, _) => true,
-        (Some((ae, id)), Some(mid)) => ae.trim() == our_ae.trim() && *id == mid,
-        (Some((ae, _)), None) => ae.trim() == our_ae.trim(),
+/// Whether `instance` belongs to one of the C-MOVEs (by their Message IDs) that
+/// `our_ae` sent: its Move Originator says so, or it names no originator (some
+/// PACS leave it out). Before any Message ID is known, our AE title is enough.
+pub fn belongs_to_move(instance: &StoredInstance, our_ae: &str, message_ids: &[u16]) -> bool {
+    match &instance.move_originator {
+        None => true,
+        Some((ae, id)) => ae.trim() == our_ae.trim() && (message_ids.is_empty() || message_ids.contains(id)),
     }
 }

@@ -320,9 +320,9 @@ impl Storage {
                 continue;
             }
             let all_match = keys.iter().all(|(tag, vr, value)| {
-                if *tag == tags::MODALITIES_IN_STUDY {
-                    let mods = modalities_in_study(&inner.records, record);
-                    return value.is_empty() || value.split('\\').any(|v| mods.iter().any(|m| matches(VR::CS, v, m)));
+                if let Some(values) = computed(&inner.records, record, *tag) {
+                    let vr = dictionary_vr(*tag);
+                    return value.is_empty() || value.split('\\').any(|v| values.iter().any(|m| matches(vr, v, m)));
                 }
                 match record.get(tag) {
                     Some(have) => matches(*vr, value, have),
@@ -347,10 +347,9 @@ impl Storage {
                 ));
             }
             for (tag, vr, _) in &keys {
-                let value = if *tag == tags::MODALITIES_IN_STUDY {
-                    Some(modalities_in_study(&inner.records, record).join("\\"))
-                } else {
-                    record.get(tag).cloned()
+                let value = match computed(&inner.records, record, *tag) {
+                    Some(values) => Some(values.join("\\")),
+                    None => record.get(tag).cloned(),
                 };
                 let value = match value {
                     Some(v) if !v.is_empty() => PrimitiveValue::from(v),
@@ -432,18 +431,32 @@ fn dictionary_vr(tag: Tag) -> VR {
         .unwrap_or(VR::LO)
 }
 
-fn modalities_in_study(records: &[Record], record: &Record) -> Vec<String> {
-    let Some(study) = record.get(&tags::STUDY_INSTANCE_UID) else {
-        return Vec::new();
+/// The attributes an SCP works out over what it holds rather than reads from one
+/// instance (PS3.4 C.3.4): Modalities and SOP Classes in Study, and the numbers of
+/// related series and instances; `None` for any other tag.
+fn computed(records: &[Record], record: &Record, tag: Tag) -> Option<Vec<String>> {
+    let (scope, what) = match tag {
+        tags::MODALITIES_IN_STUDY => (tags::STUDY_INSTANCE_UID, tags::MODALITY),
+        tags::SOP_CLASSES_IN_STUDY => (tags::STUDY_INSTANCE_UID, tags::SOP_CLASS_UID),
+        tags::NUMBER_OF_STUDY_RELATED_SERIES => (tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID),
+        tags::NUMBER_OF_STUDY_RELATED_INSTANCES => (tags::STUDY_INSTANCE_UID, tags::SOP_INSTANCE_UID),
+        tags::NUMBER_OF_SERIES_RELATED_INSTANCES => (tags::SERIES_INSTANCE_UID, tags::SOP_INSTANCE_UID),
+        _ => return None,
     };
-    let mut mods: Vec<String> = records
+    let Some(id) = record.get(&scope) else {
+        return Some(Vec::new());
+    };
+    let mut values: Vec<String> = records
         .iter()
-        .filter(|r| r.get(&tags::STUDY_INSTANCE_UID) == Some(study))
-        .filter_map(|r| r.get(&tags::MODALITY).cloned())
+        .filter(|r| r.get(&scope) == Some(id))
+        .filter_map(|r| r.get(&what).cloned())
         .collect();
-    mods.sort();
-    mods.dedup();
-    mods
+    values.sort();
+    values.dedup();
+    Some(match tag {
+        tags::MODALITIES_IN_STUDY | tags::SOP_CLASSES_IN_STUDY => values,
+        _ => vec![values.len().to_string()],
+    })
 }
 
 /// PS3.4 C.2.2.2 matching: universal (empty), list of UIDs, range (DA/TM/DT),
@@ -566,6 +579,89 @@ fn write_part10(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_and_classes_in_study_are_worked_out_over_what_is_held() {
+        use dicom_encoding::TransferSyntaxIndex;
+        use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+        let ts = crate::association::uids::EXPLICIT_VR_LE;
+        let storage = Storage::new(None);
+        // Study 1.2.3: series .1 holds two CTs, series .2 one MR; series .9 is another study's.
+        for (sop, class, study, series, modality) in [
+            ("1.2.3.1.1", "1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.3.1", "CT"),
+            ("1.2.3.1.2", "1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.3.1", "CT"),
+            ("1.2.3.2.1", "1.2.840.10008.5.1.4.1.1.4", "1.2.3", "1.2.3.2", "MR"),
+            ("1.2.4.9.1", "1.2.840.10008.5.1.4.1.1.4", "1.2.4", "1.2.4.9", "MR"),
+        ] {
+            let mut o = InMemDicomObject::new_empty();
+            for (tag, vr, v) in [
+                (tags::SOP_CLASS_UID, VR::UI, class),
+                (tags::SOP_INSTANCE_UID, VR::UI, sop),
+                (tags::MODALITY, VR::CS, modality),
+                (tags::STUDY_INSTANCE_UID, VR::UI, study),
+                (tags::SERIES_INSTANCE_UID, VR::UI, series),
+            ] {
+                o.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+            }
+            let mut data = Vec::new();
+            o.write_dataset_with_ts(&mut data, TransferSyntaxRegistry.get(ts).unwrap())
+                .unwrap();
+            storage.store(class, sop, ts, "AE", data).unwrap();
+        }
+        let query = |level: &str, keys: &[(Tag, VR, &str)]| {
+            let mut q = InMemDicomObject::new_empty();
+            q.put(DataElement::new(
+                tags::QUERY_RETRIEVE_LEVEL,
+                VR::CS,
+                PrimitiveValue::from(level),
+            ));
+            for (tag, vr, v) in keys {
+                q.put(DataElement::new(*tag, *vr, PrimitiveValue::from(*v)));
+            }
+            storage.find(&q, false).unwrap()
+        };
+        let text = |o: &InMemDicomObject, tag| o.element(tag).unwrap().to_str().unwrap().to_string();
+        let studies = query(
+            "STUDY",
+            &[
+                (tags::STUDY_INSTANCE_UID, VR::UI, "1.2.3"),
+                (tags::SOP_CLASSES_IN_STUDY, VR::UI, ""),
+                (tags::NUMBER_OF_STUDY_RELATED_SERIES, VR::IS, ""),
+                (tags::NUMBER_OF_STUDY_RELATED_INSTANCES, VR::IS, ""),
+                (tags::MODALITIES_IN_STUDY, VR::CS, ""),
+            ],
+        );
+        assert_eq!(studies.len(), 1);
+        assert_eq!(
+            text(&studies[0], tags::SOP_CLASSES_IN_STUDY),
+            "1.2.840.10008.5.1.4.1.1.2\\1.2.840.10008.5.1.4.1.1.4"
+        );
+        assert_eq!(text(&studies[0], tags::NUMBER_OF_STUDY_RELATED_SERIES), "2");
+        assert_eq!(text(&studies[0], tags::NUMBER_OF_STUDY_RELATED_INSTANCES), "3");
+        assert_eq!(text(&studies[0], tags::MODALITIES_IN_STUDY), "CT\\MR");
+        let series = query(
+            "SERIES",
+            &[
+                (tags::STUDY_INSTANCE_UID, VR::UI, "1.2.3"),
+                (tags::SERIES_INSTANCE_UID, VR::UI, ""),
+                (tags::NUMBER_OF_SERIES_RELATED_INSTANCES, VR::IS, ""),
+            ],
+        );
+        let mut counts: Vec<_> = series
+            .iter()
+            .map(|s| {
+                (
+                    text(s, tags::SERIES_INSTANCE_UID),
+                    text(s, tags::NUMBER_OF_SERIES_RELATED_INSTANCES),
+                )
+            })
+            .collect();
+        counts.sort();
+        assert_eq!(counts, [("1.2.3.1".into(), "2".into()), ("1.2.3.2".into(), "1".into())]);
+        // A computed key with a value matches on it.
+        assert_eq!(query("STUDY", &[(tags::MODALITIES_IN_STUDY, VR::CS, "MR")]).len(), 2);
+        assert_eq!(query("STUDY", &[(tags::MODALITIES_IN_STUDY, VR::CS, "CT")]).len(), 1);
+    }
 
     #[test]
     fn uids_that_are_not_uids_are_refused_not_sanitised() {

@@ -2,6 +2,9 @@
 //! of a C-GET's storage contexts (with the SCP role), the resilient operation, and
 //! the stream of progress a caller can drop to cancel.
 //!
+//! A retrieve may be spread over several associations ([`RetrieveRequest::concurrency`],
+//! see [`split`]).
+//!
 //! Retry: a retrieve is retried (by the node's policy, for the retryable failures
 //! of the classification) only while nothing was received yet: no C-STORE
 //! sub-operation and no pending response with a completed sub-operation. Past
@@ -34,6 +37,8 @@ use super::node::Node;
 use super::operation::Operation;
 use super::outcome::{OpOptions, Outcome};
 
+mod split;
+
 /// Compressed (and other) transfer syntaxes we also take a retrieved instance in,
 /// most common first, each in a context of its own per SOP class as far as the 128
 /// contexts go: the PACS accepts one syntax per context, so a study that mixes
@@ -62,6 +67,43 @@ pub struct RetrieveRequest {
     pub kind: RetrieveKind,
     /// Where a C-GET writes what it receives (`DIR/<Study>/<Series>/<SOP>.dcm`).
     pub out_dir: PathBuf,
+    /// Associations to spread the retrieve over. 1: one C-GET / C-MOVE with the
+    /// query's identifier. More: the instances are listed first (C-FIND at IMAGE
+    /// level) and retrieved in parts, up to this many at once, each an IMAGE-level
+    /// C-GET / C-MOVE naming its instances by a SOP Instance UID list (PS3.4
+    /// C.2.2.2.2): the PACS works on them in parallel. Falls back to one retrieve
+    /// when the PACS does not list the instances.
+    pub concurrency: usize,
+}
+
+impl RetrieveRequest {
+    /// A C-GET of what `query` selects into `out_dir`, on one association.
+    pub fn get(query: FindQuery, out_dir: &Path) -> Self {
+        RetrieveRequest {
+            query,
+            kind: RetrieveKind::Get,
+            out_dir: out_dir.to_path_buf(),
+            concurrency: 1,
+        }
+    }
+
+    /// A C-MOVE of what `query` selects to `destination`, on one association.
+    pub fn move_to(query: FindQuery, destination: &str) -> Self {
+        RetrieveRequest {
+            query,
+            kind: RetrieveKind::Move {
+                destination: destination.to_string(),
+            },
+            out_dir: PathBuf::new(),
+            concurrency: 1,
+        }
+    }
+
+    /// The same retrieve spread over up to `n` associations (at least 1).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
 }
 
 /// A finished retrieve: the operation's outcome, and the last response received
@@ -256,32 +298,18 @@ impl Node {
     /// C-GET as a stream: the instances matching `query` are written under
     /// `out_dir` as they arrive. Drop the stream (or call `cancel`) to cancel.
     pub fn get(self: &Arc<Self>, query: FindQuery, out_dir: &Path, opts: OpOptions) -> Retrieval {
-        self.retrieval(
-            RetrieveRequest {
-                query,
-                kind: RetrieveKind::Get,
-                out_dir: out_dir.to_path_buf(),
-            },
-            opts,
-        )
+        self.retrieval(RetrieveRequest::get(query, out_dir), opts)
     }
 
     /// C-MOVE to `destination` as a stream of its progress (the instances go to the
-    /// destination AE on associations of its own).
+    /// destination AE on associations of their own).
     pub fn move_to(self: &Arc<Self>, query: FindQuery, destination: &str, opts: OpOptions) -> Retrieval {
-        self.retrieval(
-            RetrieveRequest {
-                query,
-                kind: RetrieveKind::Move {
-                    destination: destination.to_string(),
-                },
-                out_dir: PathBuf::new(),
-            },
-            opts,
-        )
+        self.retrieval(RetrieveRequest::move_to(query, destination), opts)
     }
 
-    fn retrieval(self: &Arc<Self>, request: RetrieveRequest, opts: OpOptions) -> Retrieval {
+    /// Any [`RetrieveRequest`] (for one spread over several associations) as a
+    /// stream of its progress; dropping it cancels.
+    pub fn retrieval(self: &Arc<Self>, request: RetrieveRequest, opts: OpOptions) -> Retrieval {
         let (tx, rx) = tokio::sync::mpsc::channel(RETRIEVAL_BUFFER);
         let cancel = Arc::new(AtomicBool::new(false));
         let node = self.clone();
@@ -305,16 +333,35 @@ impl Node {
         opts: &OpOptions,
         sink: S,
     ) -> RetrieveReport {
-        let sop_class = request.kind.sop_class(&request.query);
-        let profile = match request.kind {
+        if request.concurrency > 1 {
+            return self.retrieve_split(request, opts, sink).await;
+        }
+        let profile = self.retrieve_profile(request, opts).await;
+        self.retrieve_one(request, profile, opts, sink).await
+    }
+
+    /// The contexts a retrieve's association proposes.
+    async fn retrieve_profile(&self, request: &RetrieveRequest, opts: &OpOptions) -> Profile {
+        match request.kind {
             RetrieveKind::Get => self.plan_get_profile(&request.query, opts).await,
             // FIND of the model too: some SCPs (dcmqrscp) expect it alongside MOVE.
             RetrieveKind::Move { .. } => Profile::Custom(vec![
-                ProposedContext::new(sop_class, &uids::UNCOMPRESSED_LE),
+                ProposedContext::new(request.kind.sop_class(&request.query), &uids::UNCOMPRESSED_LE),
                 ProposedContext::new(request.query.model.sop_class(), &uids::UNCOMPRESSED_LE),
                 ProposedContext::new(uids::VERIFICATION, &uids::UNCOMPRESSED_LE),
             ]),
-        };
+        }
+    }
+
+    /// One C-GET or C-MOVE on one association, through the pool and the executor.
+    async fn retrieve_one<S: RetrieveSink>(
+        &self,
+        request: &RetrieveRequest,
+        profile: Profile,
+        opts: &OpOptions,
+        sink: S,
+    ) -> RetrieveReport {
+        let sop_class = request.kind.sop_class(&request.query);
         let op = Retrieve {
             request,
             context: ContextRequest {
@@ -403,7 +450,7 @@ impl Node {
 
     /// Every valid UID of `tag` in the matches of `find`, and whether every match
     /// had one.
-    async fn collect_uids(
+    pub(super) async fn collect_uids(
         &self,
         find: &FindQuery,
         tag: dicom_core::Tag,
