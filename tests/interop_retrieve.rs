@@ -555,6 +555,67 @@ fn get_and_move_from_dcmqrscp_and_a_pacs_without_c_get() {
     assert!(stdout.contains("5 completed, 0 warning, 0 failed"), "{stdout}");
     assert_eq!(files_under(&out.join(STUDY1)).len(), 5);
 
+    // One series per association: a strict hierarchical SCP lists a study's series,
+    // and serves each series' C-GET and C-MOVE.
+    let out = dir.path().join("spread");
+    let (code, stdout, stderr) = pacs_net(&[
+        "-vv",
+        "get",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+        "--concurrency",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stderr.contains("one series each"), "{stderr}");
+    assert!(
+        stdout.contains("5 completed, 0 warning, 0 failed, 0 remaining"),
+        "{stdout}"
+    );
+    assert_eq!(files_under(&out.join(STUDY1)).len(), 5);
+    let out = dir.path().join("spread-moved");
+    let (code, stdout, stderr) = pacs_net(&[
+        "move",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+        "--port",
+        &listen.to_string(),
+        "--concurrency",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("5 completed, 0 warning, 0 failed, 0 remaining"),
+        "{stdout}"
+    );
+    assert_eq!(files_under(&out.join(STUDY1)).len(), 5);
+    // PATIENT level, Patient Root: the patient's series, each named under its study.
+    let out = dir.path().join("patient");
+    let (code, stdout, stderr) = pacs_net(&[
+        "-vv",
+        "get",
+        &target,
+        "--model",
+        "patient",
+        "--level",
+        "patient",
+        "-k",
+        "PatientID=PNT-0001",
+        "--out",
+        out.to_str().unwrap(),
+        "--concurrency",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stderr.contains("one series each"), "{stderr}");
+    assert_eq!(files_under(&out.join(STUDY1)).len(), 5, "{stdout}");
+
     let out = dir.path().join("moved");
     let (code, stdout, stderr) = pacs_net(&[
         "move",
