@@ -59,17 +59,31 @@ impl PartFile {
         }
     }
 
-    pub(crate) fn create(out_dir: &Path, sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Self {
-        let tmp = out_dir.join(format!(".{sop_instance}.{}.part", pid()));
-        // The folder is made only when missing: checking it for every instance
-        // costs two system calls each.
-        let opened = match File::create(&tmp) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(out_dir).and_then(|_| File::create(&tmp))
+    /// The file of an instance: `spare` when one was made ahead, else a new one.
+    pub(crate) fn create(
+        out_dir: &Path,
+        spare: Option<SpareFile>,
+        sop_class: &str,
+        sop_instance: &str,
+        ts: &str,
+        source_ae: &str,
+    ) -> Self {
+        let (tmp, opened) = match spare.and_then(SpareFile::take) {
+            Some((path, f)) => (path, Ok(f)),
+            None => {
+                let tmp = out_dir.join(format!(".{sop_instance}.{}.part", pid()));
+                // The folder is made only when missing: checking it for every
+                // instance costs two system calls each.
+                let opened = match File::create(&tmp) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        std::fs::create_dir_all(out_dir).and_then(|_| File::create(&tmp))
+                    }
+                    other => other,
+                }
+                .map_err(|e| format!("cannot create {}: {e}", tmp.display()));
+                (tmp, opened)
             }
-            other => other,
-        }
-        .map_err(|e| format!("cannot create {}: {e}", tmp.display()));
+        };
         let mut file = match opened {
             Ok(f) => PartFile {
                 tmp: Some(tmp),
@@ -172,6 +186,39 @@ impl Drop for PartFile {
     }
 }
 
+/// An empty temporary file made ahead of the next instance, while the peer
+/// prepares it: its create (tens of microseconds) is then off the path between
+/// that instance's C-STORE-RQ and our response, which the peer waits for. Removed
+/// when dropped unused.
+pub(crate) struct SpareFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl SpareFile {
+    /// A new spare in `out_dir`; `None` when it cannot be made (the instance then
+    /// makes its own, and reports why that fails).
+    pub(crate) fn create(out_dir: &Path) -> Option<SpareFile> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = out_dir.join(format!(".pacs-net-{}-{n}.part", pid()));
+        File::create(&path).ok().map(|f| SpareFile { path, file: Some(f) })
+    }
+
+    fn take(mut self) -> Option<(PathBuf, File)> {
+        let file = self.file.take()?;
+        Some((std::mem::take(&mut self.path), file))
+    }
+}
+
+impl Drop for SpareFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// The preamble, "DICM" and the file meta group of a received instance.
 fn part10_header(sop_class: &str, sop_instance: &str, ts: &str, source_ae: &str) -> Result<Vec<u8>, String> {
     let meta = dicom_object::FileMetaTableBuilder::new()
@@ -255,7 +302,14 @@ mod tests {
         let mut data = Vec::new();
         obj.write_dataset_with_ts(&mut data, TransferSyntaxRegistry.get(ts).unwrap())
             .unwrap();
-        let mut file = PartFile::create(dir.path(), "1.2.840.10008.5.1.4.1.1.7", "1.2.3.4", ts, "PEER");
+        let mut file = PartFile::create(
+            dir.path(),
+            SpareFile::create(dir.path()),
+            "1.2.840.10008.5.1.4.1.1.7",
+            "1.2.3.4",
+            ts,
+            "PEER",
+        );
         file.write(&data);
         let (status, reason) = file.finish(dir.path(), "1.2.3.4").unwrap_err();
         assert_eq!(status, STORE_CANNOT_UNDERSTAND);

@@ -32,7 +32,7 @@ use crate::config::Limits;
 use super::command::{cancel_rq, field, get_rq, move_rq, response, tag, Command, DimsePriority};
 use super::dataset_check::decode_checked;
 use super::message::send_command;
-use super::part_file::PartFile;
+use super::part_file::{PartFile, SpareFile};
 use super::query::FindQuery;
 use super::{DimseError, Status};
 
@@ -275,6 +275,7 @@ pub async fn retrieve<S: RetrieveSink>(
         wait,
         dimse: assoc.timeouts().dimse,
         limits: *limits,
+        spare: None,
     };
     loop {
         if outcome.cancelled {
@@ -408,6 +409,9 @@ struct Receiver {
     wait: Duration,
     dimse: Duration,
     limits: Limits,
+    /// The next instance's file, made while the PACS prepares it (removed with the
+    /// receiver when no instance came to take it).
+    spare: Option<SpareFile>,
 }
 
 impl Receiver {
@@ -506,7 +510,7 @@ impl Receiver {
     /// A C-STORE sub-operation: stream its data set to a file, file it under its
     /// study and series, answer the C-STORE-RSP.
     async fn store(
-        &self,
+        &mut self,
         assoc: &mut Association,
         ctx: u8,
         command: &Command,
@@ -530,7 +534,14 @@ impl Receiver {
         let mut file = if !is_valid_uid(&sop_instance) || !is_valid_uid(&sop_class) {
             PartFile::refused(0xC000, "the C-STORE names no valid SOP Class and Instance UID")
         } else {
-            PartFile::create(out_dir, &sop_class, &sop_instance, &transfer_syntax, assoc.called_ae())
+            PartFile::create(
+                out_dir,
+                self.spare.take(),
+                &sop_class,
+                &sop_instance,
+                &transfer_syntax,
+                assoc.called_ae(),
+            )
         };
         loop {
             let pdv = self.pdv(assoc, false).await?;
@@ -567,6 +578,10 @@ impl Receiver {
             Some(&sop_instance),
         );
         send_command(assoc, ctx, &rsp, None).await?;
+        // The PACS now reads its next instance: make that one's file meanwhile.
+        if path.is_some() && self.spare.is_none() {
+            self.spare = SpareFile::create(out_dir);
+        }
         Ok(ReceivedInstance {
             sop_class_uid: sop_class,
             sop_instance_uid: sop_instance,

@@ -35,7 +35,14 @@ impl Conn<'_> {
         } else if !is_valid_uid(&sop_class) {
             PartFile::refused(0x0122, "invalid SOP Class UID")
         } else {
-            PartFile::create(&dir, &sop_class, &sop_instance, &transfer_syntax, &self.calling_ae)
+            PartFile::create(
+                &dir,
+                None,
+                &sop_class,
+                &sop_instance,
+                &transfer_syntax,
+                &self.calling_ae,
+            )
         };
         self.incoming = Some(Incoming {
             ctx,
