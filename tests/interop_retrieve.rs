@@ -421,6 +421,51 @@ fn get_and_move_spread_over_associations_one_series_each() {
     assert_eq!(files_under(&image).len(), 1);
 }
 
+/// A PACS that refuses C-FIND (Orthanc aborts the association for an AE it does
+/// not list) but serves C-GET: the C-FINDs that plan the retrieve (SOP classes,
+/// series) fail once each, are not retried, and do not open the node's breaker;
+/// the retrieve runs as one C-GET with the keys as given and the default storage
+/// classes, and brings everything back.
+#[test]
+fn a_pacs_that_refuses_c_find_still_serves_get() {
+    if !peer_available("/usr/sbin/Orthanc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_orthanc, port, _http) = start_orthanc(
+        dir.path(),
+        serde_json::json!({"DicomAlwaysAllowFind": false, "DicomAlwaysAllowGet": true}),
+    );
+    let target = format!("ORTHANC@127.0.0.1:{port}");
+    let (code, stdout, stderr) = pacs_net(&["store", &target, fixtures().join("dicom").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, stdout, _) = pacs_net(&[
+        "find",
+        &target,
+        "--level",
+        "series",
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+    ]);
+    assert_eq!(code, 1, "this Orthanc must refuse C-FIND: {stdout}");
+    for (name, extra) in [("one", &[][..]), ("spread", &["--concurrency", "4"][..])] {
+        let out = dir.path().join(name);
+        let mut args = vec!["-vv", "get", &target, "-k", &format!("StudyInstanceUID={STUDY1}")]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.extend(["--out".to_string(), out.to_str().unwrap().to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = pacs_net(&args);
+        assert_eq!(code, 0, "{name}: {stdout}\n{stderr}");
+        assert!(!stderr.contains("one series each"), "{stderr}");
+        assert!(!stderr.contains("circuit opened"), "{name}: {stderr}");
+        assert!(stdout.contains("5 completed, 0 warning, 0 failed"), "{stdout}");
+        assert_eq!(files_under(&out.join(STUDY1)).len(), 5);
+    }
+}
+
 #[test]
 fn our_scp_serves_get_and_move_and_answers_a801() {
     let dir = tempfile::tempdir().unwrap();
@@ -708,6 +753,34 @@ fn get_from_pynetdicom_partial_failure_and_levels() {
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(r["final_status"], "B000");
     assert_eq!(r["failed"], 1);
+    assert_eq!(r["failed_sop_instance_uids"], serde_json::json!([failing]));
+    assert_eq!(files_under(&out).len(), 4);
+
+    // The same, one series per association: the series with the failure ends B000,
+    // the other 0000; together, B000 with the one failed UID.
+    let out = dir.path().join("spread");
+    let report = dir.path().join("spread.json");
+    let (code, stdout, stderr) = pacs_net(&[
+        "-vv",
+        "get",
+        &target,
+        "-k",
+        &format!("StudyInstanceUID={STUDY1}"),
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--concurrency",
+        "2",
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("one series each"), "{stderr}");
+    assert!(
+        stdout.contains("4 completed, 0 warning, 1 failed, 0 remaining"),
+        "{stdout}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["final_status"], "B000");
     assert_eq!(r["failed_sop_instance_uids"], serde_json::json!([failing]));
     assert_eq!(files_under(&out).len(), 4);
 

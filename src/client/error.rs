@@ -36,6 +36,11 @@ pub enum OpError {
         /// Matches received before the remote ended it.
         matches: usize,
     },
+    #[error(transparent)]
+    /// A query an operation can do without failed (the C-FINDs that plan a
+    /// retrieve: its series, its SOP classes). Tried once and never held against
+    /// the node: a PACS that refuses C-FIND may still serve the C-GET it plans.
+    Advisory(Box<OpError>),
     #[error("interrupted after {matches} matches: {source}")]
     /// The operation failed after results had been delivered to the caller.
     Interrupted {
@@ -107,6 +112,7 @@ impl Classify for OpError {
             OpError::Interrupted { .. } => false,
             OpError::Deadline { .. } => false,
             OpError::Incomplete { .. } => false,
+            OpError::Advisory(_) => false,
             OpError::Status { status, .. } => status.is_out_of_resources(),
         }
     }
@@ -128,6 +134,7 @@ impl Classify for OpError {
             // whichever timeout is shorter; queueing for our own pool is not its fault.
             OpError::Deadline { waiting_for_pool } => !waiting_for_pool,
             OpError::Incomplete { .. } => false,
+            OpError::Advisory(_) => false,
             OpError::Status { status, .. } => status.is_out_of_resources(),
         }
     }
@@ -153,4 +160,20 @@ pub fn is_unknown_host(e: &std::io::Error) -> bool {
         || text.contains("nodename nor servname")
         || text.contains("temporary failure in name resolution")
         || text.contains("no address associated")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resilience::Classify;
+
+    #[test]
+    fn an_advisory_failure_is_neither_retried_nor_held_against_the_node() {
+        let abort = OpError::Association(AssociationError::Aborted("A-ABORT from the service user".into()));
+        assert!(abort.is_retryable() && abort.counts_for_breaker(), "the premise");
+        let advisory = OpError::Advisory(Box::new(abort));
+        assert!(!advisory.is_retryable());
+        assert!(!advisory.counts_for_breaker());
+        assert!(advisory.to_string().contains("abort"), "{advisory}");
+    }
 }

@@ -9,7 +9,7 @@ use futures::Stream;
 use crate::dimse::{FindOutcome, FindQuery, FnSink, MatchSink};
 
 use super::node::Node;
-use super::operation::Find;
+use super::operation::{Advisory, Find};
 use super::outcome::{OpOptions, OperationError, Outcome};
 
 impl Node {
@@ -38,6 +38,19 @@ impl Node {
     /// association was lost after our C-CANCEL.
     pub async fn find_into<S: MatchSink>(&self, query: &FindQuery, opts: &OpOptions, sink: S) -> Outcome<FindOutcome> {
         self.run(&Find::new(query, self.config().limits, sink), opts).await
+    }
+
+    /// [`Node::find_into`] for a query another operation can do without: one
+    /// attempt, its failure never held against the node
+    /// ([`OpError::Advisory`](super::OpError::Advisory)).
+    pub(crate) async fn find_advisory<S: MatchSink>(
+        &self,
+        query: &FindQuery,
+        opts: &OpOptions,
+        sink: S,
+    ) -> Outcome<FindOutcome> {
+        self.run(&Advisory(Find::new(query, self.config().limits, sink)), opts)
+            .await
     }
 
     /// C-FIND as a stream of matches, with backpressure: at most

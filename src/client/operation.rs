@@ -74,6 +74,46 @@ pub trait Operation: Sync {
     }
 }
 
+/// An operation something else can do without (the C-FINDs that plan a
+/// retrieve): tried once, its failure [`OpError::Advisory`], which neither
+/// retries nor counts against the node's breaker.
+pub(crate) struct Advisory<O>(pub(crate) O);
+
+impl<O: Operation> Operation for Advisory<O> {
+    type Output = O::Output;
+
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn context(&self) -> &ContextRequest {
+        self.0.context()
+    }
+
+    fn span(&self, node: &str, ae_title: &str) -> tracing::Span {
+        self.0.span(node, ae_title)
+    }
+
+    fn run<'a>(
+        &'a self,
+        association: &'a mut Association,
+    ) -> impl Future<Output = Result<Self::Output, DimseError>> + Send + 'a {
+        self.0.run(association)
+    }
+
+    fn status(output: &Self::Output) -> Status {
+        O::status(output)
+    }
+
+    fn judge(&self, output: Self::Output) -> Result<Self::Output, OpError> {
+        self.0.judge(output).map_err(|e| OpError::Advisory(Box::new(e)))
+    }
+
+    fn failed(&self, error: OpError) -> OpError {
+        OpError::Advisory(Box::new(self.0.failed(error)))
+    }
+}
+
 /// C-ECHO (Verification).
 #[derive(Debug)]
 pub(crate) struct Echo {

@@ -458,7 +458,7 @@ impl Node {
     ) -> Option<(BTreeSet<String>, bool)> {
         let found = Mutex::new((BTreeSet::new(), true));
         let out = self
-            .find_into(
+            .find_advisory(
                 find,
                 opts,
                 FnSink(|m: dicom_object::InMemDicomObject| {

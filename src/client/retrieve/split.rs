@@ -137,7 +137,7 @@ impl Node {
         let patient_root = query.model == QueryModel::PatientRoot;
         let listed = Mutex::new((Vec::new(), true));
         let out = self
-            .find_into(
+            .find_advisory(
                 &find,
                 opts,
                 FnSink(|m: dicom_object::InMemDicomObject| {
