@@ -49,6 +49,45 @@ fn fixture_with_uid(uid: &str) -> std::path::PathBuf {
         .unwrap()
 }
 
+/// Whether `f` came back in the transfer syntax it was stored in; if so, its data
+/// set must be byte for byte the stored one.
+fn same_as_stored(f: &Path) -> bool {
+    let got = InstanceFile::open(f).unwrap();
+    let (ts, bytes) = data_set(f);
+    let (orig_ts, orig) = data_set(&fixture_with_uid(&got.sop_instance_uid));
+    if ts != orig_ts {
+        return false;
+    }
+    assert_eq!(bytes, orig, "{} differs from what was stored", got.sop_instance_uid);
+    true
+}
+
+/// A `--report` file, parsed.
+fn read_report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A third AE (DCMTK `storescp`, AE title THIRD) on `port`, writing under
+/// `dir/third`: the peer and that folder.
+fn start_third_ae(dir: &Path, port: u16) -> (Peer, std::path::PathBuf) {
+    let third_dir = dir.join("third");
+    std::fs::create_dir_all(&third_dir).unwrap();
+    let peer = start_peer(
+        "/usr/bin/storescp",
+        &[
+            "--aetitle",
+            "THIRD",
+            "+xa",
+            "--output-directory",
+            third_dir.to_str().unwrap(),
+            &port.to_string(),
+        ],
+        &[],
+        port,
+    );
+    (peer, third_dir)
+}
+
 #[test]
 fn get_a_study_series_and_image_from_orthanc() {
     if !peer_available("/usr/sbin/Orthanc") {
@@ -77,7 +116,7 @@ fn get_a_study_series_and_image_from_orthanc() {
     );
     let files = files_under(&out);
     assert_eq!(files.len(), 5, "{files:?}");
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_report(&report);
     assert_eq!(r["operation"], "get");
     assert_eq!(r["final_status"], "0000");
     assert_eq!(r["completed"], 5);
@@ -93,10 +132,7 @@ fn get_a_study_series_and_image_from_orthanc() {
             rel.file_name().unwrap().to_str().unwrap(),
             format!("{}.dcm", got.sop_instance_uid)
         );
-        let (ts, bytes) = data_set(f);
-        let (orig_ts, orig) = data_set(&fixture_with_uid(&got.sop_instance_uid));
-        if ts == orig_ts {
-            assert_eq!(bytes, orig, "{} differs from what was stored", got.sop_instance_uid);
+        if same_as_stored(f) {
             identical += 1;
         }
     }
@@ -198,35 +234,16 @@ fn move_from_orthanc_to_us_to_a_third_ae_and_to_nobody() {
     assert_eq!(files.len(), 5, "{files:?}");
     for f in &files {
         assert!(f.strip_prefix(&out).unwrap().starts_with(STUDY1), "{}", f.display());
-        let (ts, bytes) = data_set(f);
-        let got = InstanceFile::open(f).unwrap();
-        let (orig_ts, orig) = data_set(&fixture_with_uid(&got.sop_instance_uid));
-        if ts == orig_ts {
-            assert_eq!(bytes, orig);
-        }
+        same_as_stored(f);
     }
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_report(&report);
     assert_eq!(r["operation"], "move");
     assert_eq!(r["destination"], "PACSNET");
     assert_eq!(r["completed"], 5);
     assert_eq!(r["instances"].as_array().unwrap().len(), 5, "matched to the move: {r}");
 
     // To a third AE: followed through the counts; the files are at the third AE.
-    let third_dir = dir.path().join("third");
-    std::fs::create_dir_all(&third_dir).unwrap();
-    let _storescp = start_peer(
-        "/usr/bin/storescp",
-        &[
-            "--aetitle",
-            "THIRD",
-            "+xa",
-            "--output-directory",
-            third_dir.to_str().unwrap(),
-            &third.to_string(),
-        ],
-        &[],
-        third,
-    );
+    let (_storescp, third_dir) = start_third_ae(dir.path(), third);
     let (code, stdout, stderr) = pacs_net(&[
         "move",
         &target,
@@ -316,14 +333,9 @@ fn get_and_move_spread_over_associations_one_series_each() {
     assert_eq!(layout(&spread), layout(&one));
     assert_eq!(layout(&spread).len(), 5);
     for f in files_under(&spread) {
-        let (ts, bytes) = data_set(&f);
-        let got = InstanceFile::open(&f).unwrap();
-        let (orig_ts, orig) = data_set(&fixture_with_uid(&got.sop_instance_uid));
-        if ts == orig_ts {
-            assert_eq!(bytes, orig, "{} differs from what was stored", got.sop_instance_uid);
-        }
+        same_as_stored(&f);
     }
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_report(&report);
     assert_eq!(r["final_status"], "0000");
     assert_eq!(r["completed"], 5);
     assert_eq!(r["remaining"], 0);
@@ -373,25 +385,11 @@ fn get_and_move_spread_over_associations_one_series_each() {
         "{stdout}"
     );
     assert_eq!(layout(&moved), layout(&one));
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_report(&report);
     assert_eq!(r["instances"].as_array().unwrap().len(), 5, "matched to the moves: {r}");
 
     // To a third AE: the counts of both parts, summed.
-    let third_dir = dir.path().join("third");
-    std::fs::create_dir_all(&third_dir).unwrap();
-    let _storescp = start_peer(
-        "/usr/bin/storescp",
-        &[
-            "--aetitle",
-            "THIRD",
-            "+xa",
-            "--output-directory",
-            third_dir.to_str().unwrap(),
-            &third.to_string(),
-        ],
-        &[],
-        third,
-    );
+    let (_storescp, third_dir) = start_third_ae(dir.path(), third);
     let (code, stdout, stderr) = pacs_net(&["move", &target, "--dest", "THIRD", "-k", &study, "--concurrency", "2"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("5 completed, 0 warning, 0 failed"), "{stdout}");
@@ -750,7 +748,7 @@ fn get_from_pynetdicom_partial_failure_and_levels() {
         "{stdout}"
     );
     assert!(stderr.contains("warning B000"), "{stderr}");
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_report(&report);
     assert_eq!(r["final_status"], "B000");
     assert_eq!(r["failed"], 1);
     assert_eq!(r["failed_sop_instance_uids"], serde_json::json!([failing]));
@@ -779,7 +777,7 @@ fn get_from_pynetdicom_partial_failure_and_levels() {
         stdout.contains("4 completed, 0 warning, 1 failed, 0 remaining"),
         "{stdout}"
     );
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_report(&report);
     assert_eq!(r["final_status"], "B000");
     assert_eq!(r["failed_sop_instance_uids"], serde_json::json!([failing]));
     assert_eq!(files_under(&out).len(), 4);
@@ -875,7 +873,7 @@ fn ctrl_c_mid_get(extra: &[&str]) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_report(&report);
     assert_eq!(r["final_status"], "FE00", "{r}");
     assert_eq!(r["cancelled"], true);
     let written = files_under(&out).len();
